@@ -1,0 +1,95 @@
+// Package records is the status store: one record per image, written only
+// by conditional (compare-and-swap) updates so that at-least-once delivery,
+// redelivered messages and racing workers can never lose an update or move an
+// image backwards. Drivers: sqliterecords (embedded default); a DynamoDB
+// driver fits the same interface one to one (conditional writes on a version
+// attribute, a GSI on batch_id, a second item per idempotency key).
+package records
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+)
+
+// Sentinel errors every driver maps its own errors onto.
+var (
+	ErrNotFound     = errors.New("records: not found")
+	ErrConflict     = errors.New("records: version conflict")
+	ErrExists       = errors.New("records: already exists")
+	ErrInvalidToken = errors.New("records: invalid page token")
+)
+
+// Record is an image record and the version it was read at.
+type Record struct {
+	Image   *pb.Image
+	Version int64
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Records []*Record
+	// NextPageToken is opaque; empty on the last page.
+	NextPageToken string
+}
+
+// Store keeps image records.
+type Store interface {
+	// Create stores a new record at version 1. ErrExists when the id, or the
+	// image's non-empty idempotency key, is already taken.
+	Create(ctx context.Context, img *pb.Image) (*Record, error)
+	// Get returns the record or ErrNotFound.
+	Get(ctx context.Context, id string) (*Record, error)
+	// GetByIdempotencyKey returns the record created with key, or ErrNotFound.
+	GetByIdempotencyKey(ctx context.Context, key string) (*Record, error)
+	// Update replaces the record if it is still at rec.Version and returns it
+	// at the next version; ErrConflict if it changed meanwhile, ErrNotFound if
+	// it does not exist. Id, batch and idempotency key never change.
+	Update(ctx context.Context, rec *Record) (*Record, error)
+	// ListByBatch lists a batch's images in id order (ids are time-ordered),
+	// pageSize at a time.
+	ListByBatch(ctx context.Context, batchID string, pageSize int, pageToken string) (Page, error)
+	Close() error
+}
+
+// Opener opens a store from its URL.
+type Opener func(ctx context.Context, u *url.URL) (Store, error)
+
+var (
+	mu      sync.RWMutex
+	openers = map[string]Opener{}
+)
+
+// Register makes a driver available under a URL scheme. Drivers call it
+// from init, so a blank import selects them.
+func Register(scheme string, o Opener) {
+	mu.Lock()
+	defer mu.Unlock()
+	openers[scheme] = o
+}
+
+// Open opens the store a URL names, e.g. sqlite:///var/lib/imagepipe/status.db.
+func Open(ctx context.Context, rawURL string) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("records: bad store URL: %w", err)
+	}
+	mu.RLock()
+	o, ok := openers[u.Scheme]
+	known := make([]string, 0, len(openers))
+	for k := range openers {
+		known = append(known, k)
+	}
+	mu.RUnlock()
+	if !ok {
+		sort.Strings(known)
+		return nil, fmt.Errorf("records: unknown status store scheme %q (known: %s)", u.Scheme, strings.Join(known, ", "))
+	}
+	return o(ctx, u)
+}

@@ -1,0 +1,62 @@
+// Package sqlitedb opens SQLite databases the way every embedded imagepipe
+// store wants them: pure-Go driver (modernc.org/sqlite, no cgo), WAL so
+// several processes on one machine can share the file, a busy timeout so
+// they wait for each other instead of failing, and immediate transactions so
+// read-modify-write never deadlocks on lock upgrade.
+package sqlitedb
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+)
+
+// Open opens (creating if needed) the database file at path.
+func Open(path string) (*sql.DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// PathFromURL extracts the file path of a sqlite URL: sqlite:///abs/file.db
+// or sqlite:relative/file.db. The query string is left to the caller.
+func PathFromURL(u *url.URL) (string, error) {
+	if u.Scheme != "sqlite" {
+		return "", fmt.Errorf("sqlite: URL scheme %q, want sqlite", u.Scheme)
+	}
+	var p string
+	switch {
+	case u.Opaque != "":
+		p = u.Opaque
+	case u.Host != "" && u.Host != "localhost":
+		// sqlite://data/x.db: treat host as the first path segment.
+		p = u.Host + u.Path
+	default:
+		p = u.Path
+	}
+	if p == "" || strings.HasSuffix(p, "/") {
+		return "", fmt.Errorf("sqlite: URL %q names no database file", u.Redacted())
+	}
+	return filepath.Clean(p), nil
+}
