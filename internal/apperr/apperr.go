@@ -24,6 +24,7 @@ const (
 	ReasonEmptyBody         = "EMPTY_BODY"
 	ReasonUnsupportedFormat = "UNSUPPORTED_FORMAT"
 	ReasonTooLarge          = "TOO_LARGE"
+	ReasonBadBody           = "BAD_BODY"
 	ReasonNotFound          = "NOT_FOUND"
 	ReasonUnavailable       = "UNAVAILABLE"
 	ReasonInternal          = "INTERNAL"

@@ -1,0 +1,57 @@
+# imagepipe — `make run` and `make test` are all a newcomer needs: both
+# install what is missing first (apt packages, pinned Go tools).
+
+GO      ?= go
+BIN     := bin/imagepipe
+TOOLS    = $$(scripts/tools.sh)
+GOTEST  ?= $(GO) test -race -count=1 -timeout 20m
+
+.PHONY: all run build deps deps-test tools generate check-generated lint-proto vet test test-short fixtures clean
+
+all: build
+
+## run: install what is missing, build, and start the whole system (REST :8080, gRPC :9090, data in ./data)
+run: build
+	./$(BIN)
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/imagepipe
+
+deps:
+	scripts/deps.sh
+
+deps-test:
+	scripts/deps.sh --test
+
+tools:
+	@scripts/tools.sh >/dev/null
+
+## generate: regenerate gen/ from proto/ with the pinned generators (offline)
+generate: tools
+	rm -f gen/imagepipe/v1/*.pb.go gen/imagepipe/v1/*.pb.gw.go gen/openapiv2/*.swagger.json
+	PATH="$(TOOLS):$$PATH" buf generate
+
+lint-proto: tools
+	PATH="$(TOOLS):$$PATH" buf lint
+
+## check-generated: fail when gen/ is not what `make generate` makes
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- gen/)" ]; then \
+		echo "gen/ is stale: run 'make generate' and commit the result" >&2; \
+		git status --porcelain -- gen/ >&2; exit 1; fi
+
+vet: deps
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal gen)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal gen >&2; exit 1; }
+
+## test: install what is missing and run every check and test
+test: deps-test lint-proto check-generated vet
+	$(GOTEST) ./...
+
+## fixtures: regenerate testdata/photos from Debian's photo packages
+fixtures:
+	scripts/deps.sh --fixtures
+	scripts/make-fixtures.sh
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,307 @@
+// Package app wires imagepipe's modules into one process for a target:
+// everything (all) on a laptop, or one service per process in production,
+// the way Grafana Tempo runs. Separate targets talk only gRPC; stores are
+// shared by URL.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/apperr"
+	"github.com/imagepipe/imagepipe/internal/blob"
+	_ "github.com/imagepipe/imagepipe/internal/blob/fsblob" // file://
+	"github.com/imagepipe/imagepipe/internal/gateway"
+	"github.com/imagepipe/imagepipe/internal/imaging"
+	"github.com/imagepipe/imagepipe/internal/ingest"
+	"github.com/imagepipe/imagepipe/internal/processor"
+	"github.com/imagepipe/imagepipe/internal/queue"
+	_ "github.com/imagepipe/imagepipe/internal/queue/sqlitequeue" // sqlite://
+	"github.com/imagepipe/imagepipe/internal/records"
+	_ "github.com/imagepipe/imagepipe/internal/records/sqliterecords" // sqlite://
+	"github.com/imagepipe/imagepipe/internal/spec"
+	"github.com/imagepipe/imagepipe/internal/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// Option adjusts an App; tests use them.
+type Option func(*App)
+
+// WithProcessorFault injects a fault into the processor (see processor.Fault).
+func WithProcessorFault(f processor.Fault) Option { return func(a *App) { a.fault = f } }
+
+// App is one imagepipe process.
+type App struct {
+	cfg     Config
+	log     *slog.Logger
+	modules map[module]bool
+	fault   processor.Fault
+
+	originals, variants blob.Store
+	queue               queue.Queue
+	records             records.Store
+
+	grpcLis, httpLis net.Listener
+	grpcServer       *grpc.Server
+	health           *health.Server
+	httpServer       *http.Server
+	proc             *processor.Processor
+	conns            []*grpc.ClientConn
+	closers          []func() error
+}
+
+// New opens the stores and listeners the target needs. Nothing is served
+// until Run.
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
+	if err := cfg.resolve(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	a := &App{cfg: cfg, log: log, modules: map[module]bool{}}
+	for _, o := range opts {
+		o(a)
+	}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	var need needs
+	for _, m := range targets[cfg.Target] {
+		a.modules[m] = true
+		n := moduleNeeds[m]
+		need.originals = need.originals || n.originals
+		need.variants = need.variants || n.variants
+		need.queue = need.queue || n.queue
+		need.records = need.records || n.records
+	}
+	if err := a.openStores(ctx, need); err != nil {
+		return nil, err
+	}
+	if a.modules[modIngest] || a.modules[modStatus] || a.modules[modProcessor] {
+		if err := a.buildGRPC(); err != nil {
+			return nil, err
+		}
+	}
+	if a.modules[modGateway] {
+		if err := a.buildGateway(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *App) openStores(ctx context.Context, need needs) error {
+	var err error
+	if need.originals {
+		if a.originals, err = blob.Open(ctx, a.cfg.OriginalsURL); err != nil {
+			return fmt.Errorf("originals store: %w", err)
+		}
+		a.closers = append(a.closers, a.originals.Close)
+	}
+	if need.variants {
+		if a.variants, err = blob.Open(ctx, a.cfg.VariantsURL); err != nil {
+			return fmt.Errorf("variants store: %w", err)
+		}
+		a.closers = append(a.closers, a.variants.Close)
+	}
+	if need.queue {
+		if a.queue, err = queue.Open(ctx, a.cfg.QueueURL); err != nil {
+			return fmt.Errorf("queue: %w", err)
+		}
+		a.closers = append(a.closers, a.queue.Close)
+	}
+	if need.records {
+		if a.records, err = records.Open(ctx, a.cfg.StatusURL); err != nil {
+			return fmt.Errorf("status store: %w", err)
+		}
+		a.closers = append(a.closers, a.records.Close)
+	}
+	return nil
+}
+
+func (a *App) buildGRPC() error {
+	lis, err := net.Listen("tcp", a.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc listen: %w", err)
+	}
+	a.grpcLis = lis
+	a.grpcServer = grpc.NewServer(
+		grpc.WaitForHandlers(true), // stores close only after handlers return
+		grpc.ChainUnaryInterceptor(apperr.UnaryInterceptor(a.log)),
+		grpc.ChainStreamInterceptor(apperr.StreamInterceptor(a.log)),
+	)
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.grpcServer, a.health)
+	reflection.Register(a.grpcServer)
+	presets := spec.Builtin()
+	var serving []string
+	if a.modules[modIngest] {
+		svc, err := ingest.New(a.cfg.Ingest, a.originals, a.queue, a.records, presets, a.log.With("module", "ingest"))
+		if err != nil {
+			return err
+		}
+		pb.RegisterIngestServiceServer(a.grpcServer, svc)
+		serving = append(serving, pb.IngestService_ServiceDesc.ServiceName)
+	}
+	if a.modules[modStatus] {
+		pb.RegisterStatusServiceServer(a.grpcServer, status.New(a.cfg.Status, a.records))
+		serving = append(serving, pb.StatusService_ServiceDesc.ServiceName)
+	}
+	if a.modules[modProcessor] {
+		imaging.Startup(imaging.Config{})
+		proc, err := processor.New(a.cfg.Processor, a.originals, a.variants, a.queue, a.records, a.log.With("module", "processor"), a.fault)
+		if err != nil {
+			return err
+		}
+		a.proc = proc
+		pb.RegisterProcessorServiceServer(a.grpcServer, processor.NewService(presets, a.records, a.queue))
+		serving = append(serving, pb.ProcessorService_ServiceDesc.ServiceName)
+	}
+	for _, s := range append(serving, "") {
+		a.health.SetServingStatus(s, healthpb.HealthCheckResponse_SERVING)
+	}
+	return nil
+}
+
+// dialAddr turns a listen address into one to dial (":9090" -> "localhost:9090").
+func dialAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return net.JoinHostPort("localhost", port)
+	}
+	return addr
+}
+
+func (a *App) buildGateway(ctx context.Context) error {
+	addrs := map[string]string{"ingest": a.cfg.IngestAddr, "status": a.cfg.StatusAddr, "processor": a.cfg.ProcessorAddr}
+	if a.cfg.Target == TargetAll {
+		own := dialAddr(a.grpcLis.Addr().String())
+		addrs = map[string]string{"ingest": own, "status": own, "processor": own}
+	}
+	conns := map[string]*grpc.ClientConn{}
+	for name, addr := range addrs {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("dial %s service at %s: %w", name, addr, err)
+		}
+		a.conns = append(a.conns, conn)
+		conns[name] = conn
+	}
+	h, err := gateway.New(ctx, a.cfg.Gateway,
+		gateway.Conns{Ingest: conns["ingest"], Status: conns["status"], Processor: conns["processor"]},
+		a.variants, a.log.With("module", "gateway"))
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	a.httpLis = lis
+	a.httpServer = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+// GRPCAddr is the bound gRPC address ("" when the target has none).
+func (a *App) GRPCAddr() string {
+	if a.grpcLis == nil {
+		return ""
+	}
+	return a.grpcLis.Addr().String()
+}
+
+// HTTPAddr is the bound HTTP address ("" when the target has none).
+func (a *App) HTTPAddr() string {
+	if a.httpLis == nil {
+		return ""
+	}
+	return a.httpLis.Addr().String()
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (a *App) Run(ctx context.Context) error {
+	defer a.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	start := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	if a.grpcServer != nil {
+		start("grpc", func() error { return a.grpcServer.Serve(a.grpcLis) })
+	}
+	if a.httpServer != nil {
+		start("http", func() error { return a.httpServer.Serve(a.httpLis) })
+	}
+	if a.proc != nil {
+		start("processor", func() error { return a.proc.Run(ctx) })
+	}
+	a.log.Info("imagepipe started", "target", a.cfg.Target, "grpc", a.GRPCAddr(), "http", a.HTTPAddr(),
+		"originals", a.cfg.OriginalsURL, "variants", a.cfg.VariantsURL, "queue", redact(a.cfg.QueueURL), "status", a.cfg.StatusURL)
+	<-ctx.Done()
+	if a.health != nil {
+		a.health.Shutdown()
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	if a.httpServer != nil {
+		_ = a.httpServer.Shutdown(shutdownCtx)
+	}
+	if a.grpcServer != nil {
+		stopped := make(chan struct{})
+		go func() { a.grpcServer.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-shutdownCtx.Done():
+			a.grpcServer.Stop()
+		}
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+func redact(s string) string {
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func (a *App) close() {
+	for _, c := range a.conns {
+		_ = c.Close()
+	}
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		_ = a.closers[i]()
+	}
+	a.closers = nil
+}

@@ -1,0 +1,230 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/imagepipe/imagepipe/internal/gateway"
+	"github.com/imagepipe/imagepipe/internal/ingest"
+	"github.com/imagepipe/imagepipe/internal/processor"
+	"github.com/imagepipe/imagepipe/internal/status"
+)
+
+// Config is the whole process's configuration: defaults, then IMAGEPIPE_*
+// environment variables (LoadEnv), then flags (RegisterFlags).
+type Config struct {
+	Target   string
+	HTTPAddr string
+	GRPCAddr string
+	// DataDir holds every embedded store whose URL is not set.
+	DataDir string
+	// Store URLs; empty means the embedded default under DataDir.
+	OriginalsURL, VariantsURL, QueueURL, StatusURL string
+	// PublicURL is the base of variant URLs (a CDN in production).
+	PublicURL string
+	// Peers the gateway dials when it runs as its own target.
+	IngestAddr, StatusAddr, ProcessorAddr string
+	LogLevel                              string
+
+	Ingest    ingest.Config
+	Processor processor.Config
+	Status    status.Config
+	Gateway   gateway.Config
+}
+
+// DefaultConfig returns the defaults: everything in one process on the
+// embedded stores under ./data.
+func DefaultConfig() Config {
+	return Config{
+		Target:        TargetAll,
+		HTTPAddr:      ":8080",
+		GRPCAddr:      ":9090",
+		DataDir:       "data",
+		PublicURL:     "http://localhost:8080",
+		IngestAddr:    "localhost:9090",
+		StatusAddr:    "localhost:9090",
+		ProcessorAddr: "localhost:9090",
+		LogLevel:      "info",
+		Ingest:        ingest.DefaultConfig(),
+		Processor:     processor.DefaultConfig(),
+		Status:        status.DefaultConfig(),
+		Gateway:       gateway.DefaultConfig(),
+	}
+}
+
+// envVars maps each environment variable onto the field it sets.
+func (c *Config) envVars() map[string]any {
+	return map[string]any{
+		"IMAGEPIPE_TARGET":           &c.Target,
+		"IMAGEPIPE_HTTP_ADDR":        &c.HTTPAddr,
+		"IMAGEPIPE_GRPC_ADDR":        &c.GRPCAddr,
+		"IMAGEPIPE_DATA_DIR":         &c.DataDir,
+		"IMAGEPIPE_ORIGINALS":        &c.OriginalsURL,
+		"IMAGEPIPE_VARIANTS":         &c.VariantsURL,
+		"IMAGEPIPE_QUEUE":            &c.QueueURL,
+		"IMAGEPIPE_STATUS":           &c.StatusURL,
+		"IMAGEPIPE_PUBLIC_URL":       &c.PublicURL,
+		"IMAGEPIPE_INGEST_ADDR":      &c.IngestAddr,
+		"IMAGEPIPE_STATUS_ADDR":      &c.StatusAddr,
+		"IMAGEPIPE_PROCESSOR_ADDR":   &c.ProcessorAddr,
+		"IMAGEPIPE_LOG_LEVEL":        &c.LogLevel,
+		"IMAGEPIPE_WORKERS":          &c.Processor.Workers,
+		"IMAGEPIPE_MAX_ATTEMPTS":     &c.Processor.MaxAttempts,
+		"IMAGEPIPE_MAX_UPLOAD_BYTES": &c.Ingest.MaxBytes,
+		"IMAGEPIPE_DEFAULT_WAIT":     &c.Gateway.DefaultWait,
+	}
+}
+
+// EnvNames lists the environment variables LoadEnv reads.
+func EnvNames() []string {
+	var c Config
+	names := make([]string, 0, len(c.envVars()))
+	for k := range c.envVars() {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LoadEnv applies IMAGEPIPE_* variables; every bad value is reported, joined.
+func (c *Config) LoadEnv(getenv func(string) string) error {
+	var errs []error
+	for name, field := range c.envVars() {
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		switch f := field.(type) {
+		case *string:
+			*f = v
+		case *int:
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: not an integer", name, v))
+			}
+			*f = n
+		case *int64:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: not an integer", name, v))
+			}
+			*f = n
+		case *time.Duration:
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: not a duration (e.g. 5s)", name, v))
+			}
+			*f = d
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RegisterFlags binds the config to flags; current values are the defaults,
+// so call LoadEnv first.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Target, "target", c.Target, "what to run: "+strings.Join(TargetNames(), "|")+" (env IMAGEPIPE_TARGET)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "REST listen address, gateway and all (env IMAGEPIPE_HTTP_ADDR)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address (env IMAGEPIPE_GRPC_ADDR)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded stores (env IMAGEPIPE_DATA_DIR)")
+	fs.StringVar(&c.OriginalsURL, "originals", c.OriginalsURL, "private originals store URL, e.g. file:///srv/imagepipe/originals (env IMAGEPIPE_ORIGINALS)")
+	fs.StringVar(&c.VariantsURL, "variants", c.VariantsURL, "public variants store URL (env IMAGEPIPE_VARIANTS)")
+	fs.StringVar(&c.QueueURL, "queue", c.QueueURL, "job queue URL, e.g. sqlite:///srv/imagepipe/queue.db (env IMAGEPIPE_QUEUE)")
+	fs.StringVar(&c.StatusURL, "status", c.StatusURL, "status store URL, e.g. sqlite:///srv/imagepipe/status.db (env IMAGEPIPE_STATUS)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of variant URLs (env IMAGEPIPE_PUBLIC_URL)")
+	fs.StringVar(&c.IngestAddr, "ingest-addr", c.IngestAddr, "ingest service address the gateway dials (env IMAGEPIPE_INGEST_ADDR)")
+	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "status service address the gateway dials (env IMAGEPIPE_STATUS_ADDR)")
+	fs.StringVar(&c.ProcessorAddr, "processor-addr", c.ProcessorAddr, "processor service address the gateway dials (env IMAGEPIPE_PROCESSOR_ADDR)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug|info|warn|error (env IMAGEPIPE_LOG_LEVEL)")
+	c.Ingest.RegisterFlags(fs)
+	c.Processor.RegisterFlags(fs)
+	c.Gateway.RegisterFlags(fs)
+}
+
+// resolve fills the store URLs left empty with the embedded defaults.
+func (c *Config) resolve() error {
+	dir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("data-dir: %w", err)
+	}
+	def := func(field *string, v string) {
+		if *field == "" {
+			*field = v
+		}
+	}
+	storeURL := func(scheme, name string, query url.Values) string {
+		u := url.URL{Scheme: scheme, Path: filepath.ToSlash(filepath.Join(dir, name)), RawQuery: query.Encode()}
+		return u.String()
+	}
+	def(&c.OriginalsURL, storeURL("file", "originals", nil))
+	def(&c.VariantsURL, storeURL("file", "variants", nil))
+	def(&c.QueueURL, storeURL("sqlite", "queue.db", url.Values{
+		"name":        {"jobs"},
+		"max_receive": {strconv.Itoa(c.Processor.MaxAttempts + 1)},
+		"visibility":  {c.Processor.Visibility.String()},
+	}))
+	def(&c.StatusURL, storeURL("sqlite", "status.db", nil))
+	c.Processor.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	c.Gateway.MaxWait = c.Ingest.MaxWait
+	return nil
+}
+
+// Validate checks the whole config and reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, ok := targets[c.Target]; !ok {
+		errs = append(errs, fmt.Errorf("target %q: want one of %s", c.Target, strings.Join(TargetNames(), ", ")))
+	}
+	for name, addr := range map[string]string{"http-addr": c.HTTPAddr, "grpc-addr": c.GRPCAddr,
+		"ingest-addr": c.IngestAddr, "status-addr": c.StatusAddr, "processor-addr": c.ProcessorAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: want host:port", name, addr))
+		}
+	}
+	for name, raw := range map[string]string{"originals": c.OriginalsURL, "variants": c.VariantsURL, "queue": c.QueueURL, "status": c.StatusURL} {
+		if u, err := url.Parse(raw); raw != "" && (err != nil || u.Scheme == "") {
+			errs = append(errs, fmt.Errorf("%s %q: want a store URL such as file:///path or sqlite:///path", name, raw))
+		}
+	}
+	if c.OriginalsURL != "" && c.OriginalsURL == c.VariantsURL {
+		errs = append(errs, errors.New("originals and variants must be different stores: originals are private"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.Ingest.Validate(), c.Processor.Validate(), c.Gateway.Validate())
+	return errors.Join(errs...)
+}
+
+// FromArgs builds a config from the environment and command-line args.
+func FromArgs(fs *flag.FlagSet, args []string) (Config, error) {
+	cfg := DefaultConfig()
+	if err := cfg.LoadEnv(os.Getenv); err != nil {
+		return cfg, err
+	}
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Verify checks a config without opening anything.
+func Verify(cfg Config) error {
+	if err := cfg.resolve(); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return nil
+}

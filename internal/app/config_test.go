@@ -1,0 +1,66 @@
+package app_test
+
+import (
+	"bytes"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imagepipe/imagepipe/internal/app"
+	"github.com/imagepipe/imagepipe/internal/imagetest"
+)
+
+func TestLoadEnvReportsEveryBadValue(t *testing.T) {
+	cfg := app.DefaultConfig()
+	env := map[string]string{
+		"IMAGEPIPE_WORKERS":          "many",
+		"IMAGEPIPE_DEFAULT_WAIT":     "a while",
+		"IMAGEPIPE_MAX_UPLOAD_BYTES": "1024",
+		"IMAGEPIPE_TARGET":           "status",
+	}
+	err := cfg.LoadEnv(func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "IMAGEPIPE_WORKERS") || !strings.Contains(err.Error(), "IMAGEPIPE_DEFAULT_WAIT") {
+		t.Fatalf("LoadEnv = %v, want both bad variables named", err)
+	}
+	if cfg.Ingest.MaxBytes != 1024 || cfg.Target != "status" {
+		t.Errorf("good values not applied: max bytes %d, target %q", cfg.Ingest.MaxBytes, cfg.Target)
+	}
+}
+
+func TestVerifyRejectsBadConfig(t *testing.T) {
+	cases := map[string]func(c *app.Config){
+		"unknown target":           func(c *app.Config) { c.Target = "everything" },
+		"bad address":              func(c *app.Config) { c.GRPCAddr = "9090" },
+		"same originals/variants":  func(c *app.Config) { c.OriginalsURL = "file:///x"; c.VariantsURL = "file:///x" },
+		"store URL without scheme": func(c *app.Config) { c.QueueURL = "/var/lib/queue.db" },
+		"zero workers":             func(c *app.Config) { c.Processor.Workers = 0 },
+		"bad public URL":           func(c *app.Config) { c.PublicURL = "cdn.example.com" },
+		"bad log level":            func(c *app.Config) { c.LogLevel = "chatty" },
+	}
+	for name, mut := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := app.DefaultConfig()
+			mut(&cfg)
+			if err := app.Verify(cfg); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+	if err := app.Verify(app.DefaultConfig()); err != nil {
+		t.Errorf("default config refused: %v", err)
+	}
+}
+
+// A data directory whose name needs escaping in a URL still works.
+func TestDataDirWithAwkwardName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my photos #1 ?100%")
+	s := start(t, testConfig(dir))
+	r := s.post(t, "/v1/images?wait=30s", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "dandelion.jpg")))
+	if r.code != http.StatusOK {
+		t.Fatalf("upload: %d %s", r.code, r.body)
+	}
+	if n := countFiles(t, filepath.Join(dir, "originals")); n == 0 {
+		t.Errorf("no original under %q", dir)
+	}
+}

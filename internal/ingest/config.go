@@ -1,0 +1,47 @@
+// Package ingest implements IngestService: it streams an upload into the
+// private originals store while hashing and size-checking it, refuses what
+// is plainly not an image before storing anything, records the image and
+// queues its processing job.
+package ingest
+
+import (
+	"errors"
+	"flag"
+	"time"
+)
+
+// Config of the ingest service.
+type Config struct {
+	// MaxBytes is the largest original accepted.
+	MaxBytes int64
+	// MaxWait caps UploadMetadata.wait.
+	MaxWait time.Duration
+	// PollInterval is how often a waiting upload re-reads the record.
+	PollInterval time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{MaxBytes: 50 << 20, MaxWait: 60 * time.Second, PollInterval: 50 * time.Millisecond}
+}
+
+// RegisterFlags binds the config to flags, keeping current values as defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.Int64Var(&c.MaxBytes, "ingest.max-bytes", c.MaxBytes, "largest original accepted, in bytes (env IMAGEPIPE_MAX_UPLOAD_BYTES)")
+	fs.DurationVar(&c.MaxWait, "ingest.max-wait", c.MaxWait, "longest an upload may wait for processing to finish")
+}
+
+// Validate reports a bad config.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MaxBytes <= 0 {
+		errs = append(errs, errors.New("ingest.max-bytes must be positive"))
+	}
+	if c.MaxWait < 0 {
+		errs = append(errs, errors.New("ingest.max-wait must not be negative"))
+	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, errors.New("ingest poll interval must be positive"))
+	}
+	return errors.Join(errs...)
+}
