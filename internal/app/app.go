@@ -24,7 +24,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/ingest"
 	"github.com/imagepipe/imagepipe/internal/processor"
 	"github.com/imagepipe/imagepipe/internal/queue"
-	_ "github.com/imagepipe/imagepipe/internal/queue/sqlitequeue" // sqlite://
+	"github.com/imagepipe/imagepipe/internal/queue/sqlitequeue" // sqlite://
 	"github.com/imagepipe/imagepipe/internal/records"
 	_ "github.com/imagepipe/imagepipe/internal/records/sqliterecords" // sqlite://
 	"github.com/imagepipe/imagepipe/internal/spec"
@@ -124,12 +124,31 @@ func (a *App) openStores(ctx context.Context, need needs) error {
 			return fmt.Errorf("queue: %w", err)
 		}
 		a.closers = append(a.closers, a.queue.Close)
+		if err := a.checkRedrive(); err != nil {
+			return err
+		}
 	}
 	if need.records {
 		if a.records, err = records.Open(ctx, a.cfg.StatusURL); err != nil {
 			return fmt.Errorf("status store: %w", err)
 		}
 		a.closers = append(a.closers, a.records.Close)
+	}
+	return nil
+}
+
+// checkRedrive refuses a queue whose max receive count is not the
+// processor's max attempts + 1: with fewer, the queue dead-letters a job
+// before its last attempt can mark the image FAILED; with more, a given-up
+// job is received again instead of reaching the dead-letter queue.
+func (a *App) checkRedrive() error {
+	q, ok := a.queue.(*sqlitequeue.Queue)
+	if !ok || !a.modules[modProcessor] {
+		return nil
+	}
+	if got, want := q.Options().MaxReceive, a.cfg.Processor.MaxAttempts+1; got != want {
+		return fmt.Errorf("queue %s: max_receive=%d, but processor.max-attempts=%d needs max_receive=%d",
+			redact(a.cfg.QueueURL), got, a.cfg.Processor.MaxAttempts, want)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -63,4 +65,21 @@ func TestDataDirWithAwkwardName(t *testing.T) {
 	if n := countFiles(t, filepath.Join(dir, "originals")); n == 0 {
 		t.Errorf("no original under %q", dir)
 	}
+}
+
+func TestQueueRedriveMustMatchMaxAttempts(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.QueueURL = "sqlite://" + filepath.Join(cfg.DataDir, "q.db") + "?max_receive=3"
+	_, err := app.New(t.Context(), cfg, app.NewLogger(io.Discard, "error"))
+	if err == nil || !strings.Contains(err.Error(), "max_receive=4") {
+		t.Fatalf("New = %v, want a refusal naming max_receive=4", err)
+	}
+	cfg.QueueURL = "sqlite://" + filepath.Join(cfg.DataDir, "q.db") + "?max_receive=4"
+	a, err := app.New(t.Context(), cfg, app.NewLogger(io.Discard, "error"))
+	if err != nil {
+		t.Fatalf("matching queue refused: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	a.Run(ctx)
 }

@@ -9,11 +9,6 @@ package records
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
-	"sort"
-	"strings"
-	"sync"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 )
@@ -24,6 +19,8 @@ var (
 	ErrConflict     = errors.New("records: version conflict")
 	ErrExists       = errors.New("records: already exists")
 	ErrInvalidToken = errors.New("records: invalid page token")
+	// ErrUnknownScheme reports that Open found no driver for a URL scheme.
+	ErrUnknownScheme = errors.New("records: unknown scheme")
 )
 
 // Record is an image record and the version it was read at.
@@ -56,40 +53,4 @@ type Store interface {
 	// pageSize at a time.
 	ListByBatch(ctx context.Context, batchID string, pageSize int, pageToken string) (Page, error)
 	Close() error
-}
-
-// Opener opens a store from its URL.
-type Opener func(ctx context.Context, u *url.URL) (Store, error)
-
-var (
-	mu      sync.RWMutex
-	openers = map[string]Opener{}
-)
-
-// Register makes a driver available under a URL scheme. Drivers call it
-// from init, so a blank import selects them.
-func Register(scheme string, o Opener) {
-	mu.Lock()
-	defer mu.Unlock()
-	openers[scheme] = o
-}
-
-// Open opens the store a URL names, e.g. sqlite:///var/lib/imagepipe/status.db.
-func Open(ctx context.Context, rawURL string) (Store, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("records: bad store URL: %w", err)
-	}
-	mu.RLock()
-	o, ok := openers[u.Scheme]
-	known := make([]string, 0, len(openers))
-	for k := range openers {
-		known = append(known, k)
-	}
-	mu.RUnlock()
-	if !ok {
-		sort.Strings(known)
-		return nil, fmt.Errorf("records: unknown status store scheme %q (known: %s)", u.Scheme, strings.Join(known, ", "))
-	}
-	return o(ctx, u)
 }
