@@ -70,6 +70,9 @@ start() {
   local s3_port sqs_port ddb_port
   s3_port=$(free_port); sqs_port=$(free_port); ddb_port=$(free_port)
 
+  # A static KMS key lets MinIO do server-side encryption (SSE-S3 and
+  # SSE-KMS), which the S3 driver's SSE test exercises.
+  MINIO_KMS_SECRET_KEY="imagepipe-test:$(head -c32 /dev/urandom | base64)" \
   MINIO_ROOT_USER=$access_key MINIO_ROOT_PASSWORD=$secret_key MINIO_BROWSER=off \
     nohup "$minio" server --quiet --address "127.0.0.1:$s3_port" "$state/minio-data" \
     >"$state/minio.log" 2>&1 &

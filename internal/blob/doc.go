@@ -22,8 +22,9 @@
 //   - A missing object yields an error wrapping ErrNotFound from Get,
 //     GetRange and Head; Delete of a missing key succeeds.
 //   - ETag is an unquoted opaque string, equal for equal content written the
-//     same way and different for different content (fsblob: hex SHA-256;
-//     S3: the MD5 ETag with its quotes removed).
+//     same way and different for different content (fsblob and s3blob: hex
+//     SHA-256 of the content, which s3blob keeps as object metadata because
+//     S3's own multipart ETag is not a content hash).
 //   - An empty PutOptions.ContentType is stored as DefaultContentType.
 //   - GetRange with offset == size or length 0 returns an empty body;
 //     offset < 0 or offset > size yields ErrInvalidRange. An S3 driver
