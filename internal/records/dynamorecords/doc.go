@@ -1,0 +1,71 @@
+// Package dynamorecords is the DynamoDB status store: a records.Store on one
+// DynamoDB table, for deployments where many processes on many machines share
+// the image records.
+//
+// # URL
+//
+//	dynamodb://TABLE[?ttl=720h]
+//
+// The table is the URL's host. ttl (a Go duration, optional) makes every item
+// carry an expires_at attribute, in epoch seconds, of its create time plus
+// ttl; DynamoDB deletes expired items only if the table's Time to Live setting
+// names that attribute (EnsureTable sets it; for a table made by hand run
+// `aws dynamodb update-time-to-live --table-name TABLE
+// --time-to-live-specification Enabled=true,AttributeName=expires_at`).
+// Expiry is lazy (DynamoDB deletes within days), and an expired idempotency
+// key may be reused at once. Unknown parameters are rejected.
+//
+// Credentials, region and endpoint come from the AWS SDK's default chain
+// (config.LoadDefaultConfig): environment, shared config and credential
+// files, SSO, web identity, container and instance roles. AWS_ENDPOINT_URL
+// and AWS_ENDPOINT_URL_DYNAMODB point the driver at another endpoint, such
+// as a local emulator.
+//
+// # Table layout
+//
+// One table, partition key pk (S), no sort key, billed PAY_PER_REQUEST:
+//
+//	pk = "img#<id>"   an image: version (N), state (N), batch_id (S, only when
+//	                  set), record (B, the protobuf imagepipe.v1.Image),
+//	                  created (N, unix milliseconds), wtoken (S, a random
+//	                  token of the last write), expires_at (N, with a TTL)
+//	pk = "key#<key>"  an idempotency key: image_id (S), committed (BOOL),
+//	                  created, wtoken, expires_at as above
+//
+// The global secondary index by_batch (partition batch_id, sort pk,
+// projection ALL) lists a batch in id order; ids are UUIDv7, so pk order is
+// creation order. It is sparse: items without batch_id are not in it.
+//
+// # Consistency
+//
+// Get, GetByIdempotencyKey and the reads behind conditional writes are
+// strongly consistent. ListByBatch reads the index, and DynamoDB's global
+// secondary indexes are eventually consistent: an image created or updated a
+// moment ago may be missing from a listing, or listed at an older version,
+// for a short while (usually well under a second). Callers that need the
+// latest state of an image Get it.
+//
+// Every write carries a fresh wtoken, so a write whose reply was lost and
+// that the SDK retried is recognised as our own when its condition then
+// fails, instead of being reported as a conflict or a duplicate.
+//
+// # Create
+//
+// Create claims the image id and, if the image has one, the idempotency key
+// in one TransactWriteItems call, each with attribute_not_exists(pk).
+// Emulators without transactions (dynalite) answer UnknownOperationException;
+// the store then switches, once, to a sequence of conditional writes that
+// keeps the same guarantees (see fallback.go): the key item is claimed
+// uncommitted, the image written, then the key committed; readers ignore
+// uncommitted keys, and a claim abandoned by a crashed writer is rolled
+// forward or taken over by the next Create of that key.
+//
+// # IAM
+//
+// The store needs dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem,
+// dynamodb:DeleteItem and dynamodb:Query on the table and its index
+// (arn:aws:dynamodb:REGION:ACCOUNT:table/TABLE and .../table/TABLE/index/*);
+// TransactWriteItems is authorised per item by PutItem. EnsureTable also
+// needs dynamodb:CreateTable, dynamodb:DescribeTable,
+// dynamodb:DescribeTimeToLive and dynamodb:UpdateTimeToLive.
+package dynamorecords
