@@ -43,8 +43,14 @@ install() {
   fi
 }
 
-free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+# free_ports N prints N distinct free loopback ports: all sockets are held
+# open until every port is known, so two servers never get the same one.
+free_ports() {
+  node -e '
+    const net = require("net"); const n = +process.argv[1]; const socks = [];
+    const next = () => { if (socks.length === n) { console.log(socks.map(s => s.address().port).join(" ")); socks.forEach(s => s.close()); return; }
+      const s = net.createServer(); s.listen(0, "127.0.0.1", () => { socks.push(s); next(); }); };
+    next();' "$1"
 }
 
 running() { [[ -f "$state/$1.pid" ]] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
@@ -68,21 +74,21 @@ start() {
   stop >/dev/null 2>&1 || true
   mkdir -p "$state/minio-data"
   local s3_port sqs_port ddb_port
-  s3_port=$(free_port); sqs_port=$(free_port); ddb_port=$(free_port)
+  read -r s3_port sqs_port ddb_port < <(free_ports 3)
 
   # A static KMS key lets MinIO do server-side encryption (SSE-S3 and
   # SSE-KMS), which the S3 driver's SSE test exercises.
   MINIO_KMS_SECRET_KEY="imagepipe-test:$(head -c32 /dev/urandom | base64)" \
   MINIO_ROOT_USER=$access_key MINIO_ROOT_PASSWORD=$secret_key MINIO_BROWSER=off \
     nohup "$minio" server --quiet --address "127.0.0.1:$s3_port" "$state/minio-data" \
-    >"$state/minio.log" 2>&1 &
+    >"$state/minio.log" 2>&1 9>&- &
   echo $! >"$state/minio.pid"
 
   FAUXQS_PORT=$sqs_port FAUXQS_HOST=localhost FAUXQS_LOGGER=false FAUXQS_DEFAULT_REGION=$region \
-    nohup "$npmdir/node_modules/.bin/fauxqs" >"$state/fauxqs.log" 2>&1 &
+    nohup "$npmdir/node_modules/.bin/fauxqs" >"$state/fauxqs.log" 2>&1 9>&- &
   echo $! >"$state/fauxqs.pid"
 
-  nohup "$npmdir/node_modules/.bin/dynalite" --port "$ddb_port" >"$state/dynalite.log" 2>&1 &
+  nohup "$npmdir/node_modules/.bin/dynalite" --port "$ddb_port" >"$state/dynalite.log" 2>&1 9>&- &
   echo $! >"$state/dynalite.pid"
 
   wait_http minio "http://127.0.0.1:$s3_port/minio/health/live"
@@ -118,10 +124,16 @@ status() {
   return 0
 }
 
+# One start/stop at a time per state directory (several shells or test
+# runs may share it). The servers are started without fd 9, so they do not
+# hold the lock.
+mkdir -p "$state"
+exec 9>"$state/.lock"
+
 case "${1:-}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
+  install) flock 9; install ;;
+  start) flock 9; start ;;
+  stop) flock 9; stop ;;
   status) status ;;
   env) cat "$state/env" ;;
   *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
