@@ -6,7 +6,7 @@ BIN     := bin/imagepipe
 TOOLS    = $$(scripts/tools.sh)
 GOTEST  ?= $(GO) test -race -count=1 -timeout 20m
 
-.PHONY: all run build deps deps-test tools generate check-generated lint-proto vet test test-short fixtures clean
+.PHONY: all run build deps deps-test tools generate check-generated lint-proto vet test servers fixtures clean
 
 all: build
 
@@ -44,9 +44,15 @@ vet: deps
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd internal gen)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal gen >&2; exit 1; }
 
-## test: install what is missing and run every check and test
-test: deps-test lint-proto check-generated vet
-	$(GOTEST) ./...
+## test: install what is missing and run every check and test, the AWS
+## drivers against MinIO, fauxqs and dynalite started on loopback
+test: deps-test lint-proto check-generated vet servers
+	eval "$$(scripts/servers.sh env)"; IMAGEPIPE_REQUIRE_AWS=1 $(GOTEST) ./...; rc=$$?; \
+	scripts/servers.sh stop; exit $$rc
+
+## servers: start the loopback S3/SQS/DynamoDB servers (scripts/servers.sh stop ends them)
+servers:
+	scripts/servers.sh start
 
 ## fixtures: regenerate testdata/photos from Debian's photo packages
 fixtures:

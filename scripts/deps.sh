@@ -6,7 +6,7 @@ set -euo pipefail
 # Packages: libvips for processing; exiftool and the photo packages only for
 # regenerating test fixtures (scripts/make-fixtures.sh), not for building.
 runtime_pkgs=(libvips-dev pkg-config)
-tools_pkgs=(libvips-tools)
+tools_pkgs=(libvips-tools curl)
 fixture_pkgs=(libvips-tools libimage-exiftool-perl python3-skimage lomiri-wallpapers-16.04)
 
 want=("${runtime_pkgs[@]}")

@@ -84,11 +84,13 @@ start() {
     >"$state/minio.log" 2>&1 9>&- &
   echo $! >"$state/minio.pid"
 
+  # fauxqs always binds every interface (FAUXQS_HOST only names the host in
+  # queue URLs); the port is random and the credentials are local-only.
   FAUXQS_PORT=$sqs_port FAUXQS_HOST=localhost FAUXQS_LOGGER=false FAUXQS_DEFAULT_REGION=$region \
     nohup "$npmdir/node_modules/.bin/fauxqs" >"$state/fauxqs.log" 2>&1 9>&- &
   echo $! >"$state/fauxqs.pid"
 
-  nohup "$npmdir/node_modules/.bin/dynalite" --port "$ddb_port" >"$state/dynalite.log" 2>&1 9>&- &
+  nohup "$npmdir/node_modules/.bin/dynalite" --host 127.0.0.1 --port "$ddb_port" >"$state/dynalite.log" 2>&1 9>&- &
   echo $! >"$state/dynalite.pid"
 
   wait_http minio "http://127.0.0.1:$s3_port/minio/health/live"

@@ -1,44 +1,8 @@
 // Command imagepipe runs imagepipe: every service in one process by default
-// (-target=all), or one of ingest, processor, status, gateway.
+// (-target=all), or one of ingest, processor, status, gateway; subcommands
+// (imagepipe help) do one job and exit.
 package main
 
-import (
-	"context"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/imagepipe/imagepipe/internal/cli"
 
-	"github.com/imagepipe/imagepipe/internal/app"
-)
-
-func main() {
-	fs := flag.NewFlagSet("imagepipe", flag.ExitOnError)
-	verify := fs.Bool("config.verify", false, "check the configuration and exit")
-	cfg, err := app.FromArgs(fs, os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "imagepipe:", err)
-		os.Exit(2)
-	}
-	log := app.NewLogger(os.Stderr, cfg.LogLevel)
-	if *verify {
-		if err := app.Verify(cfg); err != nil {
-			fmt.Fprintln(os.Stderr, "imagepipe:", err)
-			os.Exit(1)
-		}
-		fmt.Println("configuration OK")
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	a, err := app.New(ctx, cfg, log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "imagepipe:", err)
-		os.Exit(1)
-	}
-	if err := a.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "imagepipe:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Exit() }

@@ -19,13 +19,16 @@ import (
 	"github.com/imagepipe/imagepipe/internal/apperr"
 	"github.com/imagepipe/imagepipe/internal/blob"
 	_ "github.com/imagepipe/imagepipe/internal/blob/fsblob" // file://
+	_ "github.com/imagepipe/imagepipe/internal/blob/s3blob" // s3://
 	"github.com/imagepipe/imagepipe/internal/gateway"
 	"github.com/imagepipe/imagepipe/internal/imaging"
 	"github.com/imagepipe/imagepipe/internal/ingest"
 	"github.com/imagepipe/imagepipe/internal/processor"
 	"github.com/imagepipe/imagepipe/internal/queue"
-	"github.com/imagepipe/imagepipe/internal/queue/sqlitequeue" // sqlite://
+	_ "github.com/imagepipe/imagepipe/internal/queue/sqlitequeue" // sqlite://
+	_ "github.com/imagepipe/imagepipe/internal/queue/sqsqueue"    // sqs://
 	"github.com/imagepipe/imagepipe/internal/records"
+	_ "github.com/imagepipe/imagepipe/internal/records/dynamorecords" // dynamodb://
 	_ "github.com/imagepipe/imagepipe/internal/records/sqliterecords" // sqlite://
 	"github.com/imagepipe/imagepipe/internal/spec"
 	"github.com/imagepipe/imagepipe/internal/status"
@@ -142,11 +145,11 @@ func (a *App) openStores(ctx context.Context, need needs) error {
 // before its last attempt can mark the image FAILED; with more, a given-up
 // job is received again instead of reaching the dead-letter queue.
 func (a *App) checkRedrive() error {
-	q, ok := a.queue.(*sqlitequeue.Queue)
+	q, ok := a.queue.(interface{ MaxReceive() int })
 	if !ok || !a.modules[modProcessor] {
 		return nil
 	}
-	if got, want := q.Options().MaxReceive, a.cfg.Processor.MaxAttempts+1; got != want {
+	if got, want := q.MaxReceive(), a.cfg.Processor.MaxAttempts+1; got != want {
 		return fmt.Errorf("queue %s: max_receive=%d, but processor.max-attempts=%d needs max_receive=%d",
 			redact(a.cfg.QueueURL), got, a.cfg.Processor.MaxAttempts, want)
 	}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -54,37 +52,18 @@ func TestTransientFailureIsRetried(t *testing.T) {
 // the job up after the visibility timeout and finishes it, once.
 func TestProcessorKilledMidJob(t *testing.T) {
 	dir := t.TempDir()
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childDirEnv+"="+dir)
-	var childLogs bytes.Buffer
-	child.Stderr = &childLogs
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		child.Process.Kill()
-		child.Wait()
-		if t.Failed() {
-			t.Logf("logs of the killed process:\n%s", childLogs.String())
-		}
-	})
-	base := "http://" + string(waitForFile(t, filepath.Join(dir, "addr"), 20*time.Second))
-	if err := waitHealthy(base); err != nil {
-		t.Fatal(err)
-	}
-	first := &server{base: base}
+	proc := spawn(t, dir, "first", "stall")
+	first := &server{base: "http://" + proc.http}
 	r := first.post(t, "/v1/images?wait=0", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "dandelion.jpg")))
 	if r.code != http.StatusAccepted {
 		t.Fatalf("upload: %d %s", r.code, r.body)
 	}
 	id := r.image(t).GetId()
-	if got := string(waitForFile(t, filepath.Join(dir, "stalled"), 20*time.Second)); got != id {
-		t.Fatalf("stalled on %s, uploaded %s", got, id)
+	stalled, err := waitForFile(filepath.Join(dir, "stalled"), 20*time.Second, nil)
+	if err != nil || string(stalled) != id {
+		t.Fatalf("stalled on %q (%v), uploaded %s", stalled, err, id)
 	}
-	if err := child.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	child.Wait()
+	proc.kill()
 
 	second := start(t, testConfig(dir))
 	img := second.waitTerminal(t, id, 30*time.Second)

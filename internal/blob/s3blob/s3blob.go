@@ -71,6 +71,7 @@ package s3blob
 import (
 	"context"
 	"fmt"
+	"github.com/imagepipe/imagepipe/internal/awsutil"
 	"log/slog"
 	"net/url"
 	"time"
@@ -227,6 +228,7 @@ func New(_ context.Context, cfg aws.Config, bucket, prefix string, opts Options)
 		// Downloads of objects without a full-object checksum (copies,
 		// ranges) cannot be validated; the SDK would log that every time.
 		o.DisableLogOutputChecksumValidationSkipped = true
+		o.HTTPClient = awsutil.DetachBodies(o.HTTPClient)
 		// o.BaseEndpoint already holds any configured endpoint override.
 		switch {
 		case opts.PathStyle != nil:

@@ -27,6 +27,9 @@ func (q *Queue) Receive(ctx context.Context, opts queue.ReceiveOptions) ([]queue
 		wake := q.wake.wait() // before looking, so no Send is missed
 		msgs, err := q.claim(ctx, n, visibility)
 		if err != nil {
+			if cerr := q.checkOpen("receive"); cerr != nil {
+				return nil, cerr // Close raced the claim: report it as closed
+			}
 			return nil, fmt.Errorf("sqlitequeue: receive: %w", ctxErr(ctx, err))
 		}
 		if len(msgs) > 0 {

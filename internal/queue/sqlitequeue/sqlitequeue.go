@@ -229,3 +229,6 @@ func (q *Queue) checkOpen(op string) error {
 		return nil
 	}
 }
+
+// MaxReceive is the redrive policy's maximum receive count (0: no redrive).
+func (q *Queue) MaxReceive() int { return q.opts.MaxReceive }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/imagepipe/imagepipe/internal/awsutil"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +52,9 @@ func New(_ context.Context, cfg aws.Config, table string, opts Options) (*Store,
 	if opts.TTL < 0 {
 		return nil, fmt.Errorf("dynamorecords: negative TTL %v", opts.TTL)
 	}
-	return &Store{db: dynamodb.NewFromConfig(cfg), table: table, opts: opts, now: time.Now}, nil
+	return &Store{db: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.HTTPClient = awsutil.DetachBodies(o.HTTPClient)
+	}), table: table, opts: opts, now: time.Now}, nil
 }
 
 // Table returns the name of the store's table.

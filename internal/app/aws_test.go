@@ -1,0 +1,119 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/app"
+	"github.com/imagepipe/imagepipe/internal/awstest"
+	"github.com/imagepipe/imagepipe/internal/imagetest"
+	"github.com/imagepipe/imagepipe/internal/jobs"
+	"github.com/imagepipe/imagepipe/internal/queue"
+)
+
+// awsStores names fresh buckets, a queue and a table on the loopback AWS
+// servers and creates them with app.Init, as `imagepipe init` does.
+func awsStores(t *testing.T) map[string]string {
+	t.Helper()
+	for _, svc := range []string{"S3", "SQS", "DYNAMODB"} {
+		awstest.Config(t, svc) // skips, or fails under make test, without servers
+	}
+	env := map[string]string{
+		"IMAGEPIPE_ORIGINALS": "s3://" + awstest.Name("originals") + "/o",
+		"IMAGEPIPE_VARIANTS":  "s3://" + awstest.Name("variants"),
+		"IMAGEPIPE_QUEUE":     "sqs://" + awstest.Name("jobs"),
+		"IMAGEPIPE_STATUS":    "dynamodb://" + awstest.Name("images"),
+	}
+	cfg := testConfig(t.TempDir())
+	if err := cfg.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := app.Init(context.Background(), cfg, &out); err != nil {
+		t.Fatalf("init: %v\n%s", err, out.String())
+	}
+	// Idempotent: a second run changes nothing and succeeds.
+	if err := app.Init(context.Background(), cfg, io.Discard); err != nil {
+		t.Fatalf("second init: %v", err)
+	}
+	return env
+}
+
+func envList(m map[string]string, extra ...string) []string {
+	out := append([]string{}, extra...)
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// The four targets as four processes talking gRPC, on S3, SQS and DynamoDB:
+// an upload reaches READY (after a transient failure that is redelivered),
+// its variants are served, and a poison job ends in the dead-letter queue
+// with its image FAILED.
+func TestSplitProcessesOnAWS(t *testing.T) {
+	stores := awsStores(t)
+	dir := t.TempDir()
+	status := spawn(t, dir, "status", "", envList(stores, "IMAGEPIPE_TARGET=status")...)
+	ingest := spawn(t, dir, "ingest", "", envList(stores, "IMAGEPIPE_TARGET=ingest")...)
+	proc := spawn(t, dir, "processor", "retry", envList(stores, "IMAGEPIPE_TARGET=processor")...)
+	gw := spawn(t, dir, "gateway", "", envList(stores, "IMAGEPIPE_TARGET=gateway",
+		"IMAGEPIPE_STATUS_ADDR="+status.grpc, "IMAGEPIPE_INGEST_ADDR="+ingest.grpc, "IMAGEPIPE_PROCESSOR_ADDR="+proc.grpc)...)
+	s := &server{base: "http://" + gw.http}
+	if err := waitHealthy(s.base); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("TransientFailureThenReady", func(t *testing.T) {
+		src := imagetest.Fixture(t, "dandelion.jpg")
+		info := imagetest.Decode(t, src)
+		r := s.post(t, "/v1/images?wait=60s", "image/jpeg", bytes.NewReader(src))
+		if r.code != http.StatusOK {
+			t.Fatalf("upload: %d %s", r.code, r.body)
+		}
+		img := r.image(t)
+		if img.GetAttempts() != 2 {
+			t.Errorf("READY after %d attempts, want 2 (the first fails on purpose)", img.GetAttempts())
+		}
+		checkVariants(t, s, img, src, info.Width, info.Height)
+	})
+
+	t.Run("PoisonJobToDLQ", func(t *testing.T) {
+		r := s.post(t, "/v1/images?wait=0", "image/png", bytes.NewReader(imagetest.Fixture(t, "coffee.png")))
+		if r.code != http.StatusAccepted {
+			t.Fatalf("upload: %d %s", r.code, r.body)
+		}
+		id := r.image(t).GetId()
+		writeFile(filepath.Join(dir, "poison"), id)
+		img := s.waitTerminal(t, id, 90*time.Second)
+		if img.GetState() != pb.ImageState_IMAGE_STATE_FAILED || img.GetError().GetCode() != "processing_failed" {
+			t.Fatalf("%s %v, want FAILED processing_failed", img.GetState(), img.GetError())
+		}
+		dlq, err := queue.Open(context.Background(), stores["IMAGEPIPE_QUEUE"]+"-dlq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dlq.Close()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			msgs, err := dlq.Receive(context.Background(), queue.ReceiveOptions{MaxMessages: 10, WaitTime: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				if j, err := jobs.Decode(m.Body); err == nil && j.ImageID == id {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the job of %s never reached the dead-letter queue", id)
+			}
+		}
+	})
+}

@@ -1,0 +1,98 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/imagepipe/imagepipe/internal/blob"
+	"github.com/imagepipe/imagepipe/internal/queue"
+	"github.com/imagepipe/imagepipe/internal/queue/sqsqueue"
+	"github.com/imagepipe/imagepipe/internal/records"
+)
+
+// Init creates every store the configuration names, idempotently: S3
+// buckets, the SQS queue with its dead-letter queue and a redrive policy of
+// max attempts + 1 receives, the DynamoDB table with its index; embedded
+// stores are created by opening them. It reports each store on out.
+func Init(ctx context.Context, cfg Config, out io.Writer) error {
+	if err := cfg.resolve(); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	for _, s := range []struct{ name, url string }{{"originals", cfg.OriginalsURL}, {"variants", cfg.VariantsURL}} {
+		if err := initBlob(ctx, s.name, s.url, out); err != nil {
+			return err
+		}
+	}
+	if err := initQueue(ctx, cfg, out); err != nil {
+		return err
+	}
+	rs, err := records.Open(ctx, cfg.StatusURL)
+	if err != nil {
+		return fmt.Errorf("status store: %w", err)
+	}
+	defer rs.Close()
+	if t, ok := rs.(interface{ EnsureTable(context.Context) error }); ok {
+		if err := t.EnsureTable(ctx); err != nil {
+			return fmt.Errorf("status store: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "status     %s ready\n", cfg.StatusURL)
+	return nil
+}
+
+func initBlob(ctx context.Context, name, rawURL string, out io.Writer) error {
+	s, err := blob.Open(ctx, rawURL)
+	if err != nil {
+		return fmt.Errorf("%s store: %w", name, err)
+	}
+	defer s.Close()
+	if b, ok := s.(interface{ EnsureBucket(context.Context) error }); ok {
+		if err := b.EnsureBucket(ctx); err != nil {
+			return fmt.Errorf("%s store: %w", name, err)
+		}
+	}
+	fmt.Fprintf(out, "%-10s %s ready\n", name, rawURL)
+	return nil
+}
+
+// initQueue creates an SQS queue and its DLQ; other queues are created by
+// opening them.
+func initQueue(ctx context.Context, cfg Config, out io.Writer) error {
+	u, err := url.Parse(cfg.QueueURL)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	switch u.Scheme {
+	case sqsqueue.Scheme, sqsqueue.SchemeHTTP, sqsqueue.SchemeHTTPS, sqsqueue.SchemeURL:
+		loc, _, err := sqsqueue.ParseURL(u)
+		if err != nil {
+			return fmt.Errorf("queue: %w", err)
+		}
+		awsCfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("queue: load AWS config: %w", err)
+		}
+		if loc.Region != "" {
+			awsCfg.Region = loc.Region
+		}
+		qURL, dlqURL, err := sqsqueue.Ensure(ctx, awsCfg, loc.Name, cfg.Processor.MaxAttempts+1, cfg.Processor.Visibility)
+		if err != nil {
+			return fmt.Errorf("queue: %w", err)
+		}
+		fmt.Fprintf(out, "queue      %s ready (dead-letter queue %s, max receive %d)\n", qURL, dlqURL, cfg.Processor.MaxAttempts+1)
+		return nil
+	}
+	q, err := queue.Open(ctx, cfg.QueueURL)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	defer q.Close()
+	fmt.Fprintf(out, "queue      %s ready\n", redact(cfg.QueueURL))
+	return nil
+}
