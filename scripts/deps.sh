@@ -7,7 +7,7 @@ set -euo pipefail
 # regenerating test fixtures (scripts/make-fixtures.sh), not for building.
 runtime_pkgs=(libvips-dev pkg-config)
 tools_pkgs=(libvips-tools curl)
-fixture_pkgs=(libvips-tools libimage-exiftool-perl python3-skimage lomiri-wallpapers-16.04)
+fixture_pkgs=(libvips-tools libimage-exiftool-perl python3 python3-skimage lomiri-wallpapers-16.04 libgs-common)
 
 want=("${runtime_pkgs[@]}")
 case "${1:-}" in

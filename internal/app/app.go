@@ -171,6 +171,12 @@ func (a *App) buildGRPC() error {
 	healthpb.RegisterHealthServer(a.grpcServer, a.health)
 	reflection.Register(a.grpcServer)
 	presets := spec.Builtin()
+	if a.cfg.PresetsFile != "" {
+		var err error
+		if presets, err = spec.LoadPresets(a.cfg.PresetsFile); err != nil {
+			return fmt.Errorf("presets: %w", err)
+		}
+	}
 	var serving []string
 	if a.modules[modIngest] {
 		svc, err := ingest.New(a.cfg.Ingest, a.originals, a.queue, a.records, presets, a.log.With("module", "ingest"))
@@ -186,7 +192,7 @@ func (a *App) buildGRPC() error {
 	}
 	if a.modules[modProcessor] {
 		imaging.Startup(imaging.Config{})
-		proc, err := processor.New(a.cfg.Processor, a.originals, a.variants, a.queue, a.records, a.log.With("module", "processor"), a.fault)
+		proc, err := processor.New(a.cfg.Processor, presets, a.originals, a.variants, a.queue, a.records, a.log.With("module", "processor"), a.fault)
 		if err != nil {
 			return err
 		}

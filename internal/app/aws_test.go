@@ -3,9 +3,11 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +82,53 @@ func TestSplitProcessesOnAWS(t *testing.T) {
 		img := r.image(t)
 		if img.GetAttempts() != 2 {
 			t.Errorf("READY after %d attempts, want 2 (the first fails on purpose)", img.GetAttempts())
+		}
+		checkVariants(t, s, img, src, info.Width, info.Height)
+	})
+
+	// CreateUploadURL → presigned PUT straight to the bucket → the bucket's
+	// ObjectCreated notification on the job queue → processed and tracked.
+	// MinIO cannot notify an SQS queue, so the test sends the notification
+	// S3 would send, byte for byte in its format.
+	t.Run("PresignedUploadThroughS3Event", func(t *testing.T) {
+		r := s.post(t, "/v1/uploads", "application/json", strings.NewReader(`{"file_name":"direct.jpg","content_type":"image/jpeg"}`))
+		if r.code != http.StatusOK {
+			t.Fatalf("POST /v1/uploads: %d %s", r.code, r.body)
+		}
+		var created pb.CreateUploadURLResponse
+		if err := unmarshal(r.body, &created); err != nil {
+			t.Fatal(err)
+		}
+		id := created.GetImage().GetId()
+		if created.GetImage().GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD || created.GetMethod() != "PUT" || created.GetUploadUrl() == "" {
+			t.Fatalf("created %v", &created)
+		}
+		src := imagetest.Fixture(t, "dandelion.jpg")
+		put, _ := http.NewRequest(http.MethodPut, created.GetUploadUrl(), bytes.NewReader(src))
+		for k, v := range created.GetHeaders() {
+			put.Header.Set(k, v)
+		}
+		if resp := do(t, put); resp.code != http.StatusOK {
+			t.Fatalf("presigned PUT: %d %s", resp.code, resp.body)
+		}
+		q, err := queue.Open(context.Background(), stores["IMAGEPIPE_QUEUE"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		bucket := strings.TrimPrefix(stores["IMAGEPIPE_ORIGINALS"], "s3://")
+		bucket, prefix, _ := strings.Cut(bucket, "/")
+		event := fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",`+
+			`"eventTime":"2026-11-21T19:00:00.000Z","eventName":"ObjectCreated:Put","s3":{"s3SchemaVersion":"1.0",`+
+			`"configurationId":"imagepipe-uploads","bucket":{"name":%q,"arn":"arn:aws:s3:::%s"},`+
+			`"object":{"key":%q,"size":%d,"eTag":"0","sequencer":"0"}}}]}`, bucket, bucket, prefix+"/uploads/"+id, len(src))
+		if _, err := q.Send(context.Background(), []byte(event), queue.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		img := s.waitTerminal(t, id, 60*time.Second)
+		info := imagetest.Decode(t, src)
+		if img.GetOriginal().GetBytes() != int64(len(src)) || len(img.GetOriginal().GetSha256()) != 64 || !img.GetOriginal().GetDirectUpload() {
+			t.Errorf("original recorded as %v", img.GetOriginal())
 		}
 		checkVariants(t, s, img, src, info.Width, info.Height)
 	})

@@ -198,3 +198,14 @@ func TestMultipartReportsAcceptedAndRefusedParts(t *testing.T) {
 		t.Errorf("text file refused as %+v", e)
 	}
 }
+
+// Direct uploads need a store that can presign (S3); the embedded
+// filesystem store cannot, and says so.
+func TestDirectUploadNeedsS3(t *testing.T) {
+	s := sharedServer(t)
+	r := s.post(t, "/v1/uploads", "application/json", strings.NewReader(`{"file_name":"a.jpg","content_type":"image/jpeg"}`))
+	e := r.errorBody(t)
+	if r.code != http.StatusBadRequest || e.Error.Reason != "DIRECT_UPLOAD_UNAVAILABLE" || e.Error.Status != "FAILED_PRECONDITION" {
+		t.Errorf("got %d %+v, want 400 DIRECT_UPLOAD_UNAVAILABLE", r.code, e.Error)
+	}
+}

@@ -34,6 +34,9 @@ type Config struct {
 	// Peers the gateway dials when it runs as its own target.
 	IngestAddr, StatusAddr, ProcessorAddr string
 	LogLevel                              string
+	// PresetsFile is a JSON file of presets (and watermark images) merged
+	// over the built-ins; empty for the built-ins only.
+	PresetsFile string
 
 	Ingest    ingest.Config
 	Processor processor.Config
@@ -77,6 +80,7 @@ func (c *Config) envVars() map[string]any {
 		"IMAGEPIPE_STATUS_ADDR":      &c.StatusAddr,
 		"IMAGEPIPE_PROCESSOR_ADDR":   &c.ProcessorAddr,
 		"IMAGEPIPE_LOG_LEVEL":        &c.LogLevel,
+		"IMAGEPIPE_PRESETS":          &c.PresetsFile,
 		"IMAGEPIPE_WORKERS":          &c.Processor.Workers,
 		"IMAGEPIPE_MAX_ATTEMPTS":     &c.Processor.MaxAttempts,
 		"IMAGEPIPE_MAX_UPLOAD_BYTES": &c.Ingest.MaxBytes,
@@ -144,6 +148,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.IngestAddr, "ingest-addr", c.IngestAddr, "ingest service address the gateway dials (env IMAGEPIPE_INGEST_ADDR)")
 	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "status service address the gateway dials (env IMAGEPIPE_STATUS_ADDR)")
 	fs.StringVar(&c.ProcessorAddr, "processor-addr", c.ProcessorAddr, "processor service address the gateway dials (env IMAGEPIPE_PROCESSOR_ADDR)")
+	fs.StringVar(&c.PresetsFile, "presets", c.PresetsFile, "JSON file of presets merged over the built-ins (env IMAGEPIPE_PRESETS)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug|info|warn|error (env IMAGEPIPE_LOG_LEVEL)")
 	c.Ingest.RegisterFlags(fs)
 	c.Processor.RegisterFlags(fs)
@@ -175,6 +180,7 @@ func (c *Config) resolve() error {
 	def(&c.StatusURL, storeURL("sqlite", "status.db", nil))
 	c.Processor.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	c.Gateway.MaxWait = c.Ingest.MaxWait
+	c.Processor.MaxOriginalBytes = c.Ingest.MaxBytes
 	return nil
 }
 

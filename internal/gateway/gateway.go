@@ -108,6 +108,10 @@ func New(ctx context.Context, cfg Config, conns Conns, variants blob.Store, log 
 	if err := pb.RegisterProcessorServiceHandlerClient(ctx, mux, pb.NewProcessorServiceClient(conns.Processor)); err != nil {
 		return nil, err
 	}
+	// Only CreateUploadURL has an HTTP rule; uploads are the custom route.
+	if err := pb.RegisterIngestServiceHandlerClient(ctx, mux, g.ingest); err != nil {
+		return nil, err
+	}
 	routes := []struct {
 		method, path string
 		h            runtime.HandlerFunc

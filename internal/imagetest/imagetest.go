@@ -1,6 +1,8 @@
 // Package imagetest holds test helpers for code that produces images: decode
-// an encoded image into a few facts, compare images perceptually, and load
-// the real-photo fixtures in testdata/photos.
+// an encoded image into a few facts, compare images perceptually, look at
+// frames, pixels and colours, and load the fixtures in testdata (real
+// photographs in testdata/photos, hostile files in testdata/hostile, a
+// presets configuration in testdata/presets).
 //
 // Compare images by dimensions, format and perceptual hash, never by bytes:
 // encoder output changes between libvips/libjpeg/libwebp versions.
@@ -30,6 +32,11 @@ type Info struct {
 	Bands         int // 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
 	HasAlpha      bool
 	Orientation   int // EXIF orientation as libvips reports it (1 if none)
+
+	// Pages is the number of frames (1 for a still image) and PageHeight
+	// the height of one; Height is that of the first frame only when Pages
+	// is 1 (an animation decodes as one tall strip: see Animation).
+	Pages, PageHeight int
 
 	HasEXIF bool // an EXIF block (libvips fields or an "Exif\0\0"/eXIf/EXIF block in the bytes)
 	HasGPS  bool // EXIF with a GPS IFD
@@ -76,6 +83,11 @@ func Decode(t testing.TB, data []byte) Info {
 		Orientation: img.Orientation(),
 		HasICC:      img.HasICCProfile(),
 		HasIPTC:     img.HasIPTC(),
+		Pages:       max(1, img.Pages()),
+		PageHeight:  img.PageHeight(),
+	}
+	if info.PageHeight <= 0 {
+		info.PageHeight = info.Height
 	}
 	if info.Orientation == 0 {
 		info.Orientation = 1
@@ -224,15 +236,33 @@ func Fixture(t testing.TB, name string) []byte {
 // FixturePath is the path of testdata/photos/<name> (see Fixture).
 func FixturePath(t testing.TB, name string) string {
 	t.Helper()
+	return TestdataPath(t, filepath.Join("photos", name))
+}
+
+// File returns the bytes of testdata/<rel> (e.g. "hostile/png-bomb.png").
+func File(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(TestdataPath(t, rel))
+	if err != nil {
+		t.Fatalf("imagetest: read testdata: %v", err)
+	}
+	return b
+}
+
+// TestdataPath is the path of testdata/<rel>, found by walking up from the
+// test's working directory to the directory holding go.mod.
+func TestdataPath(t testing.TB, rel string) string {
+	t.Helper()
+	name := rel
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatalf("imagetest: getwd: %v", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "testdata", "photos", name)
+			p := filepath.Join(dir, "testdata", name)
 			if _, err := os.Stat(p); err != nil {
-				t.Fatalf("imagetest: fixture %q not found in testdata/photos (run scripts/make-fixtures.sh): %v", name, err)
+				t.Fatalf("imagetest: %q not found in testdata (run scripts/make-fixtures.sh): %v", name, err)
 			}
 			return p
 		}
@@ -332,4 +362,155 @@ func tiffHasGPS(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// Animation returns the frame count, the per-frame delays (ms) and the loop
+// count (libvips' "loop": 0 = forever) of an encoded image; 1, nil, 0 for a
+// still image.
+func Animation(t testing.TB, data []byte) (frames int, delays []int, loop int) {
+	t.Helper()
+	img := loadPages(t, data)
+	defer img.Close()
+	frames = max(1, img.Pages())
+	if frames > 1 {
+		var err error
+		if delays, err = img.PageDelay(); err != nil {
+			t.Fatalf("imagetest: frame delays: %v", err)
+		}
+	}
+	return frames, delays, img.GetInt("loop")
+}
+
+// Frame returns frame i of an encoded (possibly animated) image as a PNG,
+// for PHash or pixel checks.
+func Frame(t testing.TB, data []byte, i int) []byte {
+	t.Helper()
+	img := loadPages(t, data)
+	defer img.Close()
+	n := max(1, img.Pages())
+	if i < 0 || i >= n {
+		t.Fatalf("imagetest: frame %d of %d", i, n)
+	}
+	ph := img.Height() / n
+	// One page, or govips extracts the area from every page.
+	if err := img.SetPageHeight(img.Height()); err != nil {
+		t.Fatalf("imagetest: page height: %s", firstLine(err))
+	}
+	if err := img.ExtractArea(0, i*ph, img.Width(), ph); err != nil {
+		t.Fatalf("imagetest: extract frame %d: %s", i, firstLine(err))
+	}
+	b, _, err := img.ExportPng(&vips.PngExportParams{Compression: 1})
+	if err != nil {
+		t.Fatalf("imagetest: frame %d as PNG: %s", i, firstLine(err))
+	}
+	return b
+}
+
+// loadPages loads every page of data.
+func loadPages(t testing.TB, data []byte) *vips.ImageRef {
+	t.Helper()
+	start()
+	p := vips.NewImportParams()
+	p.FailOnError.Set(true)
+	if f := sniff.Detect(data); f == sniff.GIF || f == sniff.WebP {
+		p.NumPages.Set(-1)
+	}
+	img, err := vips.LoadImageFromBuffer(data, p)
+	if err != nil {
+		t.Fatalf("imagetest: cannot load image (%d bytes, %s): %s", len(data), sniff.Detect(data), firstLine(err))
+	}
+	return img
+}
+
+// Pixel returns the band values of the pixel at x, y of an encoded image
+// (as stored: not EXIF-rotated).
+func Pixel(t testing.TB, data []byte, x, y int) []float64 {
+	t.Helper()
+	img := load(t, data)
+	defer img.Close()
+	p, err := img.GetPoint(x, y)
+	if err != nil {
+		t.Fatalf("imagetest: pixel (%d,%d) of %dx%d: %s", x, y, img.Width(), img.Height(), firstLine(err))
+	}
+	return p
+}
+
+// MeanColour returns the mean R, G, B of an encoded image as displayed in
+// sRGB: its embedded ICC profile applied (CMYK, Adobe RGB, …), greyscale
+// expanded to three equal bands, alpha ignored.
+func MeanColour(t testing.TB, data []byte) [3]float64 {
+	t.Helper()
+	img := load(t, data)
+	defer img.Close()
+	if img.HasICCProfile() {
+		if err := img.TransformICCProfileWithFallback("srgb", "srgb"); err != nil {
+			t.Fatalf("imagetest: colour transform: %s", firstLine(err))
+		}
+	}
+	if img.Interpretation() != vips.InterpretationSRGB || img.BandFormat() != vips.BandFormatUchar {
+		if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
+			t.Fatalf("imagetest: to sRGB: %s", firstLine(err))
+		}
+	}
+	var out [3]float64
+	for b := 0; b < 3; b++ {
+		band, err := img.ExtractBandToImage(b, 1)
+		if err != nil {
+			t.Fatalf("imagetest: band %d: %s", b, firstLine(err))
+		}
+		out[b], err = band.Average()
+		band.Close()
+		if err != nil {
+			t.Fatalf("imagetest: band %d mean: %s", b, firstLine(err))
+		}
+	}
+	return out
+}
+
+// ColourDistance is the largest per-band difference between two mean
+// colours.
+func ColourDistance(a, b [3]float64) float64 {
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(a[i]-b[i]))
+	}
+	return d
+}
+
+// ICC returns the embedded ICC profile of an encoded image (nil if none).
+func ICC(t testing.TB, data []byte) []byte {
+	t.Helper()
+	img := load(t, data)
+	defer img.Close()
+	if !img.HasICCProfile() {
+		return nil
+	}
+	return img.GetICCProfile()
+}
+
+// EXIFField returns a libvips EXIF field ("exif-ifd0-Model", …) of an
+// encoded image as text, "" when absent.
+func EXIFField(t testing.TB, data []byte, name string) string {
+	t.Helper()
+	img := load(t, data)
+	defer img.Close()
+	for _, f := range img.ImageFields() {
+		if f == name {
+			return img.GetString(name)
+		}
+	}
+	return ""
+}
+
+// XMP returns the XMP packet of an encoded image ("" if none).
+func XMP(t testing.TB, data []byte) string {
+	t.Helper()
+	img := load(t, data)
+	defer img.Close()
+	for _, f := range img.ImageFields() {
+		if f == "xmp-data" {
+			return string(img.GetBlob(f))
+		}
+	}
+	return ""
 }

@@ -13,21 +13,34 @@ import (
 )
 
 func TestFixtures(t *testing.T) {
+	type m struct{ exif, gps, xmp, iptc, icc bool }
 	cases := []struct {
-		name          string
-		format        sniff.Format
-		w, h, bands   int
-		orientation   int
-		exif, gps     bool
-		xmp, iptc     bool
-		alpha         bool
-		metadataTotal bool
+		name               string
+		format             sniff.Format
+		w, h, bands, pages int
+		orientation        int
+		meta               m
+		alpha              bool
 	}{
-		{"dandelion.jpg", sniff.JPEG, 1600, 900, 3, 1, true, true, true, true, false, true},
-		{"dandelion-orient6.jpg", sniff.JPEG, 900, 1600, 3, 6, true, true, true, true, false, true},
-		{"dandelion-portrait.jpg", sniff.JPEG, 600, 1000, 3, 1, false, false, false, false, false, false},
-		{"coffee.png", sniff.PNG, 600, 400, 3, 1, false, false, false, false, false, false},
-		{"chelsea-alpha.png", sniff.PNG, 451, 300, 4, 1, false, false, false, false, true, false},
+		{"dandelion.jpg", sniff.JPEG, 1600, 900, 3, 1, 1, m{true, true, true, true, false}, false},
+		{"dandelion-orient6.jpg", sniff.JPEG, 900, 1600, 3, 1, 6, m{true, true, true, true, false}, false},
+		{"dandelion-portrait.jpg", sniff.JPEG, 600, 1000, 3, 1, 1, m{}, false},
+		{"coffee.png", sniff.PNG, 600, 400, 3, 1, 1, m{}, false},
+		{"chelsea-alpha.png", sniff.PNG, 451, 300, 4, 1, 1, m{}, true},
+		{"orient-1.jpg", sniff.JPEG, 400, 225, 3, 1, 1, m{true, true, true, true, false}, false},
+		{"orient-2.jpg", sniff.JPEG, 400, 225, 3, 1, 2, m{true, true, true, true, false}, false},
+		{"orient-3.jpg", sniff.JPEG, 400, 225, 3, 1, 3, m{true, true, true, true, false}, false},
+		{"orient-4.jpg", sniff.JPEG, 400, 225, 3, 1, 4, m{true, true, true, true, false}, false},
+		{"orient-5.jpg", sniff.JPEG, 225, 400, 3, 1, 5, m{true, true, true, true, false}, false},
+		{"orient-6.jpg", sniff.JPEG, 225, 400, 3, 1, 6, m{true, true, true, true, false}, false},
+		{"orient-7.jpg", sniff.JPEG, 225, 400, 3, 1, 7, m{true, true, true, true, false}, false},
+		{"orient-8.jpg", sniff.JPEG, 225, 400, 3, 1, 8, m{true, true, true, true, false}, false},
+		{"cmyk.jpg", sniff.JPEG, 300, 200, 4, 1, 1, m{icc: true}, false},
+		{"adobergb.jpg", sniff.JPEG, 300, 200, 3, 1, 1, m{true, true, true, true, true}, false},
+		{"rgb16.png", sniff.PNG, 300, 200, 3, 1, 1, m{}, false},
+		{"grey.jpg", sniff.JPEG, 180, 300, 1, 1, 1, m{}, false},
+		{"anim.gif", sniff.GIF, 160, 90, 4, 10, 1, m{}, true},
+		{"anim.webp", sniff.WebP, 160, 90, 3, 10, 1, m{}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -37,15 +50,105 @@ func TestFixtures(t *testing.T) {
 			}
 			info := Decode(t, Fixture(t, c.name))
 			want := Info{Format: c.format, Width: c.w, Height: c.h, Bands: c.bands, HasAlpha: c.alpha, Orientation: c.orientation,
-				HasEXIF: c.exif, HasGPS: c.gps, HasXMP: c.xmp, HasIPTC: c.iptc}
-			info.HasICC = false // not part of this comparison
+				Pages: c.pages, PageHeight: c.h,
+				HasEXIF: c.meta.exif, HasGPS: c.meta.gps, HasXMP: c.meta.xmp, HasIPTC: c.meta.iptc, HasICC: c.meta.icc}
 			if info != want {
 				t.Errorf("Decode = %+v\nwant     %+v", info, want)
 			}
-			if info.HasMetadata() != c.metadataTotal {
+			if info.HasMetadata() != (c.meta.exif || c.meta.xmp) {
 				t.Errorf("HasMetadata = %v", info.HasMetadata())
 			}
 		})
+	}
+}
+
+func TestHostileAndPresetFiles(t *testing.T) {
+	for _, rel := range []string{"hostile/huge-dimensions.jpg", "hostile/png-bomb.png", "hostile/polyglot.jpg", "hostile/xxe.svg", "presets/presets.json", "presets/logo.png"} {
+		b := File(t, rel)
+		if len(b) == 0 || len(b) > 100_000 {
+			t.Errorf("%s: %d bytes", rel, len(b))
+		}
+		if p := TestdataPath(t, rel); !strings.HasSuffix(filepath.ToSlash(p), "testdata/"+rel) {
+			t.Errorf("TestdataPath(%q) = %q", rel, p)
+		}
+	}
+	// They are what they claim to be.
+	if b := File(t, "hostile/huge-dimensions.jpg"); sniff.Detect(b) != sniff.JPEG || !strings.Contains(string(b), "\xfa\xfa\xfa\xfa") {
+		t.Error("huge-dimensions.jpg does not declare 64250x64250")
+	}
+	if b := File(t, "hostile/png-bomb.png"); sniff.Detect(b) != sniff.PNG || binary.BigEndian.Uint32(b[16:]) != 16000 || binary.BigEndian.Uint32(b[20:]) != 16000 {
+		t.Error("png-bomb.png does not declare 16000x16000")
+	}
+	if b := File(t, "hostile/polyglot.jpg"); sniff.Detect(b) != sniff.JPEG || !strings.Contains(string(b), "PK\x05\x06") {
+		t.Error("polyglot.jpg is not a JPEG with a ZIP")
+	}
+	if b := File(t, "hostile/xxe.svg"); !strings.Contains(string(b), "<!ENTITY xxe SYSTEM") {
+		t.Error("xxe.svg has no external entity")
+	}
+}
+
+func TestAnimationAndFrames(t *testing.T) {
+	for _, name := range []string{"anim.gif", "anim.webp"} {
+		t.Run(name, func(t *testing.T) {
+			data := Fixture(t, name)
+			n, delays, loop := Animation(t, data)
+			if n != 10 || len(delays) != 10 || loop != 3 {
+				t.Fatalf("Animation = %d frames, delays %v, loop %d; want 10, 60 ms each, 3", n, delays, loop)
+			}
+			for _, d := range delays {
+				if d != 60 {
+					t.Fatalf("delays %v, want 60 ms each", delays)
+				}
+			}
+			first, last := Frame(t, data, 0), Frame(t, data, 9)
+			if info := Decode(t, first); info.Width != 160 || info.Height != 90 || info.Format != sniff.PNG {
+				t.Errorf("Frame(0) = %+v", info)
+			}
+			// Consecutive frames overlap by half; the first and last share nothing.
+			if d := Distance(PHash(t, first), PHash(t, last)); d < 16 {
+				t.Errorf("first and last frames: pHash distance %d, want them far apart", d)
+			}
+		})
+	}
+	if n, delays, loop := Animation(t, Fixture(t, "coffee.png")); n != 1 || delays != nil || loop != 0 {
+		t.Errorf("Animation(still) = %d %v %d", n, delays, loop)
+	}
+}
+
+func TestPixelColourICCAndFields(t *testing.T) {
+	alpha := Fixture(t, "chelsea-alpha.png")
+	if p := Pixel(t, alpha, 0, 0); len(p) != 4 || p[3] != 0 {
+		t.Errorf("corner of chelsea-alpha.png = %v, want transparent", p)
+	}
+	// The Adobe RGB fixture shows the coffee photo's colours once its
+	// profile is applied; read raw, they are clearly duller.
+	coffee := MeanColour(t, Fixture(t, "coffee.png"))
+	a98 := Fixture(t, "adobergb.jpg")
+	if d := ColourDistance(MeanColour(t, a98), coffee); d > 4 {
+		t.Errorf("Adobe RGB fixture through its profile: %v vs coffee %v (distance %.1f)", MeanColour(t, a98), coffee, d)
+	}
+	if ICC(t, a98) == nil || ICC(t, Fixture(t, "coffee.png")) != nil {
+		t.Error("ICC: wrong presence")
+	}
+	// CMYK has a smaller gamut: the round trip through the press profile
+	// dulls the photo somewhat, but it is still the same colours.
+	if d := ColourDistance(MeanColour(t, Fixture(t, "cmyk.jpg")), coffee); d > 20 {
+		t.Errorf("CMYK fixture through its profile: %v vs coffee %v (distance %.1f)", MeanColour(t, Fixture(t, "cmyk.jpg")), coffee, d)
+	}
+	if g := MeanColour(t, Fixture(t, "grey.jpg")); g[0] != g[1] || g[1] != g[2] {
+		t.Errorf("grey.jpg mean colour %v is not grey", g)
+	}
+	if m := EXIFField(t, a98, "exif-ifd0-Copyright"); !strings.Contains(m, "CC0") {
+		t.Errorf("EXIFField(Copyright) = %q", m)
+	}
+	if m := EXIFField(t, a98, "exif-ifd0-Nope"); m != "" {
+		t.Errorf("EXIFField(absent) = %q", m)
+	}
+	if x := XMP(t, a98); !strings.Contains(x, "GPSLatitude") {
+		t.Errorf("adobergb.jpg XMP has no GPS: %.200q", x)
+	}
+	if x := XMP(t, Fixture(t, "coffee.png")); x != "" {
+		t.Errorf("XMP(coffee.png) = %q", x)
 	}
 }
 

@@ -8,11 +8,15 @@ import (
 // Error codes of *Error. Every one of them is permanent: the same input will
 // always fail the same way, so a retry cannot help.
 const (
-	CodeEmpty              = "empty"                // zero bytes of input
-	CodeUnsupportedFormat  = "unsupported_format"   // not an allowlisted image format
-	CodeCorrupt            = "corrupt"              // truncated, damaged or undecodable data
-	CodeTooManyPixels      = "too_many_pixels"      // width*height above Limits.MaxPixels
-	CodeTooLargeDimensions = "too_large_dimensions" // width or height above Limits.MaxWidth/MaxHeight
+	CodeEmpty               = "empty"                 // zero bytes of input
+	CodeUnsupportedFormat   = "unsupported_format"    // not an allowlisted image format
+	CodeCorrupt             = "corrupt"               // truncated, damaged or undecodable data
+	CodeTooManyPixels       = "too_many_pixels"       // width*height above Limits.MaxPixels
+	CodeTooLargeDimensions  = "too_large_dimensions"  // width or height above Limits.MaxWidth/MaxHeight
+	CodeTooManyFrames       = "too_many_frames"       // an animation with more frames than Limits.MaxFrames
+	CodePolyglot            = "polyglot"              // an image that is also another kind of file (ZIP, PDF)
+	CodeInvalidCrop         = "invalid_crop"          // Variant.Crop does not fit inside the image
+	CodeMaxBytesUnreachable = "max_bytes_unreachable" // Variant.MaxBytes cannot be met even at MinQuality
 )
 
 // Error is a permanent, input-caused failure. Error() is safe to show to the
@@ -45,11 +49,15 @@ func (e *Error) Is(target error) bool {
 
 // Sentinels for errors.Is. Do not modify them.
 var (
-	ErrEmpty              = &Error{Code: CodeEmpty, Msg: "the upload is empty"}
-	ErrUnsupportedFormat  = &Error{Code: CodeUnsupportedFormat, Msg: "the file is not a supported image format (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"}
-	ErrCorrupt            = &Error{Code: CodeCorrupt, Msg: "the image is corrupt or truncated"}
-	ErrTooManyPixels      = &Error{Code: CodeTooManyPixels, Msg: "the image has too many pixels"}
-	ErrTooLargeDimensions = &Error{Code: CodeTooLargeDimensions, Msg: "the image is too wide or too tall"}
+	ErrEmpty               = &Error{Code: CodeEmpty, Msg: "the upload is empty"}
+	ErrUnsupportedFormat   = &Error{Code: CodeUnsupportedFormat, Msg: "the file is not a supported image format (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"}
+	ErrCorrupt             = &Error{Code: CodeCorrupt, Msg: "the image is corrupt or truncated"}
+	ErrTooManyPixels       = &Error{Code: CodeTooManyPixels, Msg: "the image has too many pixels"}
+	ErrTooLargeDimensions  = &Error{Code: CodeTooLargeDimensions, Msg: "the image is too wide or too tall"}
+	ErrTooManyFrames       = &Error{Code: CodeTooManyFrames, Msg: "the animation has too many frames"}
+	ErrPolyglot            = &Error{Code: CodePolyglot, Msg: "the file is an image and another kind of file at once"}
+	ErrInvalidCrop         = &Error{Code: CodeInvalidCrop, Msg: "the crop rectangle does not fit inside the image"}
+	ErrMaxBytesUnreachable = &Error{Code: CodeMaxBytesUnreachable, Msg: "the variant cannot be made small enough"}
 )
 
 // ErrInvalidVariant is wrapped by the (non-*Error) error Process returns for

@@ -8,3 +8,11 @@ func SetDecodeHook(f func(w, h int)) (restore func()) {
 	decodeHook = f
 	return func() { decodeHook = prev }
 }
+
+// SetParallelism overrides Config.Parallelism and returns a function
+// restoring it. Not safe to use from parallel tests.
+func SetParallelism(n int) (restore func()) {
+	prev := config.Parallelism
+	config.Parallelism = n
+	return func() { config.Parallelism = prev }
+}

@@ -6,13 +6,47 @@
 //
 //  1. sniff the container format from the magic bytes; anything outside the
 //     allowlist (JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF when libvips can load
-//     them) is rejected before any libvips loader sees the data;
-//  2. read the header only and enforce Limits (no pixel is decoded for an
-//     oversized image);
+//     them) is rejected before any libvips loader sees the data, and so is a
+//     polyglot (an image that is also a ZIP or PDF);
+//  2. read the header only and enforce Limits: pixels, width, height, frames
+//     of an animation and their total pixels (no pixel is decoded for an
+//     oversized image, so a decompression bomb costs nothing);
 //  3. decode once, with shrink-on-load, to the size the largest variant needs,
-//     applying the EXIF orientation and converting to sRGB; loaders are told
-//     to fail on truncated or corrupt data;
-//  4. derive every variant from that one decoded image and encode it.
+//     applying the EXIF orientation (all eight) and converting to 8-bit sRGB
+//     through the embedded ICC profile (CMYK, Adobe RGB, 16-bit, grey);
+//     loaders are told to fail on truncated or corrupt data; an animated GIF
+//     or WebP is decoded with all its frames when a variant keeps the
+//     animation;
+//  4. compute the extras (BlurHash, dominant colour, perceptual hash) from
+//     the decoded image;
+//  5. derive every variant from that one decoded image — crop, resize, fit
+//     and gravity (including smart crops), effects, watermark, background —
+//     and encode it (JPEG, PNG, WebP, AVIF, GIF, or the smaller of AVIF and
+//     WebP for FormatAuto; lowering the quality to meet MaxBytes), several
+//     variants at once (Config.Parallelism); metadata is stripped except
+//     what the variant keeps, and GPS never survives.
+//
+// libvips 8.14 / govips v2.16.0 pitfalls handled here:
+//   - a thumbnail (or any sequential) pipeline can be read only once: the
+//     decoded image, shrunk copies and watermarks are evaluated into memory
+//     (an uncompressed TIFF) before anything reads them twice (smart crop,
+//     FormatAuto, MaxBytes);
+//   - vips_resize over a random-access image has no line caches and is ~3x
+//     slower for large reductions: small variants and the extras are made
+//     by vips_thumbnail over that TIFF instead (decoded.shrunk);
+//   - vips_thumbnail imports CMYK with the relative intent only and silently
+//     falls back to a built-in profile when the embedded one lacks it:
+//     CMYK is decoded separately, with the perceptual intent (loadCMYK);
+//   - webpsave ignores "strip" and govips never lets it write the ICC
+//     profile: webp.go rewrites the container;
+//   - govips' SetBlob is broken: metadata is filtered by removing fields,
+//     never by rewriting blobs (so an XMP packet with GPS is dropped whole,
+//     and PNG gets no EXIF);
+//   - govips' ExtractArea and Embed act on every page of a multi-page
+//     image: frames are cut from a single-page copy;
+//   - govips cannot pass AVIF effort 0; libaom is slow and memory-hungry
+//     (Limits.MaxAVIFPixels);
+//   - govips errors carry Go stack traces (cleanCause strips them).
 //
 // Errors that are the input's fault are *Error values with a Code (all of them
 // permanent: retrying cannot help). Any other error is an internal or
@@ -49,6 +83,13 @@ type Config struct {
 	// end of JPEG file"), so do not log these at error level.
 	Logger func(level, domain, msg string)
 
+	// Parallelism is how many variants of one image are rendered and
+	// encoded at once. Encoding dominates (WebP and AVIF especially), and
+	// variants are independent once the source is decoded, so this cuts the
+	// latency of one image roughly by the number of cores; memory grows by
+	// one variant's working set per extra slot. 0 means min(GOMAXPROCS, 4).
+	Parallelism int
+
 	// AllowUntrustedLoaders leaves libvips' "untrusted" loaders (ImageMagick,
 	// PDF, SVG, matrix, …) enabled. By default Startup sets
 	// VIPS_BLOCK_UNTRUSTED so that they are blocked process-wide, as a
@@ -57,6 +98,7 @@ type Config struct {
 }
 
 var (
+	config    Config // the Config of the first Startup
 	startOnce sync.Once
 	stateMu   sync.RWMutex
 	stopped   bool
@@ -66,6 +108,7 @@ var (
 // first Config wins). It must not be called after Shutdown.
 func Startup(cfg Config) {
 	startOnce.Do(func() {
+		config = cfg
 		if !cfg.AllowUntrustedLoaders {
 			if _, set := os.LookupEnv("VIPS_BLOCK_UNTRUSTED"); !set {
 				// Read by vips_init (libvips >= 8.13).

@@ -7,24 +7,63 @@ import (
 
 // plan is the geometry of one variant, relative to the upright source.
 type plan struct {
-	// rw x rh is the size the image is resized to (aspect kept except for
+	// src is the region of the upright source the variant is made from: the
+	// whole image, or Variant.Crop.
+	src Rect
+	// rw x rh is the size src is resized to (aspect kept except for
 	// FitFill).
 	rw, rh int
-	// cw x ch is the final canvas: equal to rw x rh, smaller (FitCover crops
-	// the centre) or larger (FitContain pads around the centre).
+	// cw x ch is the final canvas: equal to rw x rh, smaller (FitCover
+	// crops) or larger (FitContain pads).
 	cw, ch int
+	// x, y place the canvas: for a crop, the top-left corner of the kept
+	// window in the resized image; for padding, the position of the resized
+	// image on the canvas. A smart gravity decides the crop at render time.
+	x, y int
 }
 
+// crops and pads report what the canvas does to the resized image.
+func (p plan) crops() bool { return p.cw < p.rw || p.ch < p.rh }
+func (p plan) pads() bool  { return p.cw > p.rw || p.ch > p.rh }
+
 // scale is the largest resize factor the plan needs from the source.
-func (p plan) scale(sw, sh int) float64 {
-	return math.Max(float64(p.rw)/float64(sw), float64(p.rh)/float64(sh))
+func (p plan) scale() float64 {
+	return math.Max(float64(p.rw)/float64(p.src.Width), float64(p.rh)/float64(p.src.Height))
 }
+
+// planVariant computes the geometry of v for an upright source of sw x sh,
+// cropped first when v.Crop is set (the caller has checked that it fits).
+func planVariant(v Variant, sw, sh int) plan {
+	src := Rect{Width: sw, Height: sh}
+	if v.Crop != nil {
+		src = *v.Crop
+	}
+	p := planFor(v, src.Width, src.Height)
+	p.src = src
+	switch {
+	case p.crops():
+		if v.Gravity == GravityFocalPoint {
+			p.x = clamp(int(math.Round(v.Focal.X*float64(p.rw)-float64(p.cw)/2)), 0, p.rw-p.cw)
+			p.y = clamp(int(math.Round(v.Focal.Y*float64(p.rh)-float64(p.ch)/2)), 0, p.rh-p.ch)
+		} else {
+			p.x = v.Gravity.align(p.rw, p.cw, 0, true)
+			p.y = v.Gravity.align(p.rh, p.ch, 0, false)
+		}
+	case p.pads():
+		p.x = v.Gravity.align(p.cw, p.rw, 0, true)
+		p.y = v.Gravity.align(p.ch, p.rh, 0, false)
+	}
+	return p
+}
+
+func clamp(x, lo, hi int) int { return max(lo, min(x, hi)) }
 
 func roundDim(x float64) int {
 	return max(1, int(math.Round(x)))
 }
 
-// planFor computes the geometry of v for an upright source of sw x sh.
+// planFor computes the sizes of v for an upright source of sw x sh (no
+// crop, no placement: see planVariant).
 func planFor(v Variant, sw, sh int) plan {
 	fw, fh := float64(sw), float64(sh)
 	bw, bh := float64(v.Width), float64(v.Height)
@@ -70,6 +109,13 @@ func planFor(v Variant, sw, sh int) plan {
 		}
 		if v.Fit == FitOutside {
 			return plan{rw: rw, rh: rh, cw: rw, ch: rh}
+		}
+		if capped != s {
+			// The box needs enlarging, which is not allowed: crop the
+			// largest region with the box's aspect ratio instead, unscaled
+			// (a square stays a square, only smaller).
+			k := math.Min(fw/bw, fh/bh)
+			return plan{rw: rw, rh: rh, cw: min(rw, roundDim(bw*k)), ch: min(rh, roundDim(bh*k))}
 		}
 		return plan{rw: rw, rh: rh, cw: min(v.Width, rw), ch: min(v.Height, rh)}
 

@@ -1,6 +1,7 @@
 package imaging
 
 import (
+	"math"
 	"math/rand"
 	"testing"
 )
@@ -67,6 +68,17 @@ func TestPlanProperties(t *testing.T) {
 			if (v.AllowUpscale || !enlarging) && !exact {
 				fail("cover must be exactly the box")
 			}
+			if !v.AllowUpscale && enlarging {
+				// The largest unscaled region with the box's aspect.
+				if p.rw != sw || p.rh != sh || (p.cw != sw && p.ch != sh) {
+					fail("cover without upscaling must crop the largest region of the unscaled source")
+				}
+				want := float64(v.Width) / float64(v.Height)
+				got := float64(p.cw) / float64(p.ch)
+				if tol := want * (1/float64(p.cw) + 1/float64(p.ch)) * 1.01; math.Abs(got-want) > tol && p.cw > 1 && p.ch > 1 {
+					fail("cover without upscaling changed the box's aspect ratio")
+				}
+			}
 		case FitFill:
 			if (v.AllowUpscale || !enlarging) && !exact {
 				fail("fill must be exactly the box")
@@ -84,6 +96,60 @@ func TestPlanProperties(t *testing.T) {
 			tol := want * (1/float64(p.rw) + 1/float64(p.rh)) * 1.01
 			if d := got - want; d > tol || d < -tol {
 				fail("aspect ratio changed")
+			}
+		}
+	}
+}
+
+// TestPlacementProperties: whatever the gravity, focal point and crop, a
+// crop window lies inside the resized image and a padded image inside its
+// canvas; compass points put it against the edges they name.
+func TestPlacementProperties(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	for i := 0; i < 20000; i++ {
+		sw, sh := 1+rng.Intn(4000), 1+rng.Intn(4000)
+		v := Variant{Width: 1 + rng.Intn(2000), Height: 1 + rng.Intn(2000), Fit: []Fit{FitCover, FitContain}[rng.Intn(2)],
+			Gravity: Gravity(rng.Intn(int(GravityFocalPoint) + 1)), Focal: Point{X: rng.Float64(), Y: rng.Float64()}, AllowUpscale: rng.Intn(2) == 0}
+		if rng.Intn(3) == 0 {
+			x, y := rng.Intn(sw), rng.Intn(sh)
+			v.Crop = &Rect{X: x, Y: y, Width: 1 + rng.Intn(sw-x), Height: 1 + rng.Intn(sh-y)}
+		}
+		p := planVariant(v, sw, sh)
+		fail := func(msg string) { t.Fatalf("%s: source %dx%d, %+v → %+v", msg, sw, sh, v, p) }
+		if v.Crop != nil && p.src != *v.Crop || v.Crop == nil && p.src != (Rect{Width: sw, Height: sh}) {
+			fail("wrong source region")
+		}
+		switch {
+		case p.crops():
+			if p.x < 0 || p.y < 0 || p.x+p.cw > p.rw || p.y+p.ch > p.rh {
+				fail("crop window outside the resized image")
+			}
+		case p.pads():
+			if p.x < 0 || p.y < 0 || p.x+p.rw > p.cw || p.y+p.rh > p.ch {
+				fail("image outside its canvas")
+			}
+		}
+		if !p.crops() && !p.pads() && (p.x != 0 || p.y != 0) {
+			fail("offset without crop or padding")
+		}
+		if (p.crops() || p.pads()) && v.Gravity != GravityFocalPoint && !v.Gravity.smart() {
+			outer, inner := p.rw, p.cw
+			if p.pads() {
+				outer, inner = p.cw, p.rw
+			}
+			switch v.Gravity.side(true) {
+			case -1:
+				if p.x != 0 {
+					fail("west gravity not at the left edge")
+				}
+			case 1:
+				if p.x != outer-inner {
+					fail("east gravity not at the right edge")
+				}
+			default:
+				if p.x != (outer-inner)/2 {
+					fail("not centred horizontally")
+				}
 			}
 		}
 	}

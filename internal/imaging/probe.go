@@ -88,6 +88,10 @@ func probe(src []byte, lim Limits) (SourceInfo, error) {
 	if !loaderSupported(f) {
 		return SourceInfo{}, newError(ErrUnsupportedFormat, "", nil)
 	}
+	if kind := polyglotKind(src); kind != "" {
+		return SourceInfo{Format: f}, newError(ErrPolyglot,
+			fmt.Sprintf("the file is a %s image and also a %s file", f, kind), nil)
+	}
 	// Lazy load: libvips parses the header now and decodes pixels only on
 	// demand, which never happens for this image.
 	img, err := vips.LoadImageFromBuffer(src, importParams())
@@ -105,9 +109,16 @@ func probe(src []byte, lim Limits) (SourceInfo, error) {
 		Height:      img.PageHeight(), // first frame of multi-page images
 		Orientation: img.Orientation(),
 		HasAlpha:    img.HasAlpha(),
+		Frames:      1,
+		cmyk:        img.Interpretation() == vips.InterpretationCMYK,
 	}
 	if info.Height <= 0 || info.Height > img.Height() {
 		info.Height = img.Height()
+	}
+	if f == sniff.GIF || f == sniff.WebP {
+		// n-pages comes from the header (libnsgif scans the frame headers,
+		// libwebp's demuxer counts the ANMF chunks); nothing is decoded.
+		info.Frames = max(1, img.Pages())
 	}
 	if info.Orientation < 1 || info.Orientation > 8 {
 		info.Orientation = 1
@@ -125,6 +136,14 @@ func probe(src []byte, lim Limits) (SourceInfo, error) {
 	if px := int64(info.Width) * int64(info.Height); px > lim.MaxPixels {
 		return info, newError(ErrTooManyPixels,
 			fmt.Sprintf("the image has %d pixels; the maximum is %d", px, lim.MaxPixels), nil)
+	}
+	if info.Frames > lim.MaxFrames {
+		return info, newError(ErrTooManyFrames,
+			fmt.Sprintf("the animation has %d frames; the maximum is %d", info.Frames, lim.MaxFrames), nil)
+	}
+	if px := int64(info.Width) * int64(info.Height) * int64(info.Frames); px > lim.MaxTotalPixels {
+		return info, newError(ErrTooManyPixels,
+			fmt.Sprintf("the animation has %d pixels in all its frames; the maximum is %d", px, lim.MaxTotalPixels), nil)
 	}
 	return info, nil
 }

@@ -146,8 +146,9 @@ func TestNeverUpscale(t *testing.T) {
 		{"inside larger box", imaging.Variant{Width: 1200, Height: 1200, Fit: imaging.FitInside}, 600, 400, false},
 		{"outside larger box", imaging.Variant{Width: 1200, Height: 1200, Fit: imaging.FitOutside}, 600, 400, false},
 		{"contain larger box is not padded", imaging.Variant{Width: 800, Height: 800, Fit: imaging.FitContain}, 600, 400, false},
-		{"cover larger box crops to the source", imaging.Variant{Width: 1000, Height: 1000, Fit: imaging.FitCover}, 600, 400, false},
-		{"cover larger in one dimension", imaging.Variant{Width: 300, Height: 600, Fit: imaging.FitCover}, 300, 400, false},
+		{"cover larger box keeps its aspect, unscaled", imaging.Variant{Width: 1000, Height: 1000, Fit: imaging.FitCover}, 400, 400, false},
+		{"cover larger in one dimension keeps its aspect", imaging.Variant{Width: 300, Height: 600, Fit: imaging.FitCover}, 200, 400, false},
+		{"cover wide box larger in one dimension", imaging.Variant{Width: 700, Height: 100, Fit: imaging.FitCover}, 600, 86, false},
 		{"fill caps each axis", imaging.Variant{Width: 1200, Height: 200, Fit: imaging.FitFill}, 600, 200, false},
 		{"width only larger", imaging.Variant{Width: 2000, Fit: imaging.FitInside}, 600, 400, false},
 		{"height only larger", imaging.Variant{Height: 2000, Fit: imaging.FitInside}, 600, 400, false},
@@ -245,8 +246,11 @@ func TestMetadata(t *testing.T) {
 	t.Run("keep/jpeg", func(t *testing.T) {
 		out := processOne(t, src, imaging.Variant{Width: 400, Height: 400, Fit: imaging.FitInside, Format: imaging.FormatJPEG, StripMetadata: false})
 		info := checkOutput(t, out, imaging.FormatJPEG, 400, 225)
-		if !info.HasEXIF || !info.HasGPS || !info.HasXMP || !info.HasIPTC {
+		if !info.HasEXIF || !info.HasXMP || !info.HasIPTC {
 			t.Errorf("metadata lost although StripMetadata=false: %+v", info)
+		}
+		if info.HasGPS || imagetest.EXIFField(t, out.Data, "exif-ifd3-GPSLatitude") != "" {
+			t.Errorf("GPS kept: it must always be removed: %+v", info)
 		}
 		model := exifField(t, out.Data, "exif-ifd0-Model")
 		if model == "" || !strings.Contains(model, "FixtureCam X100") {
@@ -262,8 +266,8 @@ func TestMetadata(t *testing.T) {
 			imaging.Variant{Name: "keep-webp", Width: 300, Height: 300, Fit: imaging.FitInside, Format: imaging.FormatWebP},
 		)
 		for _, i := range []int{0, 4} {
-			if k := imagetest.Decode(t, res.Variants[i].Data); !k.HasGPS || !k.HasXMP {
-				t.Errorf("%s lost GPS or XMP: %+v", res.Variants[i].Name, k)
+			if k := imagetest.Decode(t, res.Variants[i].Data); k.HasGPS || !k.HasXMP || !k.HasEXIF {
+				t.Errorf("%s lost EXIF or XMP, or kept GPS: %+v", res.Variants[i].Name, k)
 			}
 		}
 		for _, out := range res.Variants[1:4] {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/davidbyttow/govips/v2/vips"
 )
 
 func riff(chunks ...[]byte) []byte {
@@ -49,5 +51,87 @@ func TestStripWebPMetadata(t *testing.T) {
 	simple := riff(vp8)
 	if out, err := stripWebPMetadata(simple); err != nil || !bytes.Equal(out, simple) {
 		t.Errorf("simple WebP changed: %v", err)
+	}
+}
+
+// imageChunk returns the VP8/VP8L chunk of a WebP written by libvips.
+func imageChunk(t *testing.T, img *vips.ImageRef, lossless bool) []byte {
+	t.Helper()
+	data, _, err := img.ExportWebp(&vips.WebpExportParams{Quality: 80, Lossless: lossless, StripMetadata: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 12; i+8 <= len(data); {
+		size := int(binary.LittleEndian.Uint32(data[i+4:]))
+		if f := string(data[i : i+4]); f == "VP8 " || f == "VP8L" {
+			return data[i : i+8+size+size%2]
+		}
+		i += 8 + size + size%2
+	}
+	t.Fatal("no image chunk")
+	return nil
+}
+
+func TestRewriteWebPAddsICCToSimpleWebP(t *testing.T) {
+	Startup(Config{})
+	src, err := vips.Black(40, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if err := src.BandJoinConst([]float64{0, 0, 128}); err != nil { // RGBA, half transparent
+		t.Fatal(err)
+	}
+	if err := src.Cast(vips.BandFormatUchar); err != nil {
+		t.Fatal(err)
+	}
+	rgba, err := src.CopyChangingInterpretation(vips.InterpretationSRGB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rgba.Close()
+	icc := bytes.Repeat([]byte("icc!"), 33) // odd-sized payloads are padded
+	icc = append(icc, 'x')
+	for _, c := range []struct {
+		name     string
+		lossless bool
+		alpha    bool
+	}{{"lossy", false, false}, {"lossless with alpha", true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			img := rgba
+			if !c.alpha {
+				rgb, err := rgba.Copy()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rgb.Close()
+				if err := rgb.ExtractBand(0, 3); err != nil {
+					t.Fatal(err)
+				}
+				img = rgb
+			}
+			simple := riff(imageChunk(t, img, c.lossless))
+			out, err := rewriteWebP(simple, false, false, icc, 40, 30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out[12:16]) != "VP8X" || string(out[30:34]) != "ICCP" {
+				t.Fatalf("layout %q…", out[12:40])
+			}
+			if flags := out[20]; flags&webpICCFlag == 0 || (flags&webpAlphaFlag != 0) != c.alpha {
+				t.Errorf("VP8X flags %#x (alpha %v)", flags, c.alpha)
+			}
+			back, err := vips.NewImageFromBuffer(out)
+			if err != nil {
+				t.Fatalf("libvips cannot read the rewritten WebP: %v", err)
+			}
+			defer back.Close()
+			if back.Width() != 40 || back.Height() != 30 || !bytes.Equal(back.GetICCProfile(), icc) {
+				t.Errorf("read back %dx%d, ICC %d bytes", back.Width(), back.Height(), len(back.GetICCProfile()))
+			}
+		})
+	}
+	if _, err := rewriteWebP(riff(chunk("VP8X", make([]byte, 4))), false, false, icc, 1, 1); err == nil {
+		t.Error("added a profile to a WebP without an image chunk")
 	}
 }

@@ -62,25 +62,33 @@ type checked struct {
 	spec   *pb.ProcessingSpec
 }
 
-func (s *Service) check(md *pb.UploadMetadata) (*checked, error) {
+// check validates upload metadata; errors name fields under prefix
+// ("metadata" for Upload, "" for CreateUploadURL's flat request).
+func (s *Service) check(prefix string, md *pb.UploadMetadata) (*checked, error) {
+	field := func(name string) string {
+		if prefix == "" {
+			return name
+		}
+		return prefix + "." + name
+	}
 	if md == nil {
-		return nil, apperr.InvalidField("metadata", "the first message must carry metadata")
+		return nil, apperr.InvalidField(prefix, "the first message must carry metadata")
 	}
 	if len(md.GetFileName()) > 255 {
-		return nil, apperr.InvalidField("metadata.file_name", "at most 255 bytes")
+		return nil, apperr.InvalidField(field("file_name"), "at most 255 bytes")
 	}
 	if b := md.GetBatchId(); b != "" && !jobs.ValidBatchID(b) {
-		return nil, apperr.InvalidField("metadata.batch_id", "must be 1..64 of [A-Za-z0-9_-]")
+		return nil, apperr.InvalidField(field("batch_id"), "must be 1..64 of [A-Za-z0-9_-]")
 	}
 	if k := md.GetIdempotencyKey(); k != "" && !validKey(k) {
-		return nil, apperr.InvalidField("metadata.idempotency_key", "must be 1..128 printable ASCII characters")
+		return nil, apperr.InvalidField(field("idempotency_key"), "must be 1..128 printable ASCII characters")
 	}
 	if w := md.GetWait(); w != nil {
 		if err := w.CheckValid(); err != nil || w.AsDuration() < 0 || w.AsDuration() > s.cfg.MaxWait {
-			return nil, apperr.InvalidField("metadata.wait", "must be between 0s and %s", s.cfg.MaxWait)
+			return nil, apperr.InvalidField(field("wait"), "must be between 0s and %s", s.cfg.MaxWait)
 		}
 	}
-	preset, sp, err := s.presets.Resolve("metadata", md.GetPreset(), md.GetSpec())
+	preset, sp, err := s.presets.Resolve(prefix, md.GetPreset(), md.GetSpec())
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +105,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 	if err != nil {
 		return err
 	}
-	req, err := s.check(first.GetMetadata())
+	req, err := s.check("metadata", first.GetMetadata())
 	if err != nil {
 		return err
 	}

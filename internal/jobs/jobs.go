@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"regexp"
 
 	"github.com/google/uuid"
@@ -20,6 +22,15 @@ import (
 // Job is the body of a queue message: process this image.
 type Job struct {
 	ImageID string `json:"image_id"`
+	// Upload is set for a job decoded from an S3 ObjectCreated
+	// notification: the original arrived through a presigned PUT.
+	Upload *Upload `json:"-"`
+}
+
+// Upload is what an S3 event says about a directly uploaded original.
+type Upload struct {
+	Key  string // object key, prefix included
+	Size int64
 }
 
 // Encode returns the message body for a job.
@@ -28,16 +39,73 @@ func (j Job) Encode() []byte {
 	return b
 }
 
-// Decode parses a message body.
+// ErrNotAJob is returned for messages that carry nothing to do, such as
+// the s3:TestEvent S3 sends when a notification is configured.
+var ErrNotAJob = errors.New("jobs: message carries no job")
+
+// s3Event is the part of an S3 event notification the processor reads.
+type s3Event struct {
+	Event   string `json:"Event"` // "s3:TestEvent"
+	Records []struct {
+		EventName string `json:"eventName"`
+		S3        struct {
+			Object struct {
+				Key  string `json:"key"`
+				Size int64  `json:"size"`
+			} `json:"object"`
+		} `json:"s3"`
+	} `json:"Records"`
+}
+
+// Decode parses a message body: a Job, or an S3 event notification of an
+// object created under UploadPrefix (the key names the image).
 func Decode(body []byte) (Job, error) {
-	var j Job
-	if err := json.Unmarshal(body, &j); err != nil {
+	var probe struct {
+		ImageID string          `json:"image_id"`
+		Records json.RawMessage `json:"Records"`
+		Event   string          `json:"Event"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
 		return Job{}, fmt.Errorf("jobs: bad message body: %w", err)
 	}
-	if j.ImageID == "" {
-		return Job{}, errors.New("jobs: message without image_id")
+	switch {
+	case probe.ImageID != "":
+		return Job{ImageID: probe.ImageID}, nil
+	case probe.Event == "s3:TestEvent":
+		return Job{}, ErrNotAJob
+	case probe.Records != nil:
+		return decodeS3Event(body)
 	}
-	return j, nil
+	return Job{}, errors.New("jobs: message without image_id")
+}
+
+func decodeS3Event(body []byte) (Job, error) {
+	var ev s3Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return Job{}, fmt.Errorf("jobs: bad S3 event: %w", err)
+	}
+	if len(ev.Records) != 1 {
+		return Job{}, fmt.Errorf("jobs: S3 event with %d records, want 1", len(ev.Records))
+	}
+	r := ev.Records[0]
+	if !strings.HasPrefix(r.EventName, "ObjectCreated:") {
+		return Job{}, fmt.Errorf("%w: S3 event %s", ErrNotAJob, r.EventName)
+	}
+	key, err := url.QueryUnescape(r.S3.Object.Key) // S3 event keys are URL-encoded
+	if err != nil {
+		return Job{}, fmt.Errorf("jobs: S3 event key %q: %w", r.S3.Object.Key, err)
+	}
+	i := strings.LastIndex(key, "/"+UploadPrefix)
+	rest := strings.TrimPrefix(key, UploadPrefix)
+	if i >= 0 {
+		rest = key[i+1+len(UploadPrefix):]
+	} else if rest == key {
+		return Job{}, fmt.Errorf("jobs: S3 event for %q, outside %s", key, UploadPrefix)
+	}
+	if !ValidID(rest) {
+		return Job{}, fmt.Errorf("jobs: S3 event for %q: not an image id", key)
+	}
+	return Job{ImageID: rest, Upload: &Upload{Key: key, Size: r.S3.Object.Size}}, nil
 }
 
 // NewID returns a new, time-ordered image or batch id (UUIDv7).
@@ -56,11 +124,20 @@ var batchRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // ValidBatchID reports whether s may name a batch: 1..64 of [A-Za-z0-9_-].
 func ValidBatchID(s string) bool { return batchRE.MatchString(s) }
 
+// UploadPrefix is where direct uploads (presigned PUTs) land in the
+// originals store; the bucket notifies the job queue of objects created
+// under it.
+const UploadPrefix = "uploads/"
+
 // OriginalKey is the key of an image's original in the originals store. A
-// reprocessed image shares its source's original.
+// reprocessed image shares its source's original; a direct upload's is
+// under UploadPrefix.
 func OriginalKey(img *pb.Image) string {
-	if img.GetSourceImageId() != "" {
+	switch {
+	case img.GetSourceImageId() != "":
 		return img.GetSourceImageId()
+	case img.GetOriginal().GetDirectUpload():
+		return UploadPrefix + img.GetId()
 	}
 	return img.GetId()
 }

@@ -36,20 +36,24 @@ type Config struct {
 	PublicURL string
 	// Limits apply to every original before its pixels are decoded.
 	Limits imaging.Limits
+	// MaxOriginalBytes caps direct uploads (presigned PUTs cannot); uploads
+	// through ingest are capped there, with the same value.
+	MaxOriginalBytes int64
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Workers:       2,
-		Visibility:    60 * time.Second,
-		PollWait:      5 * time.Second,
-		JobTimeout:    2 * time.Minute,
-		MaxAttempts:   3,
-		RetryBackoff:  2 * time.Second,
-		ShutdownGrace: 20 * time.Second,
-		PublicURL:     "http://localhost:8080",
-		Limits:        imaging.Limits{MaxPixels: 50_000_000, MaxWidth: 30000, MaxHeight: 30000},
+		Workers:          2,
+		Visibility:       60 * time.Second,
+		PollWait:         5 * time.Second,
+		JobTimeout:       2 * time.Minute,
+		MaxAttempts:      3,
+		RetryBackoff:     2 * time.Second,
+		ShutdownGrace:    20 * time.Second,
+		PublicURL:        "http://localhost:8080",
+		MaxOriginalBytes: 50 << 20,
+		Limits:           imaging.Limits{MaxPixels: 50_000_000, MaxWidth: 30000, MaxHeight: 30000},
 	}
 }
 
@@ -83,6 +87,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, errors.New("processor shutdown grace must not be negative"))
+	}
+	if c.MaxOriginalBytes <= 0 {
+		errs = append(errs, errors.New("processor max original bytes must be positive"))
 	}
 	if c.PollWait <= 0 {
 		errs = append(errs, errors.New("processor poll wait must be positive"))

@@ -30,6 +30,7 @@ type Fault func(ctx context.Context, imageID string, attempt int) error
 // Processor pulls jobs and turns originals into variants.
 type Processor struct {
 	cfg       Config
+	presets   *spec.Presets // validates specs and resolves their watermarks
 	originals blob.Store
 	variants  blob.Store
 	queue     queue.Queue
@@ -39,11 +40,11 @@ type Processor struct {
 }
 
 // New returns a processor; Run starts its workers.
-func New(cfg Config, originals, variants blob.Store, q queue.Queue, rs records.Store, log *slog.Logger, fault Fault) (*Processor, error) {
+func New(cfg Config, presets *spec.Presets, originals, variants blob.Store, q queue.Queue, rs records.Store, log *slog.Logger, fault Fault) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, originals: originals, variants: variants, queue: q, records: rs, log: log, fault: fault}, nil
+	return &Processor{cfg: cfg, presets: presets, originals: originals, variants: variants, queue: q, records: rs, log: log, fault: fault}, nil
 }
 
 // Run runs cfg.Workers workers until ctx ends. Workers then stop
@@ -267,14 +268,18 @@ func (p *Processor) deleteVariants(ctx context.Context, img *pb.Image) {
 
 // process makes and stores the variants and marks the image READY.
 func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) error {
-	if err := spec.Validate("spec", img.GetSpec()); err != nil {
+	if err := p.presets.Validate("spec", img.GetSpec()); err != nil {
 		return &imaging.Error{Code: "invalid_spec", Msg: "the image's processing spec is invalid"}
 	}
 	src, err := p.readOriginal(ctx, img)
 	if err != nil {
 		return err
 	}
-	res, err := imaging.Process(ctx, src, spec.Variants(img.GetSpec()), p.cfg.Limits)
+	upload, err := p.admitUpload(img, src)
+	if err != nil {
+		return err
+	}
+	res, err := imaging.Process(ctx, src, p.presets.Variants(img.GetSpec()), spec.Limits(img.GetSpec(), p.cfg.Limits))
 	if err != nil {
 		return err
 	}
@@ -297,6 +302,8 @@ func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) err
 			Width:       int32(v.Width),
 			Height:      int32(v.Height),
 			Bytes:       int64(len(v.Data)),
+			Frames:      int32(v.Frames),
+			Quality:     int32(v.Quality),
 		})
 	}
 	cur, err := records.Mutate(ctx, p.records, img.GetId(), func(im *pb.Image) error {
@@ -309,8 +316,15 @@ func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) err
 		if im.Original == nil {
 			im.Original = &pb.OriginalInfo{}
 		}
+		if upload != nil {
+			im.Original.Bytes, im.Original.Sha256, im.Original.Format = upload.Bytes, upload.Sha256, upload.Format
+		}
 		im.Original.Width = int32(res.Source.Width)
 		im.Original.Height = int32(res.Source.Height)
+		im.Original.Frames = int32(res.Source.Frames)
+		im.Original.Blurhash = res.Extras.BlurHash
+		im.Original.DominantColor = res.Extras.DominantColor
+		im.Original.Phash = res.Extras.PHashHex()
 		return nil
 	})
 	if errors.Is(err, records.ErrNoChange) {
@@ -331,8 +345,12 @@ func (p *Processor) readOriginal(ctx context.Context, img *pb.Image) ([]byte, er
 		return nil, fmt.Errorf("read original: %w", err)
 	}
 	defer rc.Close()
+	if attrs.Size > p.cfg.MaxOriginalBytes {
+		// Only a direct upload can be this large: ingest caps the others.
+		return nil, &imaging.Error{Code: "too_large", Msg: fmt.Sprintf("the upload is larger than the %d-byte limit", p.cfg.MaxOriginalBytes)}
+	}
 	buf := bytes.NewBuffer(make([]byte, 0, max(attrs.Size, 0)+bytes.MinRead))
-	if _, err := io.Copy(buf, rc); err != nil {
+	if _, err := io.Copy(buf, io.LimitReader(rc, p.cfg.MaxOriginalBytes+1)); err != nil {
 		return nil, fmt.Errorf("read original: %w", err)
 	}
 	return buf.Bytes(), nil

@@ -42,6 +42,8 @@ func Mutate(ctx context.Context, s Store, id string, fn func(img *pb.Image) erro
 // except PROCESSING -> PROCESSING (another attempt).
 func rank(s pb.ImageState) int {
 	switch s {
+	case pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD:
+		return 0
 	case pb.ImageState_IMAGE_STATE_RECEIVED:
 		return 1
 	case pb.ImageState_IMAGE_STATE_QUEUED:

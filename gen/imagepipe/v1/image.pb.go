@@ -38,6 +38,9 @@ const (
 	ImageState_IMAGE_STATE_READY ImageState = 4
 	// Processing gave up; see error. Terminal.
 	ImageState_IMAGE_STATE_FAILED ImageState = 5
+	// A presigned upload URL was handed out (IngestService.CreateUploadURL);
+	// the original has not arrived yet. Comes before RECEIVED.
+	ImageState_IMAGE_STATE_AWAITING_UPLOAD ImageState = 6
 )
 
 // Enum value maps for ImageState.
@@ -49,14 +52,16 @@ var (
 		3: "IMAGE_STATE_PROCESSING",
 		4: "IMAGE_STATE_READY",
 		5: "IMAGE_STATE_FAILED",
+		6: "IMAGE_STATE_AWAITING_UPLOAD",
 	}
 	ImageState_value = map[string]int32{
-		"IMAGE_STATE_UNSPECIFIED": 0,
-		"IMAGE_STATE_RECEIVED":    1,
-		"IMAGE_STATE_QUEUED":      2,
-		"IMAGE_STATE_PROCESSING":  3,
-		"IMAGE_STATE_READY":       4,
-		"IMAGE_STATE_FAILED":      5,
+		"IMAGE_STATE_UNSPECIFIED":     0,
+		"IMAGE_STATE_RECEIVED":        1,
+		"IMAGE_STATE_QUEUED":          2,
+		"IMAGE_STATE_PROCESSING":      3,
+		"IMAGE_STATE_READY":           4,
+		"IMAGE_STATE_FAILED":          5,
+		"IMAGE_STATE_AWAITING_UPLOAD": 6,
 	}
 )
 
@@ -156,8 +161,24 @@ type OriginalInfo struct {
 	// Hex SHA-256 of the original bytes.
 	Sha256 string `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	// Pixel size after EXIF orientation; known once processing has begun.
-	Width         int32 `protobuf:"varint,6,opt,name=width,proto3" json:"width,omitempty"`
-	Height        int32 `protobuf:"varint,7,opt,name=height,proto3" json:"height,omitempty"`
+	Width  int32 `protobuf:"varint,6,opt,name=width,proto3" json:"width,omitempty"`
+	Height int32 `protobuf:"varint,7,opt,name=height,proto3" json:"height,omitempty"`
+	// Frames of an animated GIF or WebP; 1 for a still image. Known once
+	// processing has begun.
+	Frames int32 `protobuf:"varint,8,opt,name=frames,proto3" json:"frames,omitempty"`
+	// The fields below are computed from the decoded image (as displayed:
+	// oriented, in sRGB, transparency over white) when it becomes READY.
+	//
+	// BlurHash (https://blurha.sh) placeholder with 4x3 components.
+	Blurhash string `protobuf:"bytes,9,opt,name=blurhash,proto3" json:"blurhash,omitempty"`
+	// Dominant colour, "#rrggbb".
+	DominantColor string `protobuf:"bytes,10,opt,name=dominant_color,json=dominantColor,proto3" json:"dominant_color,omitempty"`
+	// 64-bit DCT perceptual hash as 16 hex digits; the Hamming distance
+	// between two hashes is small (<= 8 of 64 bits) for the same picture.
+	Phash string `protobuf:"bytes,11,opt,name=phash,proto3" json:"phash,omitempty"`
+	// The client uploaded the original straight to the originals bucket
+	// through a presigned URL (under uploads/).
+	DirectUpload  bool `protobuf:"varint,12,opt,name=direct_upload,json=directUpload,proto3" json:"direct_upload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -241,17 +262,57 @@ func (x *OriginalInfo) GetHeight() int32 {
 	return 0
 }
 
+func (x *OriginalInfo) GetFrames() int32 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *OriginalInfo) GetBlurhash() string {
+	if x != nil {
+		return x.Blurhash
+	}
+	return ""
+}
+
+func (x *OriginalInfo) GetDominantColor() string {
+	if x != nil {
+		return x.DominantColor
+	}
+	return ""
+}
+
+func (x *OriginalInfo) GetPhash() string {
+	if x != nil {
+		return x.Phash
+	}
+	return ""
+}
+
+func (x *OriginalInfo) GetDirectUpload() bool {
+	if x != nil {
+		return x.DirectUpload
+	}
+	return false
+}
+
 // VariantInfo describes one stored variant.
 type VariantInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Stable, cacheable public URL.
-	Url           string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
-	Format        Format `protobuf:"varint,3,opt,name=format,proto3,enum=imagepipe.v1.Format" json:"format,omitempty"`
-	ContentType   string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Width         int32  `protobuf:"varint,5,opt,name=width,proto3" json:"width,omitempty"`
-	Height        int32  `protobuf:"varint,6,opt,name=height,proto3" json:"height,omitempty"`
-	Bytes         int64  `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Url         string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	Format      Format `protobuf:"varint,3,opt,name=format,proto3,enum=imagepipe.v1.Format" json:"format,omitempty"`
+	ContentType string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Width       int32  `protobuf:"varint,5,opt,name=width,proto3" json:"width,omitempty"`
+	Height      int32  `protobuf:"varint,6,opt,name=height,proto3" json:"height,omitempty"`
+	Bytes       int64  `protobuf:"varint,7,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// Frames: greater than 1 for an animated variant.
+	Frames int32 `protobuf:"varint,8,opt,name=frames,proto3" json:"frames,omitempty"`
+	// Encoder quality actually used (lowered below the spec's to meet
+	// max_bytes); 0 for lossless formats.
+	Quality       int32 `protobuf:"varint,9,opt,name=quality,proto3" json:"quality,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -331,6 +392,20 @@ func (x *VariantInfo) GetHeight() int32 {
 func (x *VariantInfo) GetBytes() int64 {
 	if x != nil {
 		return x.Bytes
+	}
+	return 0
+}
+
+func (x *VariantInfo) GetFrames() int32 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *VariantInfo) GetQuality() int32 {
+	if x != nil {
+		return x.Quality
 	}
 	return 0
 }
@@ -491,7 +566,7 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\n" +
 	"ImageError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xe9\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xff\x02\n" +
 	"\fOriginalInfo\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x122\n" +
 	"\x15declared_content_type\x18\x02 \x01(\tR\x13declaredContentType\x12,\n" +
@@ -499,7 +574,13 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\x05bytes\x18\x04 \x01(\x03R\x05bytes\x12\x16\n" +
 	"\x06sha256\x18\x05 \x01(\tR\x06sha256\x12\x14\n" +
 	"\x05width\x18\x06 \x01(\x05R\x05width\x12\x16\n" +
-	"\x06height\x18\a \x01(\x05R\x06height\"\xc8\x01\n" +
+	"\x06height\x18\a \x01(\x05R\x06height\x12\x16\n" +
+	"\x06frames\x18\b \x01(\x05R\x06frames\x12\x1a\n" +
+	"\bblurhash\x18\t \x01(\tR\bblurhash\x12%\n" +
+	"\x0edominant_color\x18\n" +
+	" \x01(\tR\rdominantColor\x12\x14\n" +
+	"\x05phash\x18\v \x01(\tR\x05phash\x12#\n" +
+	"\rdirect_upload\x18\f \x01(\bR\fdirectUpload\"\xfa\x01\n" +
 	"\vVariantInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12,\n" +
@@ -507,7 +588,9 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\x12\x14\n" +
 	"\x05width\x18\x05 \x01(\x05R\x05width\x12\x16\n" +
 	"\x06height\x18\x06 \x01(\x05R\x06height\x12\x14\n" +
-	"\x05bytes\x18\a \x01(\x03R\x05bytes\"\xb2\x04\n" +
+	"\x05bytes\x18\a \x01(\x03R\x05bytes\x12\x16\n" +
+	"\x06frames\x18\b \x01(\x05R\x06frames\x12\x18\n" +
+	"\aquality\x18\t \x01(\x05R\aquality\"\xb2\x04\n" +
 	"\x05Image\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12.\n" +
@@ -524,7 +607,7 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	" \x01(\tR\x06preset\x120\n" +
 	"\x04spec\x18\v \x01(\v2\x1c.imagepipe.v1.ProcessingSpecR\x04spec\x12'\n" +
 	"\x0fidempotency_key\x18\f \x01(\tR\x0eidempotencyKey\x12&\n" +
-	"\x0fsource_image_id\x18\r \x01(\tR\rsourceImageId*\xa6\x01\n" +
+	"\x0fsource_image_id\x18\r \x01(\tR\rsourceImageId*\xc7\x01\n" +
 	"\n" +
 	"ImageState\x12\x1b\n" +
 	"\x17IMAGE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
@@ -532,7 +615,8 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\x12IMAGE_STATE_QUEUED\x10\x02\x12\x1a\n" +
 	"\x16IMAGE_STATE_PROCESSING\x10\x03\x12\x15\n" +
 	"\x11IMAGE_STATE_READY\x10\x04\x12\x16\n" +
-	"\x12IMAGE_STATE_FAILED\x10\x05B=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"\x12IMAGE_STATE_FAILED\x10\x05\x12\x1f\n" +
+	"\x1bIMAGE_STATE_AWAITING_UPLOAD\x10\x06B=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_image_proto_rawDescOnce sync.Once

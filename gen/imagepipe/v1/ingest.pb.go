@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,6 +22,185 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+type CreateUploadURLRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Client-side file name, kept for reference (at most 255 bytes).
+	FileName string `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// Content type the upload will be sent with: image/jpeg, image/png,
+	// image/webp, image/gif, image/tiff, image/avif or image/heif. Part of
+	// the signature: the PUT must send exactly this Content-Type.
+	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Preset name or inline spec, as for Upload.
+	Preset  string          `protobuf:"bytes,3,opt,name=preset,proto3" json:"preset,omitempty"`
+	Spec    *ProcessingSpec `protobuf:"bytes,4,opt,name=spec,proto3" json:"spec,omitempty"`
+	BatchId string          `protobuf:"bytes,5,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// As for Upload: a repeated request returns the first image and a fresh
+	// URL for it while it still awaits its upload.
+	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// How long the URL stays valid (1m..24h; default 15m).
+	ExpiresIn     *durationpb.Duration `protobuf:"bytes,7,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUploadURLRequest) Reset() {
+	*x = CreateUploadURLRequest{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUploadURLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUploadURLRequest) ProtoMessage() {}
+
+func (x *CreateUploadURLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUploadURLRequest.ProtoReflect.Descriptor instead.
+func (*CreateUploadURLRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateUploadURLRequest) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *CreateUploadURLRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *CreateUploadURLRequest) GetPreset() string {
+	if x != nil {
+		return x.Preset
+	}
+	return ""
+}
+
+func (x *CreateUploadURLRequest) GetSpec() *ProcessingSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *CreateUploadURLRequest) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *CreateUploadURLRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreateUploadURLRequest) GetExpiresIn() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return nil
+}
+
+type CreateUploadURLResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Image *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	// PUT the original's bytes here.
+	UploadUrl string `protobuf:"bytes,2,opt,name=upload_url,json=uploadUrl,proto3" json:"upload_url,omitempty"`
+	// Always "PUT".
+	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	// Headers the PUT must send (Content-Type).
+	Headers       map[string]string      `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUploadURLResponse) Reset() {
+	*x = CreateUploadURLResponse{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUploadURLResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUploadURLResponse) ProtoMessage() {}
+
+func (x *CreateUploadURLResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUploadURLResponse.ProtoReflect.Descriptor instead.
+func (*CreateUploadURLResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateUploadURLResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *CreateUploadURLResponse) GetUploadUrl() string {
+	if x != nil {
+		return x.UploadUrl
+	}
+	return ""
+}
+
+func (x *CreateUploadURLResponse) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *CreateUploadURLResponse) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *CreateUploadURLResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
 
 type UploadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -35,7 +215,7 @@ type UploadRequest struct {
 
 func (x *UploadRequest) Reset() {
 	*x = UploadRequest{}
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[0]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +227,7 @@ func (x *UploadRequest) String() string {
 func (*UploadRequest) ProtoMessage() {}
 
 func (x *UploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[0]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +240,7 @@ func (x *UploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
 func (*UploadRequest) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{0}
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *UploadRequest) GetPayload() isUploadRequest_Payload {
@@ -131,7 +311,7 @@ type UploadMetadata struct {
 
 func (x *UploadMetadata) Reset() {
 	*x = UploadMetadata{}
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[1]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +323,7 @@ func (x *UploadMetadata) String() string {
 func (*UploadMetadata) ProtoMessage() {}
 
 func (x *UploadMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[1]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +336,7 @@ func (x *UploadMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadMetadata.ProtoReflect.Descriptor instead.
 func (*UploadMetadata) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{1}
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *UploadMetadata) GetFileName() string {
@@ -217,7 +397,7 @@ type UploadResponse struct {
 
 func (x *UploadResponse) Reset() {
 	*x = UploadResponse{}
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[2]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +409,7 @@ func (x *UploadResponse) String() string {
 func (*UploadResponse) ProtoMessage() {}
 
 func (x *UploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[2]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +422,7 @@ func (x *UploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
 func (*UploadResponse) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{2}
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *UploadResponse) GetImage() *Image {
@@ -256,7 +436,27 @@ var File_imagepipe_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x19imagepipe/v1/ingest.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"n\n" +
+	"\x19imagepipe/v1/ingest.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"\xa0\x02\n" +
+	"\x16CreateUploadURLRequest\x12\x1b\n" +
+	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x16\n" +
+	"\x06preset\x18\x03 \x01(\tR\x06preset\x120\n" +
+	"\x04spec\x18\x04 \x01(\v2\x1c.imagepipe.v1.ProcessingSpecR\x04spec\x12\x19\n" +
+	"\bbatch_id\x18\x05 \x01(\tR\abatchId\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x128\n" +
+	"\n" +
+	"expires_in\x18\a \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\"\xc2\x02\n" +
+	"\x17CreateUploadURLResponse\x12)\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\x12\x1d\n" +
+	"\n" +
+	"upload_url\x18\x02 \x01(\tR\tuploadUrl\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12L\n" +
+	"\aheaders\x18\x04 \x03(\v22.imagepipe.v1.CreateUploadURLResponse.HeadersEntryR\aheaders\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
 	"\rUploadRequest\x12:\n" +
 	"\bmetadata\x18\x01 \x01(\v2\x1c.imagepipe.v1.UploadMetadataH\x00R\bmetadata\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
@@ -270,9 +470,10 @@ const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12-\n" +
 	"\x04wait\x18\a \x01(\v2\x19.google.protobuf.DurationR\x04wait\";\n" +
 	"\x0eUploadResponse\x12)\n" +
-	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image2V\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image2\xb6\x01\n" +
 	"\rIngestService\x12E\n" +
-	"\x06Upload\x12\x1b.imagepipe.v1.UploadRequest\x1a\x1c.imagepipe.v1.UploadResponse(\x01B=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"\x06Upload\x12\x1b.imagepipe.v1.UploadRequest\x1a\x1c.imagepipe.v1.UploadResponse(\x01\x12^\n" +
+	"\x0fCreateUploadURL\x12$.imagepipe.v1.CreateUploadURLRequest\x1a%.imagepipe.v1.CreateUploadURLResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_ingest_proto_rawDescOnce sync.Once
@@ -286,27 +487,38 @@ func file_imagepipe_v1_ingest_proto_rawDescGZIP() []byte {
 	return file_imagepipe_v1_ingest_proto_rawDescData
 }
 
-var file_imagepipe_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_imagepipe_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_imagepipe_v1_ingest_proto_goTypes = []any{
-	(*UploadRequest)(nil),       // 0: imagepipe.v1.UploadRequest
-	(*UploadMetadata)(nil),      // 1: imagepipe.v1.UploadMetadata
-	(*UploadResponse)(nil),      // 2: imagepipe.v1.UploadResponse
-	(*ProcessingSpec)(nil),      // 3: imagepipe.v1.ProcessingSpec
-	(*durationpb.Duration)(nil), // 4: google.protobuf.Duration
-	(*Image)(nil),               // 5: imagepipe.v1.Image
+	(*CreateUploadURLRequest)(nil),  // 0: imagepipe.v1.CreateUploadURLRequest
+	(*CreateUploadURLResponse)(nil), // 1: imagepipe.v1.CreateUploadURLResponse
+	(*UploadRequest)(nil),           // 2: imagepipe.v1.UploadRequest
+	(*UploadMetadata)(nil),          // 3: imagepipe.v1.UploadMetadata
+	(*UploadResponse)(nil),          // 4: imagepipe.v1.UploadResponse
+	nil,                             // 5: imagepipe.v1.CreateUploadURLResponse.HeadersEntry
+	(*ProcessingSpec)(nil),          // 6: imagepipe.v1.ProcessingSpec
+	(*durationpb.Duration)(nil),     // 7: google.protobuf.Duration
+	(*Image)(nil),                   // 8: imagepipe.v1.Image
+	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
 }
 var file_imagepipe_v1_ingest_proto_depIdxs = []int32{
-	1, // 0: imagepipe.v1.UploadRequest.metadata:type_name -> imagepipe.v1.UploadMetadata
-	3, // 1: imagepipe.v1.UploadMetadata.spec:type_name -> imagepipe.v1.ProcessingSpec
-	4, // 2: imagepipe.v1.UploadMetadata.wait:type_name -> google.protobuf.Duration
-	5, // 3: imagepipe.v1.UploadResponse.image:type_name -> imagepipe.v1.Image
-	0, // 4: imagepipe.v1.IngestService.Upload:input_type -> imagepipe.v1.UploadRequest
-	2, // 5: imagepipe.v1.IngestService.Upload:output_type -> imagepipe.v1.UploadResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6,  // 0: imagepipe.v1.CreateUploadURLRequest.spec:type_name -> imagepipe.v1.ProcessingSpec
+	7,  // 1: imagepipe.v1.CreateUploadURLRequest.expires_in:type_name -> google.protobuf.Duration
+	8,  // 2: imagepipe.v1.CreateUploadURLResponse.image:type_name -> imagepipe.v1.Image
+	5,  // 3: imagepipe.v1.CreateUploadURLResponse.headers:type_name -> imagepipe.v1.CreateUploadURLResponse.HeadersEntry
+	9,  // 4: imagepipe.v1.CreateUploadURLResponse.expire_time:type_name -> google.protobuf.Timestamp
+	3,  // 5: imagepipe.v1.UploadRequest.metadata:type_name -> imagepipe.v1.UploadMetadata
+	6,  // 6: imagepipe.v1.UploadMetadata.spec:type_name -> imagepipe.v1.ProcessingSpec
+	7,  // 7: imagepipe.v1.UploadMetadata.wait:type_name -> google.protobuf.Duration
+	8,  // 8: imagepipe.v1.UploadResponse.image:type_name -> imagepipe.v1.Image
+	2,  // 9: imagepipe.v1.IngestService.Upload:input_type -> imagepipe.v1.UploadRequest
+	0,  // 10: imagepipe.v1.IngestService.CreateUploadURL:input_type -> imagepipe.v1.CreateUploadURLRequest
+	4,  // 11: imagepipe.v1.IngestService.Upload:output_type -> imagepipe.v1.UploadResponse
+	1,  // 12: imagepipe.v1.IngestService.CreateUploadURL:output_type -> imagepipe.v1.CreateUploadURLResponse
+	11, // [11:13] is the sub-list for method output_type
+	9,  // [9:11] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_ingest_proto_init() }
@@ -316,7 +528,7 @@ func file_imagepipe_v1_ingest_proto_init() {
 	}
 	file_imagepipe_v1_image_proto_init()
 	file_imagepipe_v1_spec_proto_init()
-	file_imagepipe_v1_ingest_proto_msgTypes[0].OneofWrappers = []any{
+	file_imagepipe_v1_ingest_proto_msgTypes[2].OneofWrappers = []any{
 		(*UploadRequest_Metadata)(nil),
 		(*UploadRequest_Chunk)(nil),
 	}
@@ -326,7 +538,7 @@ func file_imagepipe_v1_ingest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_ingest_proto_rawDesc), len(file_imagepipe_v1_ingest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

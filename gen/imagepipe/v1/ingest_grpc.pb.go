@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IngestService_Upload_FullMethodName = "/imagepipe.v1.IngestService/Upload"
+	IngestService_Upload_FullMethodName          = "/imagepipe.v1.IngestService/Upload"
+	IngestService_CreateUploadURL_FullMethodName = "/imagepipe.v1.IngestService/CreateUploadURL"
 )
 
 // IngestServiceClient is the client API for IngestService service.
@@ -34,6 +35,12 @@ type IngestServiceClient interface {
 	// good choice). Returns the image record: READY or FAILED if processing
 	// ended within metadata.wait, else its current state.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
+	// CreateUploadURL records an image AWAITING_UPLOAD and returns a
+	// presigned URL to PUT its original straight into the originals bucket
+	// (under uploads/). The bucket's ObjectCreated notification on the job
+	// queue starts processing, tracked like any upload. Needs an S3
+	// originals store.
+	CreateUploadURL(ctx context.Context, in *CreateUploadURLRequest, opts ...grpc.CallOption) (*CreateUploadURLResponse, error)
 }
 
 type ingestServiceClient struct {
@@ -57,6 +64,16 @@ func (c *ingestServiceClient) Upload(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_UploadClient = grpc.ClientStreamingClient[UploadRequest, UploadResponse]
 
+func (c *ingestServiceClient) CreateUploadURL(ctx context.Context, in *CreateUploadURLRequest, opts ...grpc.CallOption) (*CreateUploadURLResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateUploadURLResponse)
+	err := c.cc.Invoke(ctx, IngestService_CreateUploadURL_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IngestServiceServer is the server API for IngestService service.
 // All implementations must embed UnimplementedIngestServiceServer
 // for forward compatibility.
@@ -69,6 +86,12 @@ type IngestServiceServer interface {
 	// good choice). Returns the image record: READY or FAILED if processing
 	// ended within metadata.wait, else its current state.
 	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
+	// CreateUploadURL records an image AWAITING_UPLOAD and returns a
+	// presigned URL to PUT its original straight into the originals bucket
+	// (under uploads/). The bucket's ObjectCreated notification on the job
+	// queue starts processing, tracked like any upload. Needs an S3
+	// originals store.
+	CreateUploadURL(context.Context, *CreateUploadURLRequest) (*CreateUploadURLResponse, error)
 	mustEmbedUnimplementedIngestServiceServer()
 }
 
@@ -81,6 +104,9 @@ type UnimplementedIngestServiceServer struct{}
 
 func (UnimplementedIngestServiceServer) Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error {
 	return status.Error(codes.Unimplemented, "method Upload not implemented")
+}
+func (UnimplementedIngestServiceServer) CreateUploadURL(context.Context, *CreateUploadURLRequest) (*CreateUploadURLResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateUploadURL not implemented")
 }
 func (UnimplementedIngestServiceServer) mustEmbedUnimplementedIngestServiceServer() {}
 func (UnimplementedIngestServiceServer) testEmbeddedByValue()                       {}
@@ -110,13 +136,36 @@ func _IngestService_Upload_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_UploadServer = grpc.ClientStreamingServer[UploadRequest, UploadResponse]
 
+func _IngestService_CreateUploadURL_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateUploadURLRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).CreateUploadURL(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestService_CreateUploadURL_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).CreateUploadURL(ctx, req.(*CreateUploadURLRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IngestService_ServiceDesc is the grpc.ServiceDesc for IngestService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var IngestService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "imagepipe.v1.IngestService",
 	HandlerType: (*IngestServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreateUploadURL",
+			Handler:    _IngestService_CreateUploadURL_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Upload",

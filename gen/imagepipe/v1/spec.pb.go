@@ -100,6 +100,12 @@ const (
 	Format_FORMAT_TIFF        Format = 5
 	Format_FORMAT_AVIF        Format = 6
 	Format_FORMAT_HEIF        Format = 7
+	// Output only: the processor picks the format from the content. Animated
+	// images and images with transparency become WebP; other images are
+	// encoded as both AVIF and WebP and the smaller file is kept (WebP alone
+	// above the processor's AVIF size limit, 3840x2160 pixels by default).
+	// The format actually written is reported in VariantInfo.format.
+	Format_FORMAT_AUTO Format = 8
 )
 
 // Enum value maps for Format.
@@ -113,6 +119,7 @@ var (
 		5: "FORMAT_TIFF",
 		6: "FORMAT_AVIF",
 		7: "FORMAT_HEIF",
+		8: "FORMAT_AUTO",
 	}
 	Format_value = map[string]int32{
 		"FORMAT_UNSPECIFIED": 0,
@@ -123,6 +130,7 @@ var (
 		"FORMAT_TIFF":        5,
 		"FORMAT_AVIF":        6,
 		"FORMAT_HEIF":        7,
+		"FORMAT_AUTO":        8,
 	}
 )
 
@@ -153,33 +161,776 @@ func (Format) EnumDescriptor() ([]byte, []int) {
 	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{1}
 }
 
+// Gravity says which part of the image a crop keeps, or where an image is
+// placed on a larger canvas.
+type Gravity int32
+
+const (
+	// Unset: GRAVITY_CENTRE for crops and padding, GRAVITY_SOUTH_EAST for a
+	// watermark.
+	Gravity_GRAVITY_UNSPECIFIED Gravity = 0
+	Gravity_GRAVITY_CENTRE      Gravity = 1
+	Gravity_GRAVITY_NORTH       Gravity = 2
+	Gravity_GRAVITY_NORTH_EAST  Gravity = 3
+	Gravity_GRAVITY_EAST        Gravity = 4
+	Gravity_GRAVITY_SOUTH_EAST  Gravity = 5
+	Gravity_GRAVITY_SOUTH       Gravity = 6
+	Gravity_GRAVITY_SOUTH_WEST  Gravity = 7
+	Gravity_GRAVITY_WEST        Gravity = 8
+	Gravity_GRAVITY_NORTH_WEST  Gravity = 9
+	// FIT_COVER only: keep the region libvips' attention model finds most
+	// interesting (skin tones, saturated colour, edges).
+	Gravity_GRAVITY_SMART_ATTENTION Gravity = 10
+	// FIT_COVER only: keep the region with the most entropy (detail).
+	Gravity_GRAVITY_SMART_ENTROPY Gravity = 11
+	// FIT_COVER only: keep VariantSpec.focal_point as close to the centre of
+	// the output as the crop allows.
+	Gravity_GRAVITY_FOCAL_POINT Gravity = 12
+)
+
+// Enum value maps for Gravity.
+var (
+	Gravity_name = map[int32]string{
+		0:  "GRAVITY_UNSPECIFIED",
+		1:  "GRAVITY_CENTRE",
+		2:  "GRAVITY_NORTH",
+		3:  "GRAVITY_NORTH_EAST",
+		4:  "GRAVITY_EAST",
+		5:  "GRAVITY_SOUTH_EAST",
+		6:  "GRAVITY_SOUTH",
+		7:  "GRAVITY_SOUTH_WEST",
+		8:  "GRAVITY_WEST",
+		9:  "GRAVITY_NORTH_WEST",
+		10: "GRAVITY_SMART_ATTENTION",
+		11: "GRAVITY_SMART_ENTROPY",
+		12: "GRAVITY_FOCAL_POINT",
+	}
+	Gravity_value = map[string]int32{
+		"GRAVITY_UNSPECIFIED":     0,
+		"GRAVITY_CENTRE":          1,
+		"GRAVITY_NORTH":           2,
+		"GRAVITY_NORTH_EAST":      3,
+		"GRAVITY_EAST":            4,
+		"GRAVITY_SOUTH_EAST":      5,
+		"GRAVITY_SOUTH":           6,
+		"GRAVITY_SOUTH_WEST":      7,
+		"GRAVITY_WEST":            8,
+		"GRAVITY_NORTH_WEST":      9,
+		"GRAVITY_SMART_ATTENTION": 10,
+		"GRAVITY_SMART_ENTROPY":   11,
+		"GRAVITY_FOCAL_POINT":     12,
+	}
+)
+
+func (x Gravity) Enum() *Gravity {
+	p := new(Gravity)
+	*p = x
+	return p
+}
+
+func (x Gravity) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Gravity) Descriptor() protoreflect.EnumDescriptor {
+	return file_imagepipe_v1_spec_proto_enumTypes[2].Descriptor()
+}
+
+func (Gravity) Type() protoreflect.EnumType {
+	return &file_imagepipe_v1_spec_proto_enumTypes[2]
+}
+
+func (x Gravity) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Gravity.Descriptor instead.
+func (Gravity) EnumDescriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{2}
+}
+
+// ChromaSubsampling of JPEG output.
+type ChromaSubsampling int32
+
+const (
+	// Unset: libvips decides (4:2:0, or 4:4:4 at quality 90 and above).
+	ChromaSubsampling_CHROMA_SUBSAMPLING_UNSPECIFIED ChromaSubsampling = 0
+	// 4:2:0: colour at half resolution; smaller files.
+	ChromaSubsampling_CHROMA_SUBSAMPLING_420 ChromaSubsampling = 1
+	// 4:4:4: colour at full resolution; sharper colour edges.
+	ChromaSubsampling_CHROMA_SUBSAMPLING_444 ChromaSubsampling = 2
+)
+
+// Enum value maps for ChromaSubsampling.
+var (
+	ChromaSubsampling_name = map[int32]string{
+		0: "CHROMA_SUBSAMPLING_UNSPECIFIED",
+		1: "CHROMA_SUBSAMPLING_420",
+		2: "CHROMA_SUBSAMPLING_444",
+	}
+	ChromaSubsampling_value = map[string]int32{
+		"CHROMA_SUBSAMPLING_UNSPECIFIED": 0,
+		"CHROMA_SUBSAMPLING_420":         1,
+		"CHROMA_SUBSAMPLING_444":         2,
+	}
+)
+
+func (x ChromaSubsampling) Enum() *ChromaSubsampling {
+	p := new(ChromaSubsampling)
+	*p = x
+	return p
+}
+
+func (x ChromaSubsampling) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChromaSubsampling) Descriptor() protoreflect.EnumDescriptor {
+	return file_imagepipe_v1_spec_proto_enumTypes[3].Descriptor()
+}
+
+func (ChromaSubsampling) Type() protoreflect.EnumType {
+	return &file_imagepipe_v1_spec_proto_enumTypes[3]
+}
+
+func (x ChromaSubsampling) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChromaSubsampling.Descriptor instead.
+func (ChromaSubsampling) EnumDescriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{3}
+}
+
+// FocalPoint is a point of the (EXIF-oriented, cropped) image, as fractions
+// of its width and height: 0,0 is the top-left corner, 1,1 the bottom-right.
+type FocalPoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0..1 from the left edge.
+	X float32 `protobuf:"fixed32,1,opt,name=x,proto3" json:"x,omitempty"`
+	// 0..1 from the top edge.
+	Y             float32 `protobuf:"fixed32,2,opt,name=y,proto3" json:"y,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FocalPoint) Reset() {
+	*x = FocalPoint{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FocalPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FocalPoint) ProtoMessage() {}
+
+func (x *FocalPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FocalPoint.ProtoReflect.Descriptor instead.
+func (*FocalPoint) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *FocalPoint) GetX() float32 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *FocalPoint) GetY() float32 {
+	if x != nil {
+		return x.Y
+	}
+	return 0
+}
+
+// CropRect is a rectangle of the original in pixels, after EXIF orientation
+// (so as the image is displayed). It must lie within the image; an image it
+// does not fit ends FAILED with the code "invalid_crop".
+type CropRect struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Left edge, >= 0.
+	X int32 `protobuf:"varint,1,opt,name=x,proto3" json:"x,omitempty"`
+	// Top edge, >= 0.
+	Y int32 `protobuf:"varint,2,opt,name=y,proto3" json:"y,omitempty"`
+	// Width, >= 1.
+	Width int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	// Height, >= 1.
+	Height        int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CropRect) Reset() {
+	*x = CropRect{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CropRect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CropRect) ProtoMessage() {}
+
+func (x *CropRect) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CropRect.ProtoReflect.Descriptor instead.
+func (*CropRect) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CropRect) GetX() int32 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *CropRect) GetY() int32 {
+	if x != nil {
+		return x.Y
+	}
+	return 0
+}
+
+func (x *CropRect) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *CropRect) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// JpegOptions tune FORMAT_JPEG output.
+type JpegOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Progressive (interlaced) JPEG: renders coarse-to-fine while loading.
+	Progressive       bool              `protobuf:"varint,1,opt,name=progressive,proto3" json:"progressive,omitempty"`
+	ChromaSubsampling ChromaSubsampling `protobuf:"varint,2,opt,name=chroma_subsampling,json=chromaSubsampling,proto3,enum=imagepipe.v1.ChromaSubsampling" json:"chroma_subsampling,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *JpegOptions) Reset() {
+	*x = JpegOptions{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JpegOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JpegOptions) ProtoMessage() {}
+
+func (x *JpegOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JpegOptions.ProtoReflect.Descriptor instead.
+func (*JpegOptions) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *JpegOptions) GetProgressive() bool {
+	if x != nil {
+		return x.Progressive
+	}
+	return false
+}
+
+func (x *JpegOptions) GetChromaSubsampling() ChromaSubsampling {
+	if x != nil {
+		return x.ChromaSubsampling
+	}
+	return ChromaSubsampling_CHROMA_SUBSAMPLING_UNSPECIFIED
+}
+
+// PngOptions tune FORMAT_PNG output.
+type PngOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// zlib compression level 0..9 (0 = none, 9 = smallest and slowest).
+	// Unset: 6.
+	Compression *int32 `protobuf:"varint,1,opt,name=compression,proto3,oneof" json:"compression,omitempty"`
+	// Quantise to an 8-bit (or smaller) palette with libimagequant: much
+	// smaller files for graphics, lossy for photographs. VariantSpec.quality
+	// then sets the quantisation quality (0 = 100).
+	Palette bool `protobuf:"varint,2,opt,name=palette,proto3" json:"palette,omitempty"`
+	// With palette: the most colours to use, one of 2, 4, 16 or 256 (the PNG
+	// palette bit depths 1, 2, 4 and 8). 0 = 256.
+	Colours       int32 `protobuf:"varint,3,opt,name=colours,proto3" json:"colours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PngOptions) Reset() {
+	*x = PngOptions{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PngOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PngOptions) ProtoMessage() {}
+
+func (x *PngOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PngOptions.ProtoReflect.Descriptor instead.
+func (*PngOptions) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PngOptions) GetCompression() int32 {
+	if x != nil && x.Compression != nil {
+		return *x.Compression
+	}
+	return 0
+}
+
+func (x *PngOptions) GetPalette() bool {
+	if x != nil {
+		return x.Palette
+	}
+	return false
+}
+
+func (x *PngOptions) GetColours() int32 {
+	if x != nil {
+		return x.Colours
+	}
+	return 0
+}
+
+// WebpOptions tune FORMAT_WEBP output (and the WebP candidate of FORMAT_AUTO).
+type WebpOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lossless compression. quality and max_bytes do not apply to it.
+	Lossless bool `protobuf:"varint,1,opt,name=lossless,proto3" json:"lossless,omitempty"`
+	// CPU effort 0..6 (0 fastest, 6 smallest). Unset: 4.
+	Effort        *int32 `protobuf:"varint,2,opt,name=effort,proto3,oneof" json:"effort,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebpOptions) Reset() {
+	*x = WebpOptions{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebpOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebpOptions) ProtoMessage() {}
+
+func (x *WebpOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebpOptions.ProtoReflect.Descriptor instead.
+func (*WebpOptions) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WebpOptions) GetLossless() bool {
+	if x != nil {
+		return x.Lossless
+	}
+	return false
+}
+
+func (x *WebpOptions) GetEffort() int32 {
+	if x != nil && x.Effort != nil {
+		return *x.Effort
+	}
+	return 0
+}
+
+// AvifOptions tune FORMAT_AVIF output (and the AVIF candidate of FORMAT_AUTO).
+type AvifOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CPU effort 1..9 (1 fastest, 9 smallest). Unset: 4.
+	Effort        *int32 `protobuf:"varint,1,opt,name=effort,proto3,oneof" json:"effort,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AvifOptions) Reset() {
+	*x = AvifOptions{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AvifOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AvifOptions) ProtoMessage() {}
+
+func (x *AvifOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AvifOptions.ProtoReflect.Descriptor instead.
+func (*AvifOptions) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AvifOptions) GetEffort() int32 {
+	if x != nil && x.Effort != nil {
+		return *x.Effort
+	}
+	return 0
+}
+
+// Effects applied to the variant after resizing.
+type Effects struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Gaussian blur sigma in output pixels, 0.3..100; 0 = none.
+	BlurSigma float32 `protobuf:"fixed32,1,opt,name=blur_sigma,json=blurSigma,proto3" json:"blur_sigma,omitempty"`
+	// Unsharp-mask sigma in output pixels, 0.5..10; 0 = none.
+	SharpenSigma  float32 `protobuf:"fixed32,2,opt,name=sharpen_sigma,json=sharpenSigma,proto3" json:"sharpen_sigma,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Effects) Reset() {
+	*x = Effects{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Effects) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Effects) ProtoMessage() {}
+
+func (x *Effects) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Effects.ProtoReflect.Descriptor instead.
+func (*Effects) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Effects) GetBlurSigma() float32 {
+	if x != nil {
+		return x.BlurSigma
+	}
+	return 0
+}
+
+func (x *Effects) GetSharpenSigma() float32 {
+	if x != nil {
+		return x.SharpenSigma
+	}
+	return 0
+}
+
+// Watermark composites an image over the variant.
+type Watermark struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of a watermark image registered in the presets configuration file
+	// ("watermarks"). Required.
+	Asset string `protobuf:"bytes,1,opt,name=asset,proto3" json:"asset,omitempty"`
+	// Where the watermark goes: GRAVITY_CENTRE or a compass point. Unset:
+	// GRAVITY_SOUTH_EAST (bottom right).
+	Position Gravity `protobuf:"varint,2,opt,name=position,proto3,enum=imagepipe.v1.Gravity" json:"position,omitempty"`
+	// Distance from the edges it is placed against, in CSS pixels (multiplied
+	// by the variant's dpr), 0..1000.
+	Margin int32 `protobuf:"varint,3,opt,name=margin,proto3" json:"margin,omitempty"`
+	// Opacity 0 < opacity <= 1. Unset: 1 (as opaque as the asset).
+	Opacity *float32 `protobuf:"fixed32,4,opt,name=opacity,proto3,oneof" json:"opacity,omitempty"`
+	// Width of the watermark as a fraction of the variant's width, 0 <
+	// relative_width <= 1, aspect ratio kept. Unset: the asset's own size. The
+	// watermark is always shrunk to fit inside the variant (minus margins).
+	RelativeWidth float32 `protobuf:"fixed32,5,opt,name=relative_width,json=relativeWidth,proto3" json:"relative_width,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Watermark) Reset() {
+	*x = Watermark{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Watermark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Watermark) ProtoMessage() {}
+
+func (x *Watermark) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Watermark.ProtoReflect.Descriptor instead.
+func (*Watermark) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Watermark) GetAsset() string {
+	if x != nil {
+		return x.Asset
+	}
+	return ""
+}
+
+func (x *Watermark) GetPosition() Gravity {
+	if x != nil {
+		return x.Position
+	}
+	return Gravity_GRAVITY_UNSPECIFIED
+}
+
+func (x *Watermark) GetMargin() int32 {
+	if x != nil {
+		return x.Margin
+	}
+	return 0
+}
+
+func (x *Watermark) GetOpacity() float32 {
+	if x != nil && x.Opacity != nil {
+		return *x.Opacity
+	}
+	return 0
+}
+
+func (x *Watermark) GetRelativeWidth() float32 {
+	if x != nil {
+		return x.RelativeWidth
+	}
+	return 0
+}
+
+// AnimationOptions for animated originals (GIF, WebP).
+type AnimationOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most frames an animated original may have, 1..1000; 0 = the processor's
+	// limit (which also caps this value). An original with more frames ends
+	// FAILED with the code "too_many_frames"; it is never flattened silently.
+	MaxFrames     int32 `protobuf:"varint,1,opt,name=max_frames,json=maxFrames,proto3" json:"max_frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnimationOptions) Reset() {
+	*x = AnimationOptions{}
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnimationOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnimationOptions) ProtoMessage() {}
+
+func (x *AnimationOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnimationOptions.ProtoReflect.Descriptor instead.
+func (*AnimationOptions) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AnimationOptions) GetMaxFrames() int32 {
+	if x != nil {
+		return x.MaxFrames
+	}
+	return 0
+}
+
 // VariantSpec describes one output the processor derives from an original.
 type VariantSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name of the variant, unique within a spec: [a-z0-9][a-z0-9_-]{0,31}.
 	// It is the last segment of the variant's URL.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Box width in pixels (1..8192). 0 derives it from height and the aspect ratio.
+	// Box width in CSS pixels (1..8192; width x dpr <= 8192). 0 derives it from
+	// height and the aspect ratio.
 	Width int32 `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
-	// Box height in pixels (1..8192). 0 derives it from width and the aspect ratio.
+	// Box height in CSS pixels (1..8192; height x dpr <= 8192). 0 derives it
+	// from width and the aspect ratio.
 	Height int32 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
 	// How the image is fitted into the box. Defaults to FIT_INSIDE.
 	Fit Fit `protobuf:"varint,4,opt,name=fit,proto3,enum=imagepipe.v1.Fit" json:"fit,omitempty"`
-	// Output format: FORMAT_JPEG, FORMAT_PNG or FORMAT_WEBP. Required.
+	// Output format: FORMAT_JPEG, FORMAT_PNG, FORMAT_WEBP, FORMAT_AVIF,
+	// FORMAT_GIF or FORMAT_AUTO. Required. An AVIF variant larger than the
+	// processor's AVIF limit (3840x2160 pixels by default: the encoder is slow
+	// and memory-hungry) ends FAILED with the code "too_many_pixels".
 	Format Format `protobuf:"varint,5,opt,name=format,proto3,enum=imagepipe.v1.Format" json:"format,omitempty"`
-	// Encoder quality 1..100 for JPEG and WebP; 0 uses the default (80).
+	// Encoder quality 1..100 for JPEG, WebP (lossy), AVIF and AUTO, and the
+	// quantisation quality of a palette PNG; 0 uses the default (80 for JPEG
+	// and WebP, 50 for AVIF, 100 for palette PNG). For FORMAT_AUTO it is on
+	// WebP's scale and AVIF is encoded at 5/8 of it (80 -> 50). Not allowed
+	// for other formats.
 	Quality int32 `protobuf:"varint,6,opt,name=quality,proto3" json:"quality,omitempty"`
-	// Remove EXIF (including GPS), XMP and IPTC metadata. Defaults to true.
+	// Remove EXIF, XMP, IPTC metadata and the ICC profile. Defaults to true.
+	// When false they are kept (as far as the format holds them: PNG output
+	// keeps XMP and the ICC profile, not EXIF), except GPS positions, which
+	// are always removed (an XMP packet mentioning GPS is dropped whole). Not
+	// allowed (false) for FORMAT_GIF.
 	StripMetadata *bool `protobuf:"varint,7,opt,name=strip_metadata,json=stripMetadata,proto3,oneof" json:"strip_metadata,omitempty"`
-	// Allow output larger than the original. Defaults to false: never upscale.
-	AllowUpscale  bool `protobuf:"varint,8,opt,name=allow_upscale,json=allowUpscale,proto3" json:"allow_upscale,omitempty"`
+	// Allow output larger than the original. Defaults to false: never
+	// upscale; the output may then be smaller than the box (FIT_COVER then
+	// crops the largest region with the box's aspect ratio, unscaled, so a
+	// square stays a square).
+	AllowUpscale bool `protobuf:"varint,8,opt,name=allow_upscale,json=allowUpscale,proto3" json:"allow_upscale,omitempty"`
+	// Which part a FIT_COVER crop keeps, or where FIT_CONTAIN places the image
+	// on its padding (compass points and centre only). Not allowed for other
+	// fits or a one-sided box.
+	Gravity Gravity `protobuf:"varint,9,opt,name=gravity,proto3,enum=imagepipe.v1.Gravity" json:"gravity,omitempty"`
+	// With GRAVITY_FOCAL_POINT (and only then): the point to keep in view.
+	FocalPoint *FocalPoint `protobuf:"bytes,10,opt,name=focal_point,json=focalPoint,proto3" json:"focal_point,omitempty"`
+	// Cut this rectangle out of the (oriented) original before resizing.
+	Crop *CropRect `protobuf:"bytes,11,opt,name=crop,proto3" json:"crop,omitempty"`
+	// Device pixel ratio 1..4: the box (and watermark margin) is multiplied by
+	// it, so a 300-wide variant with dpr 2 is 600 pixels wide. 0 = 1.
+	Dpr float32 `protobuf:"fixed32,12,opt,name=dpr,proto3" json:"dpr,omitempty"`
+	// Options of the chosen format; setting the options of another format is
+	// an error.
+	Jpeg *JpegOptions `protobuf:"bytes,13,opt,name=jpeg,proto3" json:"jpeg,omitempty"`
+	Png  *PngOptions  `protobuf:"bytes,14,opt,name=png,proto3" json:"png,omitempty"`
+	Webp *WebpOptions `protobuf:"bytes,15,opt,name=webp,proto3" json:"webp,omitempty"`
+	Avif *AvifOptions `protobuf:"bytes,16,opt,name=avif,proto3" json:"avif,omitempty"`
+	// Largest acceptable file size in bytes (100..52428800; 0 = no limit) for
+	// lossy formats (JPEG, WebP, AVIF, AUTO): the quality is lowered (down to
+	// 10) until the file fits. If even that is too large the image ends FAILED
+	// with the code "max_bytes_unreachable".
+	MaxBytes int64 `protobuf:"varint,17,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// Background colour "#rrggbb" or "#rrggbbaa" (hex): the padding of
+	// FIT_CONTAIN, and what transparency is flattened onto for formats without
+	// alpha (JPEG). Default "#ffffff". A translucent colour needs a format with
+	// alpha (PNG, WebP, AVIF, GIF, AUTO).
+	Background string `protobuf:"bytes,18,opt,name=background,proto3" json:"background,omitempty"`
+	// With strip_metadata (the default): keep the EXIF Copyright and Artist
+	// tags. Not allowed for FORMAT_PNG and FORMAT_GIF (no EXIF is written).
+	KeepCopyright bool `protobuf:"varint,19,opt,name=keep_copyright,json=keepCopyright,proto3" json:"keep_copyright,omitempty"`
+	// With strip_metadata (the default): keep the ICC colour profile. An
+	// original with an RGB profile (e.g. Adobe RGB, Display P3) then keeps its
+	// colour space and profile instead of being converted to sRGB; any other
+	// image is converted to sRGB and tagged with an sRGB profile. Not allowed
+	// for FORMAT_GIF.
+	KeepIcc   bool       `protobuf:"varint,20,opt,name=keep_icc,json=keepIcc,proto3" json:"keep_icc,omitempty"`
+	Effects   *Effects   `protobuf:"bytes,21,opt,name=effects,proto3" json:"effects,omitempty"`
+	Watermark *Watermark `protobuf:"bytes,22,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	// Render only the first frame of an animated original. Formats that cannot
+	// hold an animation (JPEG, PNG, AVIF) always do; VariantInfo.frames says
+	// how many frames a variant has.
+	Still         bool `protobuf:"varint,23,opt,name=still,proto3" json:"still,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VariantSpec) Reset() {
 	*x = VariantSpec{}
-	mi := &file_imagepipe_v1_spec_proto_msgTypes[0]
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -191,7 +942,7 @@ func (x *VariantSpec) String() string {
 func (*VariantSpec) ProtoMessage() {}
 
 func (x *VariantSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_spec_proto_msgTypes[0]
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -204,7 +955,7 @@ func (x *VariantSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VariantSpec.ProtoReflect.Descriptor instead.
 func (*VariantSpec) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{0}
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VariantSpec) GetName() string {
@@ -263,18 +1014,124 @@ func (x *VariantSpec) GetAllowUpscale() bool {
 	return false
 }
 
+func (x *VariantSpec) GetGravity() Gravity {
+	if x != nil {
+		return x.Gravity
+	}
+	return Gravity_GRAVITY_UNSPECIFIED
+}
+
+func (x *VariantSpec) GetFocalPoint() *FocalPoint {
+	if x != nil {
+		return x.FocalPoint
+	}
+	return nil
+}
+
+func (x *VariantSpec) GetCrop() *CropRect {
+	if x != nil {
+		return x.Crop
+	}
+	return nil
+}
+
+func (x *VariantSpec) GetDpr() float32 {
+	if x != nil {
+		return x.Dpr
+	}
+	return 0
+}
+
+func (x *VariantSpec) GetJpeg() *JpegOptions {
+	if x != nil {
+		return x.Jpeg
+	}
+	return nil
+}
+
+func (x *VariantSpec) GetPng() *PngOptions {
+	if x != nil {
+		return x.Png
+	}
+	return nil
+}
+
+func (x *VariantSpec) GetWebp() *WebpOptions {
+	if x != nil {
+		return x.Webp
+	}
+	return nil
+}
+
+func (x *VariantSpec) GetAvif() *AvifOptions {
+	if x != nil {
+		return x.Avif
+	}
+	return nil
+}
+
+func (x *VariantSpec) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *VariantSpec) GetBackground() string {
+	if x != nil {
+		return x.Background
+	}
+	return ""
+}
+
+func (x *VariantSpec) GetKeepCopyright() bool {
+	if x != nil {
+		return x.KeepCopyright
+	}
+	return false
+}
+
+func (x *VariantSpec) GetKeepIcc() bool {
+	if x != nil {
+		return x.KeepIcc
+	}
+	return false
+}
+
+func (x *VariantSpec) GetEffects() *Effects {
+	if x != nil {
+		return x.Effects
+	}
+	return nil
+}
+
+func (x *VariantSpec) GetWatermark() *Watermark {
+	if x != nil {
+		return x.Watermark
+	}
+	return nil
+}
+
+func (x *VariantSpec) GetStill() bool {
+	if x != nil {
+		return x.Still
+	}
+	return false
+}
+
 // ProcessingSpec lists the variants to derive from an original.
 type ProcessingSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1..16 variants with distinct names.
-	Variants      []*VariantSpec `protobuf:"bytes,1,rep,name=variants,proto3" json:"variants,omitempty"`
+	Variants      []*VariantSpec    `protobuf:"bytes,1,rep,name=variants,proto3" json:"variants,omitempty"`
+	Animation     *AnimationOptions `protobuf:"bytes,2,opt,name=animation,proto3" json:"animation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessingSpec) Reset() {
 	*x = ProcessingSpec{}
-	mi := &file_imagepipe_v1_spec_proto_msgTypes[1]
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +1143,7 @@ func (x *ProcessingSpec) String() string {
 func (*ProcessingSpec) ProtoMessage() {}
 
 func (x *ProcessingSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_spec_proto_msgTypes[1]
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,12 +1156,19 @@ func (x *ProcessingSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessingSpec.ProtoReflect.Descriptor instead.
 func (*ProcessingSpec) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{1}
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProcessingSpec) GetVariants() []*VariantSpec {
 	if x != nil {
 		return x.Variants
+	}
+	return nil
+}
+
+func (x *ProcessingSpec) GetAnimation() *AnimationOptions {
+	if x != nil {
+		return x.Animation
 	}
 	return nil
 }
@@ -321,7 +1185,7 @@ type Preset struct {
 
 func (x *Preset) Reset() {
 	*x = Preset{}
-	mi := &file_imagepipe_v1_spec_proto_msgTypes[2]
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +1197,7 @@ func (x *Preset) String() string {
 func (*Preset) ProtoMessage() {}
 
 func (x *Preset) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_spec_proto_msgTypes[2]
+	mi := &file_imagepipe_v1_spec_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +1210,7 @@ func (x *Preset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preset.ProtoReflect.Descriptor instead.
 func (*Preset) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{2}
+	return file_imagepipe_v1_spec_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Preset) GetName() string {
@@ -374,7 +1238,47 @@ var File_imagepipe_v1_spec_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_spec_proto_rawDesc = "" +
 	"\n" +
-	"\x17imagepipe/v1/spec.proto\x12\fimagepipe.v1\"\xa0\x02\n" +
+	"\x17imagepipe/v1/spec.proto\x12\fimagepipe.v1\"(\n" +
+	"\n" +
+	"FocalPoint\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x02R\x01x\x12\f\n" +
+	"\x01y\x18\x02 \x01(\x02R\x01y\"T\n" +
+	"\bCropRect\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x05R\x01x\x12\f\n" +
+	"\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\"\x7f\n" +
+	"\vJpegOptions\x12 \n" +
+	"\vprogressive\x18\x01 \x01(\bR\vprogressive\x12N\n" +
+	"\x12chroma_subsampling\x18\x02 \x01(\x0e2\x1f.imagepipe.v1.ChromaSubsamplingR\x11chromaSubsampling\"w\n" +
+	"\n" +
+	"PngOptions\x12%\n" +
+	"\vcompression\x18\x01 \x01(\x05H\x00R\vcompression\x88\x01\x01\x12\x18\n" +
+	"\apalette\x18\x02 \x01(\bR\apalette\x12\x18\n" +
+	"\acolours\x18\x03 \x01(\x05R\acoloursB\x0e\n" +
+	"\f_compression\"Q\n" +
+	"\vWebpOptions\x12\x1a\n" +
+	"\blossless\x18\x01 \x01(\bR\blossless\x12\x1b\n" +
+	"\x06effort\x18\x02 \x01(\x05H\x00R\x06effort\x88\x01\x01B\t\n" +
+	"\a_effort\"5\n" +
+	"\vAvifOptions\x12\x1b\n" +
+	"\x06effort\x18\x01 \x01(\x05H\x00R\x06effort\x88\x01\x01B\t\n" +
+	"\a_effort\"M\n" +
+	"\aEffects\x12\x1d\n" +
+	"\n" +
+	"blur_sigma\x18\x01 \x01(\x02R\tblurSigma\x12#\n" +
+	"\rsharpen_sigma\x18\x02 \x01(\x02R\fsharpenSigma\"\xbe\x01\n" +
+	"\tWatermark\x12\x14\n" +
+	"\x05asset\x18\x01 \x01(\tR\x05asset\x121\n" +
+	"\bposition\x18\x02 \x01(\x0e2\x15.imagepipe.v1.GravityR\bposition\x12\x16\n" +
+	"\x06margin\x18\x03 \x01(\x05R\x06margin\x12\x1d\n" +
+	"\aopacity\x18\x04 \x01(\x02H\x00R\aopacity\x88\x01\x01\x12%\n" +
+	"\x0erelative_width\x18\x05 \x01(\x02R\rrelativeWidthB\n" +
+	"\n" +
+	"\b_opacity\"1\n" +
+	"\x10AnimationOptions\x12\x1d\n" +
+	"\n" +
+	"max_frames\x18\x01 \x01(\x05R\tmaxFrames\"\x80\a\n" +
 	"\vVariantSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n" +
@@ -383,10 +1287,30 @@ const file_imagepipe_v1_spec_proto_rawDesc = "" +
 	"\x06format\x18\x05 \x01(\x0e2\x14.imagepipe.v1.FormatR\x06format\x12\x18\n" +
 	"\aquality\x18\x06 \x01(\x05R\aquality\x12*\n" +
 	"\x0estrip_metadata\x18\a \x01(\bH\x00R\rstripMetadata\x88\x01\x01\x12#\n" +
-	"\rallow_upscale\x18\b \x01(\bR\fallowUpscaleB\x11\n" +
-	"\x0f_strip_metadata\"G\n" +
+	"\rallow_upscale\x18\b \x01(\bR\fallowUpscale\x12/\n" +
+	"\agravity\x18\t \x01(\x0e2\x15.imagepipe.v1.GravityR\agravity\x129\n" +
+	"\vfocal_point\x18\n" +
+	" \x01(\v2\x18.imagepipe.v1.FocalPointR\n" +
+	"focalPoint\x12*\n" +
+	"\x04crop\x18\v \x01(\v2\x16.imagepipe.v1.CropRectR\x04crop\x12\x10\n" +
+	"\x03dpr\x18\f \x01(\x02R\x03dpr\x12-\n" +
+	"\x04jpeg\x18\r \x01(\v2\x19.imagepipe.v1.JpegOptionsR\x04jpeg\x12*\n" +
+	"\x03png\x18\x0e \x01(\v2\x18.imagepipe.v1.PngOptionsR\x03png\x12-\n" +
+	"\x04webp\x18\x0f \x01(\v2\x19.imagepipe.v1.WebpOptionsR\x04webp\x12-\n" +
+	"\x04avif\x18\x10 \x01(\v2\x19.imagepipe.v1.AvifOptionsR\x04avif\x12\x1b\n" +
+	"\tmax_bytes\x18\x11 \x01(\x03R\bmaxBytes\x12\x1e\n" +
+	"\n" +
+	"background\x18\x12 \x01(\tR\n" +
+	"background\x12%\n" +
+	"\x0ekeep_copyright\x18\x13 \x01(\bR\rkeepCopyright\x12\x19\n" +
+	"\bkeep_icc\x18\x14 \x01(\bR\akeepIcc\x12/\n" +
+	"\aeffects\x18\x15 \x01(\v2\x15.imagepipe.v1.EffectsR\aeffects\x125\n" +
+	"\twatermark\x18\x16 \x01(\v2\x17.imagepipe.v1.WatermarkR\twatermark\x12\x14\n" +
+	"\x05still\x18\x17 \x01(\bR\x05stillB\x11\n" +
+	"\x0f_strip_metadata\"\x85\x01\n" +
 	"\x0eProcessingSpec\x125\n" +
-	"\bvariants\x18\x01 \x03(\v2\x19.imagepipe.v1.VariantSpecR\bvariants\"p\n" +
+	"\bvariants\x18\x01 \x03(\v2\x19.imagepipe.v1.VariantSpecR\bvariants\x12<\n" +
+	"\tanimation\x18\x02 \x01(\v2\x1e.imagepipe.v1.AnimationOptionsR\tanimation\"p\n" +
 	"\x06Preset\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x120\n" +
@@ -398,7 +1322,7 @@ const file_imagepipe_v1_spec_proto_rawDesc = "" +
 	"\bFIT_FILL\x10\x03\x12\x0e\n" +
 	"\n" +
 	"FIT_INSIDE\x10\x04\x12\x0f\n" +
-	"\vFIT_OUTSIDE\x10\x05*\x95\x01\n" +
+	"\vFIT_OUTSIDE\x10\x05*\xa6\x01\n" +
 	"\x06Format\x12\x16\n" +
 	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vFORMAT_JPEG\x10\x01\x12\x0e\n" +
@@ -409,7 +1333,27 @@ const file_imagepipe_v1_spec_proto_rawDesc = "" +
 	"FORMAT_GIF\x10\x04\x12\x0f\n" +
 	"\vFORMAT_TIFF\x10\x05\x12\x0f\n" +
 	"\vFORMAT_AVIF\x10\x06\x12\x0f\n" +
-	"\vFORMAT_HEIF\x10\aB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"\vFORMAT_HEIF\x10\a\x12\x0f\n" +
+	"\vFORMAT_AUTO\x10\b*\xb1\x02\n" +
+	"\aGravity\x12\x17\n" +
+	"\x13GRAVITY_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eGRAVITY_CENTRE\x10\x01\x12\x11\n" +
+	"\rGRAVITY_NORTH\x10\x02\x12\x16\n" +
+	"\x12GRAVITY_NORTH_EAST\x10\x03\x12\x10\n" +
+	"\fGRAVITY_EAST\x10\x04\x12\x16\n" +
+	"\x12GRAVITY_SOUTH_EAST\x10\x05\x12\x11\n" +
+	"\rGRAVITY_SOUTH\x10\x06\x12\x16\n" +
+	"\x12GRAVITY_SOUTH_WEST\x10\a\x12\x10\n" +
+	"\fGRAVITY_WEST\x10\b\x12\x16\n" +
+	"\x12GRAVITY_NORTH_WEST\x10\t\x12\x1b\n" +
+	"\x17GRAVITY_SMART_ATTENTION\x10\n" +
+	"\x12\x19\n" +
+	"\x15GRAVITY_SMART_ENTROPY\x10\v\x12\x17\n" +
+	"\x13GRAVITY_FOCAL_POINT\x10\f*o\n" +
+	"\x11ChromaSubsampling\x12\"\n" +
+	"\x1eCHROMA_SUBSAMPLING_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CHROMA_SUBSAMPLING_420\x10\x01\x12\x1a\n" +
+	"\x16CHROMA_SUBSAMPLING_444\x10\x02B=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_spec_proto_rawDescOnce sync.Once
@@ -423,25 +1367,48 @@ func file_imagepipe_v1_spec_proto_rawDescGZIP() []byte {
 	return file_imagepipe_v1_spec_proto_rawDescData
 }
 
-var file_imagepipe_v1_spec_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_imagepipe_v1_spec_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_imagepipe_v1_spec_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_imagepipe_v1_spec_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_imagepipe_v1_spec_proto_goTypes = []any{
-	(Fit)(0),               // 0: imagepipe.v1.Fit
-	(Format)(0),            // 1: imagepipe.v1.Format
-	(*VariantSpec)(nil),    // 2: imagepipe.v1.VariantSpec
-	(*ProcessingSpec)(nil), // 3: imagepipe.v1.ProcessingSpec
-	(*Preset)(nil),         // 4: imagepipe.v1.Preset
+	(Fit)(0),                 // 0: imagepipe.v1.Fit
+	(Format)(0),              // 1: imagepipe.v1.Format
+	(Gravity)(0),             // 2: imagepipe.v1.Gravity
+	(ChromaSubsampling)(0),   // 3: imagepipe.v1.ChromaSubsampling
+	(*FocalPoint)(nil),       // 4: imagepipe.v1.FocalPoint
+	(*CropRect)(nil),         // 5: imagepipe.v1.CropRect
+	(*JpegOptions)(nil),      // 6: imagepipe.v1.JpegOptions
+	(*PngOptions)(nil),       // 7: imagepipe.v1.PngOptions
+	(*WebpOptions)(nil),      // 8: imagepipe.v1.WebpOptions
+	(*AvifOptions)(nil),      // 9: imagepipe.v1.AvifOptions
+	(*Effects)(nil),          // 10: imagepipe.v1.Effects
+	(*Watermark)(nil),        // 11: imagepipe.v1.Watermark
+	(*AnimationOptions)(nil), // 12: imagepipe.v1.AnimationOptions
+	(*VariantSpec)(nil),      // 13: imagepipe.v1.VariantSpec
+	(*ProcessingSpec)(nil),   // 14: imagepipe.v1.ProcessingSpec
+	(*Preset)(nil),           // 15: imagepipe.v1.Preset
 }
 var file_imagepipe_v1_spec_proto_depIdxs = []int32{
-	0, // 0: imagepipe.v1.VariantSpec.fit:type_name -> imagepipe.v1.Fit
-	1, // 1: imagepipe.v1.VariantSpec.format:type_name -> imagepipe.v1.Format
-	2, // 2: imagepipe.v1.ProcessingSpec.variants:type_name -> imagepipe.v1.VariantSpec
-	3, // 3: imagepipe.v1.Preset.spec:type_name -> imagepipe.v1.ProcessingSpec
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3,  // 0: imagepipe.v1.JpegOptions.chroma_subsampling:type_name -> imagepipe.v1.ChromaSubsampling
+	2,  // 1: imagepipe.v1.Watermark.position:type_name -> imagepipe.v1.Gravity
+	0,  // 2: imagepipe.v1.VariantSpec.fit:type_name -> imagepipe.v1.Fit
+	1,  // 3: imagepipe.v1.VariantSpec.format:type_name -> imagepipe.v1.Format
+	2,  // 4: imagepipe.v1.VariantSpec.gravity:type_name -> imagepipe.v1.Gravity
+	4,  // 5: imagepipe.v1.VariantSpec.focal_point:type_name -> imagepipe.v1.FocalPoint
+	5,  // 6: imagepipe.v1.VariantSpec.crop:type_name -> imagepipe.v1.CropRect
+	6,  // 7: imagepipe.v1.VariantSpec.jpeg:type_name -> imagepipe.v1.JpegOptions
+	7,  // 8: imagepipe.v1.VariantSpec.png:type_name -> imagepipe.v1.PngOptions
+	8,  // 9: imagepipe.v1.VariantSpec.webp:type_name -> imagepipe.v1.WebpOptions
+	9,  // 10: imagepipe.v1.VariantSpec.avif:type_name -> imagepipe.v1.AvifOptions
+	10, // 11: imagepipe.v1.VariantSpec.effects:type_name -> imagepipe.v1.Effects
+	11, // 12: imagepipe.v1.VariantSpec.watermark:type_name -> imagepipe.v1.Watermark
+	13, // 13: imagepipe.v1.ProcessingSpec.variants:type_name -> imagepipe.v1.VariantSpec
+	12, // 14: imagepipe.v1.ProcessingSpec.animation:type_name -> imagepipe.v1.AnimationOptions
+	14, // 15: imagepipe.v1.Preset.spec:type_name -> imagepipe.v1.ProcessingSpec
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_spec_proto_init() }
@@ -449,14 +1416,18 @@ func file_imagepipe_v1_spec_proto_init() {
 	if File_imagepipe_v1_spec_proto != nil {
 		return
 	}
-	file_imagepipe_v1_spec_proto_msgTypes[0].OneofWrappers = []any{}
+	file_imagepipe_v1_spec_proto_msgTypes[3].OneofWrappers = []any{}
+	file_imagepipe_v1_spec_proto_msgTypes[4].OneofWrappers = []any{}
+	file_imagepipe_v1_spec_proto_msgTypes[5].OneofWrappers = []any{}
+	file_imagepipe_v1_spec_proto_msgTypes[7].OneofWrappers = []any{}
+	file_imagepipe_v1_spec_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_spec_proto_rawDesc), len(file_imagepipe_v1_spec_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   3,
+			NumEnums:      4,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

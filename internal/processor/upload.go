@@ -1,0 +1,40 @@
+package processor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/imaging"
+	"github.com/imagepipe/imagepipe/internal/sniff"
+	"github.com/imagepipe/imagepipe/internal/spec"
+)
+
+// uploadInfo is what the processor learns about a directly uploaded
+// original, which no ingest service saw.
+type uploadInfo struct {
+	Bytes  int64
+	Sha256 string
+	Format pb.Format
+}
+
+// admitUpload applies to a direct upload (presigned PUT) the checks ingest
+// applies to a streamed one: size limit (readOriginal refuses a larger
+// object before reading it; this catches an object that grew meanwhile)
+// and format by magic bytes, as permanent failures. For other images it
+// returns nil, nil.
+func (p *Processor) admitUpload(img *pb.Image, src []byte) (*uploadInfo, error) {
+	if !img.GetOriginal().GetDirectUpload() {
+		return nil, nil
+	}
+	if int64(len(src)) > p.cfg.MaxOriginalBytes {
+		return nil, &imaging.Error{Code: "too_large", Msg: fmt.Sprintf("the upload is larger than the %d-byte limit", p.cfg.MaxOriginalBytes)}
+	}
+	format := spec.SourceFormat(sniff.Detect(src[:min(len(src), sniff.HeaderLen)]))
+	if format == pb.Format_FORMAT_UNSPECIFIED {
+		return nil, &imaging.Error{Code: imaging.CodeUnsupportedFormat, Msg: "the upload is not an image of an accepted format (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"}
+	}
+	sum := sha256.Sum256(src)
+	return &uploadInfo{Bytes: int64(len(src)), Sha256: hex.EncodeToString(sum[:]), Format: format}, nil
+}
