@@ -32,6 +32,7 @@ import (
 	_ "github.com/imagepipe/imagepipe/internal/records/sqliterecords" // sqlite://
 	"github.com/imagepipe/imagepipe/internal/spec"
 	"github.com/imagepipe/imagepipe/internal/status"
+	"github.com/imagepipe/imagepipe/internal/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -164,8 +165,8 @@ func (a *App) buildGRPC() error {
 	a.grpcLis = lis
 	a.grpcServer = grpc.NewServer(
 		grpc.WaitForHandlers(true), // stores close only after handlers return
-		grpc.ChainUnaryInterceptor(apperr.UnaryInterceptor(a.log)),
-		grpc.ChainStreamInterceptor(apperr.StreamInterceptor(a.log)),
+		grpc.ChainUnaryInterceptor(trace.UnaryInterceptor(), apperr.UnaryInterceptor(a.log)),
+		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log)),
 	)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcServer, a.health)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
@@ -81,4 +82,28 @@ func TestOpenAPIAndHealth(t *testing.T) {
 	if h.code != http.StatusOK || !bytes.Contains(h.body, []byte(`"imagepipe.v1.IngestService":"SERVING"`)) {
 		t.Errorf("/healthz: %d %s", h.code, h.body)
 	}
+}
+
+// A traceparent sent with the upload reaches the processor through the
+// queue message's attributes and tags its log lines.
+func TestTraceContextReachesTheProcessor(t *testing.T) {
+	s := sharedServer(t)
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/images?wait=30s", bytes.NewReader(imagetest.Fixture(t, "coffee.png")))
+	req.Header.Set("Content-Type", "image/png")
+	req.Header.Set("traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
+	r := do(t, req)
+	if r.code != http.StatusOK {
+		t.Fatalf("upload: %d %s", r.code, r.body)
+	}
+	id := r.image(t).GetId()
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, id) && strings.Contains(line, `"msg":"image ready"`) {
+			if !strings.Contains(line, `"trace_id":"`+traceID+`"`) {
+				t.Fatalf("processor log line without the trace id: %s", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no 'image ready' log line for %s", id)
 }

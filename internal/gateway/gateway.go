@@ -12,6 +12,7 @@ import (
 	"flag"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/imagepipe/imagepipe/gen/openapiv2"
 	"github.com/imagepipe/imagepipe/internal/apperr"
 	"github.com/imagepipe/imagepipe/internal/blob"
+	"github.com/imagepipe/imagepipe/internal/trace"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -101,6 +103,12 @@ func New(ctx context.Context, cfg Config, conns Conns, variants blob.Store, log 
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marshaler),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
+			if strings.EqualFold(h, trace.Header) {
+				return trace.Header, true // W3C trace context, as gRPC metadata
+			}
+			return runtime.DefaultHeaderMatcher(h)
+		}),
 	)
 	if err := pb.RegisterStatusServiceHandlerClient(ctx, mux, pb.NewStatusServiceClient(conns.Status)); err != nil {
 		return nil, err

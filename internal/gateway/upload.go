@@ -16,6 +16,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/apperr"
 	"github.com/imagepipe/imagepipe/internal/jobs"
 	"github.com/imagepipe/imagepipe/internal/records"
+	"github.com/imagepipe/imagepipe/internal/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -28,6 +29,7 @@ import (
 // Query: preset, spec (JSON ProcessingSpec), wait (e.g. 5s, 500ms, or
 // seconds), batch_id, file_name, idempotency_key (or Idempotency-Key header).
 func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	r = r.WithContext(trace.Outgoing(r.Context(), r.Header.Get(trace.Header)))
 	md, wait, err := g.uploadMetadata(r)
 	if err != nil {
 		writeError(w, err)

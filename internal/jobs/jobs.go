@@ -10,13 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"regexp"
+	"strings"
 
 	"github.com/google/uuid"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/queue"
 	"github.com/imagepipe/imagepipe/internal/records"
+	"github.com/imagepipe/imagepipe/internal/trace"
 )
 
 // Job is the body of a queue message: process this image.
@@ -145,7 +146,9 @@ func OriginalKey(img *pb.Image) string {
 // Enqueue puts img's job on the queue and moves a RECEIVED record to QUEUED.
 // If a processor has already moved it further, that is kept.
 func Enqueue(ctx context.Context, rs records.Store, q queue.Queue, id string) (*records.Record, error) {
-	if _, err := q.Send(ctx, Job{ImageID: id}.Encode(), queue.SendOptions{}); err != nil {
+	// The trace context rides along as a message attribute.
+	attrs := map[string]string{trace.Header: trace.From(ctx)}
+	if _, err := q.Send(ctx, Job{ImageID: id}.Encode(), queue.SendOptions{Attributes: attrs}); err != nil {
 		return nil, fmt.Errorf("jobs: enqueue %s: %w", id, err)
 	}
 	rec, err := records.Mutate(ctx, rs, id, func(img *pb.Image) error {

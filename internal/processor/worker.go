@@ -17,6 +17,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/queue"
 	"github.com/imagepipe/imagepipe/internal/records"
 	"github.com/imagepipe/imagepipe/internal/spec"
+	"github.com/imagepipe/imagepipe/internal/trace"
 )
 
 // CacheControl of every variant: its URL never changes meaning.
@@ -121,7 +122,8 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 		p.ack(ctx, m)
 		return
 	}
-	log := p.log.With("image", job.ImageID, "attempt", m.ReceiveCount)
+	log := p.log.With("image", job.ImageID, "attempt", m.ReceiveCount, "trace_id", trace.ID(m.Attributes[trace.Header]))
+	ctx = trace.With(ctx, m.Attributes[trace.Header])
 	if m.ReceiveCount > p.cfg.MaxAttempts {
 		if err := p.fail(ctx, job.ImageID, "processing_failed", fmt.Sprintf("processing failed after %d attempts", p.cfg.MaxAttempts)); err != nil {
 			log.Error("could not mark image failed; job will be redelivered", "err", err)
