@@ -70,3 +70,19 @@ type Store interface {
 	// Close releases the store's resources.
 	Close() error
 }
+
+// ContextReader returns a reader that fails with ctx's error once ctx is
+// done, so a driver's Put stops reading a body when its caller gives up.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return &ctxReader{ctx: ctx, r: r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

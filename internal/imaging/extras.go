@@ -3,8 +3,8 @@ package imaging
 import (
 	"errors"
 	"fmt"
+	"github.com/imagepipe/imagepipe/internal/phash"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -86,7 +86,7 @@ func extras(d *decoded) (Extras, error) {
 	return Extras{
 		BlurHash:      blurHash(rgb, extrasSize, extrasSize, 4, 3),
 		DominantColor: dominantColor(rgb),
-		PHash:         dctHash(&px),
+		PHash:         phash.DCT(&px),
 	}, nil
 }
 
@@ -111,50 +111,6 @@ func dominantColor(rgb []byte) string {
 	}
 	n := max(count[best], 1)
 	return fmt.Sprintf("#%02x%02x%02x", (sum[best][0]+n/2)/n, (sum[best][1]+n/2)/n, (sum[best][2]+n/2)/n)
-}
-
-// dctHash computes the 8x8 low-frequency block of the 32x32 DCT-II and turns
-// it into 64 bits (1 where the coefficient is above the median of the 63 AC
-// coefficients). It is the algorithm of imagetest.PHash, which tests use as
-// the independent reference.
-func dctHash(in *[32][32]float64) uint64 {
-	const n = 32
-	var cos [8][n]float64
-	for u := 0; u < 8; u++ {
-		for x := 0; x < n; x++ {
-			cos[u][x] = math.Cos(float64(2*x+1) * float64(u) * math.Pi / (2 * n))
-		}
-	}
-	var rows [n][8]float64
-	for y := 0; y < n; y++ {
-		for u := 0; u < 8; u++ {
-			s := 0.0
-			for x := 0; x < n; x++ {
-				s += in[y][x] * cos[u][x]
-			}
-			rows[y][u] = s
-		}
-	}
-	var coef [64]float64
-	for v := 0; v < 8; v++ {
-		for u := 0; u < 8; u++ {
-			s := 0.0
-			for y := 0; y < n; y++ {
-				s += rows[y][u] * cos[v][y]
-			}
-			coef[v*8+u] = s
-		}
-	}
-	ac := append([]float64(nil), coef[1:]...)
-	sort.Float64s(ac)
-	median := ac[len(ac)/2]
-	var h uint64
-	for i, c := range coef {
-		if c > median {
-			h |= 1 << uint(i)
-		}
-	}
-	return h
 }
 
 // blurHash encodes packed sRGB pixels (w x h) with cx x cy components, per

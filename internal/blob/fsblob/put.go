@@ -39,7 +39,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	}()
 
 	h := sha256.New()
-	size, err := io.Copy(io.MultiWriter(tmp, h), &ctxReader{ctx: ctx, r: r})
+	size, err := io.Copy(io.MultiWriter(tmp, h), blob.ContextReader(ctx, r))
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -90,17 +90,4 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		return blob.Attrs{}, fmt.Errorf("fsblob: put %q: sync directory: %w", key, err)
 	}
 	return m.attrs(fi), nil
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -44,7 +44,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		contentType:  cmp.Or(opts.ContentType, blob.DefaultContentType),
 		cacheControl: opts.CacheControl,
 	}
-	body := &ctxReader{ctx: ctx, r: r}
+	body := blob.ContextReader(ctx, r)
 	// One byte more than a part tells a single-part body from a longer one.
 	first, err := io.ReadAll(io.LimitReader(body, s.opts.PartSize+1))
 	var modTime time.Time
@@ -173,20 +173,6 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// ctxReader fails reads once ctx is done, so that a cancelled Put stops
-// reading its body.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // countingReader counts the bytes read through it.
