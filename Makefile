@@ -61,3 +61,10 @@ fixtures:
 
 clean:
 	rm -rf bin data
+
+## bench-processor: imagepipe's processing against sharp, vipsthumbnail, Pillow, ImageMagick and ffmpeg;
+## installs them and a corpus from Debian packages (cache: ~/.cache/imagepipe-bench), waits for a quiet
+## machine, ~20 min; prints the tables and rewrites those in docs/BENCHMARKS.md (BENCH_ARGS go to bench.py)
+.PHONY: bench-processor
+bench-processor: build
+	scripts/bench/run.sh $(BENCH_ARGS)

@@ -58,6 +58,7 @@
 package imaging
 
 import (
+	"cmp"
 	"os"
 	"sync"
 
@@ -90,6 +91,13 @@ type Config struct {
 	// one variant's working set per extra slot. 0 means min(GOMAXPROCS, 4).
 	Parallelism int
 
+	// MallocArenas caps glibc's malloc arenas (libvips threads otherwise
+	// each get their own and keep freed memory): measured over 36 corpus
+	// images, peak RSS fell from 645 to 292 MiB at 2 arenas with no CPU
+	// change. 0 means 2; < 0 leaves glibc's default. MALLOC_ARENA_MAX in
+	// the environment wins.
+	MallocArenas int
+
 	// AllowUntrustedLoaders leaves libvips' "untrusted" loaders (ImageMagick,
 	// PDF, SVG, matrix, …) enabled. By default Startup sets
 	// VIPS_BLOCK_UNTRUSTED so that they are blocked process-wide, as a
@@ -114,6 +122,9 @@ func Startup(cfg Config) {
 				// Read by vips_init (libvips >= 8.13).
 				_ = os.Setenv("VIPS_BLOCK_UNTRUSTED", "1")
 			}
+		}
+		if _, set := os.LookupEnv("MALLOC_ARENA_MAX"); !set && cfg.MallocArenas >= 0 {
+			limitMallocArenas(cmp.Or(cfg.MallocArenas, 2))
 		}
 		logger := cfg.Logger
 		vips.LoggingSettings(func(domain string, level vips.LogLevel, msg string) {

@@ -270,9 +270,6 @@ func (p *Processor) deleteVariants(ctx context.Context, img *pb.Image) {
 
 // process makes and stores the variants and marks the image READY.
 func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) error {
-	if err := p.presets.Validate("spec", img.GetSpec()); err != nil {
-		return &imaging.Error{Code: "invalid_spec", Msg: "the image's processing spec is invalid"}
-	}
 	src, err := p.readOriginal(ctx, img)
 	if err != nil {
 		return err
@@ -281,7 +278,7 @@ func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) err
 	if err != nil {
 		return err
 	}
-	res, err := imaging.Process(ctx, src, p.presets.Variants(img.GetSpec()), spec.Limits(img.GetSpec(), p.cfg.Limits))
+	res, err := Render(ctx, p.presets, img.GetSpec(), src, p.cfg.Limits)
 	if err != nil {
 		return err
 	}
