@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/imagetest"
@@ -152,8 +153,14 @@ func TestTruncatedMultipartKeepsNothing(t *testing.T) {
 	if r.code != http.StatusBadRequest || e.Error.Reason != "BAD_BODY" {
 		t.Fatalf("got %d %+v, want 400 BAD_BODY", r.code, e.Error)
 	}
-	if n := countFiles(t, filepath.Join(cfg.DataDir, "originals")); n != 0 {
-		t.Errorf("%d files left in the originals store", n)
+	// The gateway cancels the ingest stream and answers at once; ingest
+	// removes its partial write when it sees the cancellation.
+	deadline := time.Now().Add(5 * time.Second)
+	for countFiles(t, filepath.Join(cfg.DataDir, "originals")) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files still in the originals store 5s after the refusal", countFiles(t, filepath.Join(cfg.DataDir, "originals")))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
