@@ -98,6 +98,17 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// FailingReader returns a reader that yields n bytes of 'x', then err: a
+// body that breaks partway, for drivers' own failure tests.
+func FailingReader(n int, err error) io.Reader { return &failingReader{n: n, err: err} }
+
+// CancellingReader returns a reader that yields n bytes, then calls cancel
+// and yields 8 MiB more before EOF, so that a Put ignoring the cancellation
+// completes (and fails its test) instead of hanging.
+func CancellingReader(n int, cancel context.CancelFunc) io.Reader {
+	return &cancellingReader{n: n, cancel: cancel}
+}
+
 // failingReader yields n bytes, then err.
 type failingReader struct {
 	n   int

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/imagepipe/imagepipe/internal/blob/blobtest"
 	"io"
 	"testing"
 
@@ -87,11 +88,11 @@ func TestFailedMultipartPut(t *testing.T) {
 		wantErr error
 	}{
 		{"ReaderError", func(ctx context.Context) (io.Reader, context.Context) {
-			return &failingReader{n: 2*int(partSize) + 1<<20, err: errBoom}, ctx
+			return blobtest.FailingReader(2*int(partSize)+1<<20, errBoom), ctx
 		}, errBoom},
 		{"Cancelled", func(ctx context.Context) (io.Reader, context.Context) {
 			ctx, cancel := context.WithCancel(ctx)
-			return &cancellingReader{n: 2*int(partSize) + 1<<20, cancel: cancel}, ctx
+			return blobtest.CancellingReader(2*int(partSize)+1<<20, cancel), ctx
 		}, context.Canceled},
 	}
 	for _, tc := range tests {
