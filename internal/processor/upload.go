@@ -29,12 +29,17 @@ func (p *Processor) admitUpload(img *pb.Image, src []byte) (*uploadInfo, error) 
 		return nil, nil
 	}
 	if int64(len(src)) > p.cfg.MaxOriginalBytes {
-		return nil, &imaging.Error{Code: "too_large", Msg: fmt.Sprintf("the upload is larger than the %d-byte limit", p.cfg.MaxOriginalBytes)}
+		return nil, p.tooLarge()
 	}
 	format := spec.SourceFormat(sniff.Detect(src[:min(len(src), sniff.HeaderLen)]))
 	if format == pb.Format_FORMAT_UNSPECIFIED {
-		return nil, &imaging.Error{Code: imaging.CodeUnsupportedFormat, Msg: "the upload is not an image of an accepted format (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"}
+		return nil, imaging.ErrUnsupportedFormat
 	}
 	sum := sha256.Sum256(src)
 	return &uploadInfo{Bytes: int64(len(src)), Sha256: hex.EncodeToString(sum[:]), Format: format}, nil
+}
+
+// tooLarge is the permanent failure of an original over MaxOriginalBytes.
+func (p *Processor) tooLarge() error {
+	return &imaging.Error{Code: "too_large", Msg: fmt.Sprintf("the upload is larger than the %d-byte limit", p.cfg.MaxOriginalBytes)}
 }

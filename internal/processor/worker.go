@@ -346,7 +346,7 @@ func (p *Processor) readOriginal(ctx context.Context, img *pb.Image) ([]byte, er
 	defer rc.Close()
 	if attrs.Size > p.cfg.MaxOriginalBytes {
 		// Only a direct upload can be this large: ingest caps the others.
-		return nil, &imaging.Error{Code: "too_large", Msg: fmt.Sprintf("the upload is larger than the %d-byte limit", p.cfg.MaxOriginalBytes)}
+		return nil, p.tooLarge()
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, max(attrs.Size, 0)+bytes.MinRead))
 	if _, err := io.Copy(buf, io.LimitReader(rc, p.cfg.MaxOriginalBytes+1)); err != nil {
