@@ -93,3 +93,14 @@ type Queue interface {
 	// Close releases the queue's resources and ends pending receives.
 	Close() error
 }
+
+// DeadLetterer is implemented by queues that have a dead-letter queue.
+type DeadLetterer interface {
+	// DeadLetterQueue opens the queue's dead-letter queue (a queue without
+	// redrive of its own); the caller closes it. It returns
+	// ErrNoDeadLetterQueue when the queue has none.
+	DeadLetterQueue(ctx context.Context) (Queue, error)
+}
+
+// ErrNoDeadLetterQueue reports a queue without a dead-letter queue.
+var ErrNoDeadLetterQueue = errors.New("queue: no dead-letter queue")

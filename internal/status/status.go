@@ -88,47 +88,14 @@ func (s *Service) GetBatch(ctx context.Context, req *pb.GetBatchRequest) (*pb.Ge
 	if req.GetId() == "" {
 		return nil, apperr.InvalidField("id", "required")
 	}
-	b := &pb.Batch{Id: req.GetId(), Counts: map[string]int32{}}
-	token := ""
-	for {
-		page, err := s.records.ListByBatch(ctx, req.GetId(), 1000, token)
-		if err != nil {
-			return nil, apperr.Unavailable(err)
-		}
-		for _, r := range page.Records {
-			img := r.Image
-			b.Total++
-			b.Counts[img.GetState().String()]++
-			if len(b.Images) < s.cfg.MaxBatchImages {
-				b.Images = append(b.Images, &pb.BatchImage{
-					Id: img.GetId(), State: img.GetState(), FileName: img.GetOriginal().GetFileName(), Error: img.GetError(),
-				})
-			}
-		}
-		if token = page.NextPageToken; token == "" {
-			break
-		}
+	b, err := records.SummarizeBatch(ctx, s.records, req.GetId(), s.cfg.MaxBatchImages)
+	if err != nil {
+		return nil, apperr.Unavailable(err)
 	}
 	if b.Total == 0 {
 		return nil, apperr.NotFound("batch", req.GetId())
 	}
-	b.State = batchState(b.Counts, b.Total)
 	return &pb.GetBatchResponse{Batch: b}, nil
-}
-
-func batchState(counts map[string]int32, total int32) pb.BatchState {
-	ready := counts[pb.ImageState_IMAGE_STATE_READY.String()]
-	failed := counts[pb.ImageState_IMAGE_STATE_FAILED.String()]
-	switch {
-	case ready+failed < total:
-		return pb.BatchState_BATCH_STATE_PENDING
-	case failed == 0:
-		return pb.BatchState_BATCH_STATE_READY
-	case ready == 0:
-		return pb.BatchState_BATCH_STATE_FAILED
-	default:
-		return pb.BatchState_BATCH_STATE_PARTIALLY_FAILED
-	}
 }
 
 // WatchImage implements pb.StatusServiceServer.

@@ -433,6 +433,15 @@ type Image struct {
 	IdempotencyKey string `protobuf:"bytes,12,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// For a reprocessed image: the image whose original it reuses.
 	SourceImageId string `protobuf:"bytes,13,opt,name=source_image_id,json=sourceImageId,proto3" json:"source_image_id,omitempty"`
+	// Webhook that is told when the image becomes READY or FAILED and, for
+	// an image of a batch, when the batch completes.
+	CallbackUrl string `protobuf:"bytes,14,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
+	// Images the client said its batch will hold (0: not said). A batch is
+	// complete once it holds this many images and all are READY or FAILED.
+	BatchSize int32 `protobuf:"varint,15,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// Times an operator sent the FAILED image back to processing
+	// (AdminService.RetryImages, or redriving its dead-lettered job).
+	Retries       int32 `protobuf:"varint,16,opt,name=retries,proto3" json:"retries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -558,6 +567,27 @@ func (x *Image) GetSourceImageId() string {
 	return ""
 }
 
+func (x *Image) GetCallbackUrl() string {
+	if x != nil {
+		return x.CallbackUrl
+	}
+	return ""
+}
+
+func (x *Image) GetBatchSize() int32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
+func (x *Image) GetRetries() int32 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
 var File_imagepipe_v1_image_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_image_proto_rawDesc = "" +
@@ -590,7 +620,7 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\x06height\x18\x06 \x01(\x05R\x06height\x12\x14\n" +
 	"\x05bytes\x18\a \x01(\x03R\x05bytes\x12\x16\n" +
 	"\x06frames\x18\b \x01(\x05R\x06frames\x12\x18\n" +
-	"\aquality\x18\t \x01(\x05R\aquality\"\xb2\x04\n" +
+	"\aquality\x18\t \x01(\x05R\aquality\"\x8e\x05\n" +
 	"\x05Image\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12.\n" +
@@ -607,7 +637,11 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	" \x01(\tR\x06preset\x120\n" +
 	"\x04spec\x18\v \x01(\v2\x1c.imagepipe.v1.ProcessingSpecR\x04spec\x12'\n" +
 	"\x0fidempotency_key\x18\f \x01(\tR\x0eidempotencyKey\x12&\n" +
-	"\x0fsource_image_id\x18\r \x01(\tR\rsourceImageId*\xc7\x01\n" +
+	"\x0fsource_image_id\x18\r \x01(\tR\rsourceImageId\x12!\n" +
+	"\fcallback_url\x18\x0e \x01(\tR\vcallbackUrl\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\x0f \x01(\x05R\tbatchSize\x12\x18\n" +
+	"\aretries\x18\x10 \x01(\x05R\aretries*\xc7\x01\n" +
 	"\n" +
 	"ImageState\x12\x1b\n" +
 	"\x17IMAGE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +

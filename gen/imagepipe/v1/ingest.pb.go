@@ -39,7 +39,10 @@ type CreateUploadURLRequest struct {
 	// URL for it while it still awaits its upload.
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// How long the URL stays valid (1m..24h; default 15m).
-	ExpiresIn     *durationpb.Duration `protobuf:"bytes,7,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	ExpiresIn *durationpb.Duration `protobuf:"bytes,7,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// As for Upload.
+	CallbackUrl   string `protobuf:"bytes,8,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
+	BatchSize     int32  `protobuf:"varint,9,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -121,6 +124,20 @@ func (x *CreateUploadURLRequest) GetExpiresIn() *durationpb.Duration {
 		return x.ExpiresIn
 	}
 	return nil
+}
+
+func (x *CreateUploadURLRequest) GetCallbackUrl() string {
+	if x != nil {
+		return x.CallbackUrl
+	}
+	return ""
+}
+
+func (x *CreateUploadURLRequest) GetBatchSize() int32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
 }
 
 type CreateUploadURLResponse struct {
@@ -304,7 +321,15 @@ type UploadMetadata struct {
 	// instead of creating another: 1..128 printable ASCII characters.
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// How long to wait for READY or FAILED before answering (0..60s).
-	Wait          *durationpb.Duration `protobuf:"bytes,7,opt,name=wait,proto3" json:"wait,omitempty"`
+	Wait *durationpb.Duration `protobuf:"bytes,7,opt,name=wait,proto3" json:"wait,omitempty"`
+	// Webhook (http or https URL, at most 2048 bytes) told when the image
+	// becomes READY or FAILED, and when its batch completes. Refused when it
+	// resolves to a private, loopback or link-local address unless the
+	// server allows that network, and when the server has no signing secret.
+	CallbackUrl string `protobuf:"bytes,8,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
+	// With batch_id: how many images the batch will hold (0..100000; 0: not
+	// said). batch.completed then waits for that many.
+	BatchSize     int32 `protobuf:"varint,9,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +413,20 @@ func (x *UploadMetadata) GetWait() *durationpb.Duration {
 	return nil
 }
 
+func (x *UploadMetadata) GetCallbackUrl() string {
+	if x != nil {
+		return x.CallbackUrl
+	}
+	return ""
+}
+
+func (x *UploadMetadata) GetBatchSize() int32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
 type UploadResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
@@ -436,7 +475,7 @@ var File_imagepipe_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x19imagepipe/v1/ingest.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"\xa0\x02\n" +
+	"\x19imagepipe/v1/ingest.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"\xe2\x02\n" +
 	"\x16CreateUploadURLRequest\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x16\n" +
@@ -445,7 +484,10 @@ const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\bbatch_id\x18\x05 \x01(\tR\abatchId\x12'\n" +
 	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x128\n" +
 	"\n" +
-	"expires_in\x18\a \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\"\xc2\x02\n" +
+	"expires_in\x18\a \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\x12!\n" +
+	"\fcallback_url\x18\b \x01(\tR\vcallbackUrl\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\t \x01(\x05R\tbatchSize\"\xc2\x02\n" +
 	"\x17CreateUploadURLResponse\x12)\n" +
 	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\x12\x1d\n" +
 	"\n" +
@@ -460,7 +502,7 @@ const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\rUploadRequest\x12:\n" +
 	"\bmetadata\x18\x01 \x01(\v2\x1c.imagepipe.v1.UploadMetadataH\x00R\bmetadata\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
-	"\apayload\"\x8d\x02\n" +
+	"\apayload\"\xcf\x02\n" +
 	"\x0eUploadMetadata\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x16\n" +
@@ -468,7 +510,10 @@ const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\x04spec\x18\x04 \x01(\v2\x1c.imagepipe.v1.ProcessingSpecR\x04spec\x12\x19\n" +
 	"\bbatch_id\x18\x05 \x01(\tR\abatchId\x12'\n" +
 	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12-\n" +
-	"\x04wait\x18\a \x01(\v2\x19.google.protobuf.DurationR\x04wait\";\n" +
+	"\x04wait\x18\a \x01(\v2\x19.google.protobuf.DurationR\x04wait\x12!\n" +
+	"\fcallback_url\x18\b \x01(\tR\vcallbackUrl\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\t \x01(\x05R\tbatchSize\";\n" +
 	"\x0eUploadResponse\x12)\n" +
 	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image2\xb6\x01\n" +
 	"\rIngestService\x12E\n" +

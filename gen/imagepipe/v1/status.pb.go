@@ -404,8 +404,11 @@ type Batch struct {
 	State BatchState             `protobuf:"varint,2,opt,name=state,proto3,enum=imagepipe.v1.BatchState" json:"state,omitempty"`
 	Total int32                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
 	// Count of images per state, keyed by state name (e.g. "IMAGE_STATE_READY").
-	Counts        map[string]int32 `protobuf:"bytes,4,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Images        []*BatchImage    `protobuf:"bytes,5,rep,name=images,proto3" json:"images,omitempty"`
+	Counts map[string]int32 `protobuf:"bytes,4,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Images []*BatchImage    `protobuf:"bytes,5,rep,name=images,proto3" json:"images,omitempty"`
+	// Images the uploads said the batch will hold (their batch_size); 0 if
+	// none said. The batch stays PENDING until it holds that many.
+	Expected      int32 `protobuf:"varint,6,opt,name=expected,proto3" json:"expected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -473,6 +476,13 @@ func (x *Batch) GetImages() []*BatchImage {
 		return x.Images
 	}
 	return nil
+}
+
+func (x *Batch) GetExpected() int32 {
+	if x != nil {
+		return x.Expected
+	}
+	return 0
 }
 
 type GetBatchResponse struct {
@@ -607,6 +617,192 @@ func (x *WatchImageResponse) GetImage() *Image {
 	return nil
 }
 
+type WatchBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchBatchRequest) Reset() {
+	*x = WatchBatchRequest{}
+	mi := &file_imagepipe_v1_status_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchBatchRequest) ProtoMessage() {}
+
+func (x *WatchBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_status_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchBatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchBatchRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_status_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WatchBatchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type WatchBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch's summary after this change (images omitted).
+	Batch *Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// The image that changed; unset in the first message.
+	Image         *Image `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchBatchResponse) Reset() {
+	*x = WatchBatchResponse{}
+	mi := &file_imagepipe_v1_status_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchBatchResponse) ProtoMessage() {}
+
+func (x *WatchBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_status_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchBatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchBatchResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_status_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WatchBatchResponse) GetBatch() *Batch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *WatchBatchResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+type LookupImageRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LookupImageRequest) Reset() {
+	*x = LookupImageRequest{}
+	mi := &file_imagepipe_v1_status_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupImageRequest) ProtoMessage() {}
+
+func (x *LookupImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_status_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupImageRequest.ProtoReflect.Descriptor instead.
+func (*LookupImageRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_status_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LookupImageRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type LookupImageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupImageResponse) Reset() {
+	*x = LookupImageResponse{}
+	mi := &file_imagepipe_v1_status_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupImageResponse) ProtoMessage() {}
+
+func (x *LookupImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_status_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupImageResponse.ProtoReflect.Descriptor instead.
+func (*LookupImageResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_status_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LookupImageResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
 var File_imagepipe_v1_status_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_status_proto_rawDesc = "" +
@@ -631,13 +827,14 @@ const file_imagepipe_v1_status_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.imagepipe.v1.ImageStateR\x05state\x12\x1b\n" +
 	"\tfile_name\x18\x03 \x01(\tR\bfileName\x12.\n" +
-	"\x05error\x18\x04 \x01(\v2\x18.imagepipe.v1.ImageErrorR\x05error\"\x83\x02\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.imagepipe.v1.ImageErrorR\x05error\"\x9f\x02\n" +
 	"\x05Batch\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.imagepipe.v1.BatchStateR\x05state\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x05R\x05total\x127\n" +
 	"\x06counts\x18\x04 \x03(\v2\x1f.imagepipe.v1.Batch.CountsEntryR\x06counts\x120\n" +
-	"\x06images\x18\x05 \x03(\v2\x18.imagepipe.v1.BatchImageR\x06images\x1a9\n" +
+	"\x06images\x18\x05 \x03(\v2\x18.imagepipe.v1.BatchImageR\x06images\x12\x1a\n" +
+	"\bexpected\x18\x06 \x01(\x05R\bexpected\x1a9\n" +
 	"\vCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"=\n" +
@@ -646,6 +843,15 @@ const file_imagepipe_v1_status_proto_rawDesc = "" +
 	"\x11WatchImageRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"?\n" +
 	"\x12WatchImageResponse\x12)\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"#\n" +
+	"\x11WatchBatchRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"j\n" +
+	"\x12WatchBatchResponse\x12)\n" +
+	"\x05batch\x18\x01 \x01(\v2\x13.imagepipe.v1.BatchR\x05batch\x12)\n" +
+	"\x05image\x18\x02 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"=\n" +
+	"\x12LookupImageRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\"@\n" +
+	"\x13LookupImageResponse\x12)\n" +
 	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image*\x93\x01\n" +
 	"\n" +
 	"BatchState\x12\x1b\n" +
@@ -653,14 +859,17 @@ const file_imagepipe_v1_status_proto_rawDesc = "" +
 	"\x13BATCH_STATE_PENDING\x10\x01\x12\x15\n" +
 	"\x11BATCH_STATE_READY\x10\x02\x12 \n" +
 	"\x1cBATCH_STATE_PARTIALLY_FAILED\x10\x03\x12\x16\n" +
-	"\x12BATCH_STATE_FAILED\x10\x042\xc9\x02\n" +
+	"\x12BATCH_STATE_FAILED\x10\x042\xf0\x03\n" +
 	"\rStatusService\x12I\n" +
 	"\bGetImage\x12\x1d.imagepipe.v1.GetImageRequest\x1a\x1e.imagepipe.v1.GetImageResponse\x12O\n" +
 	"\n" +
 	"ListImages\x12\x1f.imagepipe.v1.ListImagesRequest\x1a .imagepipe.v1.ListImagesResponse\x12I\n" +
 	"\bGetBatch\x12\x1d.imagepipe.v1.GetBatchRequest\x1a\x1e.imagepipe.v1.GetBatchResponse\x12Q\n" +
 	"\n" +
-	"WatchImage\x12\x1f.imagepipe.v1.WatchImageRequest\x1a .imagepipe.v1.WatchImageResponse0\x01B=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"WatchImage\x12\x1f.imagepipe.v1.WatchImageRequest\x1a .imagepipe.v1.WatchImageResponse0\x01\x12Q\n" +
+	"\n" +
+	"WatchBatch\x12\x1f.imagepipe.v1.WatchBatchRequest\x1a .imagepipe.v1.WatchBatchResponse0\x01\x12R\n" +
+	"\vLookupImage\x12 .imagepipe.v1.LookupImageRequest\x1a!.imagepipe.v1.LookupImageResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_status_proto_rawDescOnce sync.Once
@@ -675,47 +884,58 @@ func file_imagepipe_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_imagepipe_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_imagepipe_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_imagepipe_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_imagepipe_v1_status_proto_goTypes = []any{
-	(BatchState)(0),            // 0: imagepipe.v1.BatchState
-	(*GetImageRequest)(nil),    // 1: imagepipe.v1.GetImageRequest
-	(*GetImageResponse)(nil),   // 2: imagepipe.v1.GetImageResponse
-	(*ListImagesRequest)(nil),  // 3: imagepipe.v1.ListImagesRequest
-	(*ListImagesResponse)(nil), // 4: imagepipe.v1.ListImagesResponse
-	(*GetBatchRequest)(nil),    // 5: imagepipe.v1.GetBatchRequest
-	(*BatchImage)(nil),         // 6: imagepipe.v1.BatchImage
-	(*Batch)(nil),              // 7: imagepipe.v1.Batch
-	(*GetBatchResponse)(nil),   // 8: imagepipe.v1.GetBatchResponse
-	(*WatchImageRequest)(nil),  // 9: imagepipe.v1.WatchImageRequest
-	(*WatchImageResponse)(nil), // 10: imagepipe.v1.WatchImageResponse
-	nil,                        // 11: imagepipe.v1.Batch.CountsEntry
-	(*Image)(nil),              // 12: imagepipe.v1.Image
-	(ImageState)(0),            // 13: imagepipe.v1.ImageState
-	(*ImageError)(nil),         // 14: imagepipe.v1.ImageError
+	(BatchState)(0),             // 0: imagepipe.v1.BatchState
+	(*GetImageRequest)(nil),     // 1: imagepipe.v1.GetImageRequest
+	(*GetImageResponse)(nil),    // 2: imagepipe.v1.GetImageResponse
+	(*ListImagesRequest)(nil),   // 3: imagepipe.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),  // 4: imagepipe.v1.ListImagesResponse
+	(*GetBatchRequest)(nil),     // 5: imagepipe.v1.GetBatchRequest
+	(*BatchImage)(nil),          // 6: imagepipe.v1.BatchImage
+	(*Batch)(nil),               // 7: imagepipe.v1.Batch
+	(*GetBatchResponse)(nil),    // 8: imagepipe.v1.GetBatchResponse
+	(*WatchImageRequest)(nil),   // 9: imagepipe.v1.WatchImageRequest
+	(*WatchImageResponse)(nil),  // 10: imagepipe.v1.WatchImageResponse
+	(*WatchBatchRequest)(nil),   // 11: imagepipe.v1.WatchBatchRequest
+	(*WatchBatchResponse)(nil),  // 12: imagepipe.v1.WatchBatchResponse
+	(*LookupImageRequest)(nil),  // 13: imagepipe.v1.LookupImageRequest
+	(*LookupImageResponse)(nil), // 14: imagepipe.v1.LookupImageResponse
+	nil,                         // 15: imagepipe.v1.Batch.CountsEntry
+	(*Image)(nil),               // 16: imagepipe.v1.Image
+	(ImageState)(0),             // 17: imagepipe.v1.ImageState
+	(*ImageError)(nil),          // 18: imagepipe.v1.ImageError
 }
 var file_imagepipe_v1_status_proto_depIdxs = []int32{
-	12, // 0: imagepipe.v1.GetImageResponse.image:type_name -> imagepipe.v1.Image
-	12, // 1: imagepipe.v1.ListImagesResponse.images:type_name -> imagepipe.v1.Image
-	13, // 2: imagepipe.v1.BatchImage.state:type_name -> imagepipe.v1.ImageState
-	14, // 3: imagepipe.v1.BatchImage.error:type_name -> imagepipe.v1.ImageError
+	16, // 0: imagepipe.v1.GetImageResponse.image:type_name -> imagepipe.v1.Image
+	16, // 1: imagepipe.v1.ListImagesResponse.images:type_name -> imagepipe.v1.Image
+	17, // 2: imagepipe.v1.BatchImage.state:type_name -> imagepipe.v1.ImageState
+	18, // 3: imagepipe.v1.BatchImage.error:type_name -> imagepipe.v1.ImageError
 	0,  // 4: imagepipe.v1.Batch.state:type_name -> imagepipe.v1.BatchState
-	11, // 5: imagepipe.v1.Batch.counts:type_name -> imagepipe.v1.Batch.CountsEntry
+	15, // 5: imagepipe.v1.Batch.counts:type_name -> imagepipe.v1.Batch.CountsEntry
 	6,  // 6: imagepipe.v1.Batch.images:type_name -> imagepipe.v1.BatchImage
 	7,  // 7: imagepipe.v1.GetBatchResponse.batch:type_name -> imagepipe.v1.Batch
-	12, // 8: imagepipe.v1.WatchImageResponse.image:type_name -> imagepipe.v1.Image
-	1,  // 9: imagepipe.v1.StatusService.GetImage:input_type -> imagepipe.v1.GetImageRequest
-	3,  // 10: imagepipe.v1.StatusService.ListImages:input_type -> imagepipe.v1.ListImagesRequest
-	5,  // 11: imagepipe.v1.StatusService.GetBatch:input_type -> imagepipe.v1.GetBatchRequest
-	9,  // 12: imagepipe.v1.StatusService.WatchImage:input_type -> imagepipe.v1.WatchImageRequest
-	2,  // 13: imagepipe.v1.StatusService.GetImage:output_type -> imagepipe.v1.GetImageResponse
-	4,  // 14: imagepipe.v1.StatusService.ListImages:output_type -> imagepipe.v1.ListImagesResponse
-	8,  // 15: imagepipe.v1.StatusService.GetBatch:output_type -> imagepipe.v1.GetBatchResponse
-	10, // 16: imagepipe.v1.StatusService.WatchImage:output_type -> imagepipe.v1.WatchImageResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	16, // 8: imagepipe.v1.WatchImageResponse.image:type_name -> imagepipe.v1.Image
+	7,  // 9: imagepipe.v1.WatchBatchResponse.batch:type_name -> imagepipe.v1.Batch
+	16, // 10: imagepipe.v1.WatchBatchResponse.image:type_name -> imagepipe.v1.Image
+	16, // 11: imagepipe.v1.LookupImageResponse.image:type_name -> imagepipe.v1.Image
+	1,  // 12: imagepipe.v1.StatusService.GetImage:input_type -> imagepipe.v1.GetImageRequest
+	3,  // 13: imagepipe.v1.StatusService.ListImages:input_type -> imagepipe.v1.ListImagesRequest
+	5,  // 14: imagepipe.v1.StatusService.GetBatch:input_type -> imagepipe.v1.GetBatchRequest
+	9,  // 15: imagepipe.v1.StatusService.WatchImage:input_type -> imagepipe.v1.WatchImageRequest
+	11, // 16: imagepipe.v1.StatusService.WatchBatch:input_type -> imagepipe.v1.WatchBatchRequest
+	13, // 17: imagepipe.v1.StatusService.LookupImage:input_type -> imagepipe.v1.LookupImageRequest
+	2,  // 18: imagepipe.v1.StatusService.GetImage:output_type -> imagepipe.v1.GetImageResponse
+	4,  // 19: imagepipe.v1.StatusService.ListImages:output_type -> imagepipe.v1.ListImagesResponse
+	8,  // 20: imagepipe.v1.StatusService.GetBatch:output_type -> imagepipe.v1.GetBatchResponse
+	10, // 21: imagepipe.v1.StatusService.WatchImage:output_type -> imagepipe.v1.WatchImageResponse
+	12, // 22: imagepipe.v1.StatusService.WatchBatch:output_type -> imagepipe.v1.WatchBatchResponse
+	14, // 23: imagepipe.v1.StatusService.LookupImage:output_type -> imagepipe.v1.LookupImageResponse
+	18, // [18:24] is the sub-list for method output_type
+	12, // [12:18] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_status_proto_init() }
@@ -730,7 +950,7 @@ func file_imagepipe_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_status_proto_rawDesc), len(file_imagepipe_v1_status_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	StatusService_GetImage_FullMethodName   = "/imagepipe.v1.StatusService/GetImage"
-	StatusService_ListImages_FullMethodName = "/imagepipe.v1.StatusService/ListImages"
-	StatusService_GetBatch_FullMethodName   = "/imagepipe.v1.StatusService/GetBatch"
-	StatusService_WatchImage_FullMethodName = "/imagepipe.v1.StatusService/WatchImage"
+	StatusService_GetImage_FullMethodName    = "/imagepipe.v1.StatusService/GetImage"
+	StatusService_ListImages_FullMethodName  = "/imagepipe.v1.StatusService/ListImages"
+	StatusService_GetBatch_FullMethodName    = "/imagepipe.v1.StatusService/GetBatch"
+	StatusService_WatchImage_FullMethodName  = "/imagepipe.v1.StatusService/WatchImage"
+	StatusService_WatchBatch_FullMethodName  = "/imagepipe.v1.StatusService/WatchBatch"
+	StatusService_LookupImage_FullMethodName = "/imagepipe.v1.StatusService/LookupImage"
 )
 
 // StatusServiceClient is the client API for StatusService service.
@@ -38,6 +40,11 @@ type StatusServiceClient interface {
 	// Streams the image's current record, then every change, and ends after a
 	// terminal state (READY or FAILED).
 	WatchImage(ctx context.Context, in *WatchImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchImageResponse], error)
+	// Streams the batch's summary, then one message per image change (in the
+	// order the changes are seen), and ends once the batch is complete.
+	WatchBatch(ctx context.Context, in *WatchBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchBatchResponse], error)
+	// Finds the image an upload with this idempotency key created.
+	LookupImage(ctx context.Context, in *LookupImageRequest, opts ...grpc.CallOption) (*LookupImageResponse, error)
 }
 
 type statusServiceClient struct {
@@ -97,6 +104,35 @@ func (c *statusServiceClient) WatchImage(ctx context.Context, in *WatchImageRequ
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type StatusService_WatchImageClient = grpc.ServerStreamingClient[WatchImageResponse]
 
+func (c *statusServiceClient) WatchBatch(ctx context.Context, in *WatchBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchBatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StatusService_ServiceDesc.Streams[1], StatusService_WatchBatch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchBatchRequest, WatchBatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StatusService_WatchBatchClient = grpc.ServerStreamingClient[WatchBatchResponse]
+
+func (c *statusServiceClient) LookupImage(ctx context.Context, in *LookupImageRequest, opts ...grpc.CallOption) (*LookupImageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LookupImageResponse)
+	err := c.cc.Invoke(ctx, StatusService_LookupImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StatusServiceServer is the server API for StatusService service.
 // All implementations must embed UnimplementedStatusServiceServer
 // for forward compatibility.
@@ -110,6 +146,11 @@ type StatusServiceServer interface {
 	// Streams the image's current record, then every change, and ends after a
 	// terminal state (READY or FAILED).
 	WatchImage(*WatchImageRequest, grpc.ServerStreamingServer[WatchImageResponse]) error
+	// Streams the batch's summary, then one message per image change (in the
+	// order the changes are seen), and ends once the batch is complete.
+	WatchBatch(*WatchBatchRequest, grpc.ServerStreamingServer[WatchBatchResponse]) error
+	// Finds the image an upload with this idempotency key created.
+	LookupImage(context.Context, *LookupImageRequest) (*LookupImageResponse, error)
 	mustEmbedUnimplementedStatusServiceServer()
 }
 
@@ -131,6 +172,12 @@ func (UnimplementedStatusServiceServer) GetBatch(context.Context, *GetBatchReque
 }
 func (UnimplementedStatusServiceServer) WatchImage(*WatchImageRequest, grpc.ServerStreamingServer[WatchImageResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchImage not implemented")
+}
+func (UnimplementedStatusServiceServer) WatchBatch(*WatchBatchRequest, grpc.ServerStreamingServer[WatchBatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchBatch not implemented")
+}
+func (UnimplementedStatusServiceServer) LookupImage(context.Context, *LookupImageRequest) (*LookupImageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LookupImage not implemented")
 }
 func (UnimplementedStatusServiceServer) mustEmbedUnimplementedStatusServiceServer() {}
 func (UnimplementedStatusServiceServer) testEmbeddedByValue()                       {}
@@ -218,6 +265,35 @@ func _StatusService_WatchImage_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type StatusService_WatchImageServer = grpc.ServerStreamingServer[WatchImageResponse]
 
+func _StatusService_WatchBatch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchBatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(StatusServiceServer).WatchBatch(m, &grpc.GenericServerStream[WatchBatchRequest, WatchBatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StatusService_WatchBatchServer = grpc.ServerStreamingServer[WatchBatchResponse]
+
+func _StatusService_LookupImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LookupImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatusServiceServer).LookupImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatusService_LookupImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatusServiceServer).LookupImage(ctx, req.(*LookupImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // StatusService_ServiceDesc is the grpc.ServiceDesc for StatusService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -237,11 +313,20 @@ var StatusService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetBatch",
 			Handler:    _StatusService_GetBatch_Handler,
 		},
+		{
+			MethodName: "LookupImage",
+			Handler:    _StatusService_LookupImage_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchImage",
 			Handler:       _StatusService_WatchImage_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchBatch",
+			Handler:       _StatusService_WatchBatch_Handler,
 			ServerStreams: true,
 		},
 	},
