@@ -111,3 +111,19 @@ func (s *Service) WatchImage(req *pb.WatchImageRequest, stream pb.StatusService_
 	}
 	return err
 }
+
+// LookupImage implements pb.StatusServiceServer.
+func (s *Service) LookupImage(ctx context.Context, req *pb.LookupImageRequest) (*pb.LookupImageResponse, error) {
+	key := req.GetIdempotencyKey()
+	if key == "" {
+		return nil, apperr.InvalidField("idempotency_key", "required")
+	}
+	rec, err := s.records.GetByIdempotencyKey(ctx, key)
+	if errors.Is(err, records.ErrNotFound) {
+		return nil, apperr.NotFound("image with idempotency_key", key)
+	}
+	if err != nil {
+		return nil, apperr.Unavailable(err)
+	}
+	return &pb.LookupImageResponse{Image: rec.Image}, nil
+}

@@ -255,7 +255,10 @@ type WebhookDelivery struct {
 	// Times an operator replayed it.
 	Replays int32 `protobuf:"varint,12,opt,name=replays,proto3" json:"replays,omitempty"`
 	// The body sent (JSON WebhookEvent).
-	Payload       string `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload string `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Attempts since the delivery was made or last replayed; at the
+	// configured maximum it is FAILED.
+	RoundAttempts int32 `protobuf:"varint,14,opt,name=round_attempts,json=roundAttempts,proto3" json:"round_attempts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -381,6 +384,13 @@ func (x *WebhookDelivery) GetPayload() string {
 	return ""
 }
 
+func (x *WebhookDelivery) GetRoundAttempts() int32 {
+	if x != nil {
+		return x.RoundAttempts
+	}
+	return 0
+}
+
 var File_imagepipe_v1_webhook_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_webhook_proto_rawDesc = "" +
@@ -398,7 +408,7 @@ const file_imagepipe_v1_webhook_proto_rawDesc = "" +
 	"\vstatus_code\x18\x02 \x01(\x05R\n" +
 	"statusCode\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x125\n" +
-	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\x8d\x04\n" +
+	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xb4\x04\n" +
 	"\x0fWebhookDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1d\n" +
@@ -416,7 +426,8 @@ const file_imagepipe_v1_webhook_proto_rawDesc = "" +
 	"updateTime\x12F\n" +
 	"\x11next_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x18\n" +
 	"\areplays\x18\f \x01(\x05R\areplays\x12\x18\n" +
-	"\apayload\x18\r \x01(\tR\apayload*\xab\x01\n" +
+	"\apayload\x18\r \x01(\tR\apayload\x12%\n" +
+	"\x0eround_attempts\x18\x0e \x01(\x05R\rroundAttempts*\xab\x01\n" +
 	"\x14WebhookDeliveryState\x12&\n" +
 	"\"WEBHOOK_DELIVERY_STATE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eWEBHOOK_DELIVERY_STATE_PENDING\x10\x01\x12$\n" +
