@@ -20,14 +20,15 @@ const Domain = "imagepipe"
 
 // Reasons: stable, machine-readable, UPPER_SNAKE_CASE as google.rpc.ErrorInfo wants.
 const (
-	ReasonInvalidField      = "INVALID_FIELD"
-	ReasonEmptyBody         = "EMPTY_BODY"
-	ReasonUnsupportedFormat = "UNSUPPORTED_FORMAT"
-	ReasonTooLarge          = "TOO_LARGE"
-	ReasonBadBody           = "BAD_BODY"
-	ReasonNotFound          = "NOT_FOUND"
-	ReasonUnavailable       = "UNAVAILABLE"
-	ReasonInternal          = "INTERNAL"
+	ReasonInvalidField       = "INVALID_FIELD"
+	ReasonEmptyBody          = "EMPTY_BODY"
+	ReasonUnsupportedFormat  = "UNSUPPORTED_FORMAT"
+	ReasonTooLarge           = "TOO_LARGE"
+	ReasonBadBody            = "BAD_BODY"
+	ReasonNotFound           = "NOT_FOUND"
+	ReasonUnavailable        = "UNAVAILABLE"
+	ReasonFailedPrecondition = "FAILED_PRECONDITION"
+	ReasonInternal           = "INTERNAL"
 )
 
 // Error is an error with a public face.
@@ -79,6 +80,13 @@ func InvalidField(field, format string, args ...any) *Error {
 // NotFound says the named thing does not exist.
 func NotFound(what, id string) *Error {
 	return &Error{Code: codes.NotFound, Reason: ReasonNotFound, Msg: fmt.Sprintf("%s %q not found", what, id)}
+}
+
+// FailedPrecondition says the system is not in the state the request needs
+// (the job queue has no dead-letter queue, say); the message is shown to
+// clients.
+func FailedPrecondition(format string, args ...any) *Error {
+	return &Error{Code: codes.FailedPrecondition, Reason: ReasonFailedPrecondition, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Internal hides err behind a generic message.

@@ -50,8 +50,9 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 			return nil, apperr.InvalidField("expires_in", "must be between 1m and 24h")
 		}
 	}
-	c, err := s.check("", &pb.UploadMetadata{FileName: req.GetFileName(), ContentType: req.GetContentType(),
-		Preset: req.GetPreset(), Spec: req.GetSpec(), BatchId: req.GetBatchId(), IdempotencyKey: req.GetIdempotencyKey()})
+	c, err := s.check(ctx, "", &pb.UploadMetadata{FileName: req.GetFileName(), ContentType: req.GetContentType(),
+		Preset: req.GetPreset(), Spec: req.GetSpec(), BatchId: req.GetBatchId(), IdempotencyKey: req.GetIdempotencyKey(),
+		CallbackUrl: req.GetCallbackUrl(), BatchSize: req.GetBatchSize()})
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +61,8 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 		Id:             jobs.NewID(),
 		BatchId:        req.GetBatchId(),
 		IdempotencyKey: req.GetIdempotencyKey(),
+		CallbackUrl:    req.GetCallbackUrl(),
+		BatchSize:      req.GetBatchSize(),
 		State:          pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD,
 		Preset:         c.preset,
 		Spec:           c.spec,

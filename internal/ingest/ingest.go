@@ -32,15 +32,28 @@ type Service struct {
 	queue     queue.Queue
 	records   records.Store
 	presets   *spec.Presets
+	callbacks CallbackCheck
 	log       *slog.Logger
 }
 
+// CallbackCheck vets a webhook callback URL: nil if it may be called, else
+// an error whose text is safe to show the client (webhooks.Guard.CheckURL).
+// A nil CallbackCheck means webhooks are off and callback URLs are refused.
+type CallbackCheck func(ctx context.Context, rawURL string) error
+
+// ReasonCallbackRefused: a callback URL that is malformed, unresolvable or
+// points into a private network, or webhooks are not configured.
+const ReasonCallbackRefused = "CALLBACK_URL_REFUSED"
+
+// MaxBatchSize bounds metadata.batch_size.
+const MaxBatchSize = 100000
+
 // New returns the ingest service.
-func New(cfg Config, originals blob.Store, q queue.Queue, rs records.Store, presets *spec.Presets, log *slog.Logger) (*Service, error) {
+func New(cfg Config, originals blob.Store, q queue.Queue, rs records.Store, presets *spec.Presets, callbacks CallbackCheck, log *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, originals: originals, queue: q, records: rs, presets: presets, log: log}, nil
+	return &Service{cfg: cfg, originals: originals, queue: q, records: rs, presets: presets, callbacks: callbacks, log: log}, nil
 }
 
 func validKey(s string) bool {
@@ -64,7 +77,7 @@ type checked struct {
 
 // check validates upload metadata; errors name fields under prefix
 // ("metadata" for Upload, "" for CreateUploadURL's flat request).
-func (s *Service) check(prefix string, md *pb.UploadMetadata) (*checked, error) {
+func (s *Service) check(ctx context.Context, prefix string, md *pb.UploadMetadata) (*checked, error) {
 	field := func(name string) string {
 		if prefix == "" {
 			return name
@@ -88,6 +101,19 @@ func (s *Service) check(prefix string, md *pb.UploadMetadata) (*checked, error) 
 			return nil, apperr.InvalidField(field("wait"), "must be between 0s and %s", s.cfg.MaxWait)
 		}
 	}
+	if n := md.GetBatchSize(); n != 0 && (n < 0 || n > MaxBatchSize || md.GetBatchId() == "") {
+		return nil, apperr.InvalidField(field("batch_size"), "must be 0..%d, and needs batch_id", MaxBatchSize)
+	}
+	if u := md.GetCallbackUrl(); u != "" {
+		if s.callbacks == nil {
+			return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: ReasonCallbackRefused, Field: field("callback_url"),
+				Msg: field("callback_url") + ": webhooks are not configured on this server (no signing secret)"}
+		}
+		if err := s.callbacks(ctx, u); err != nil {
+			return nil, &apperr.Error{Code: codes.InvalidArgument, Reason: ReasonCallbackRefused, Field: field("callback_url"),
+				Msg: field("callback_url") + ": " + err.Error()}
+		}
+	}
 	preset, sp, err := s.presets.Resolve(prefix, md.GetPreset(), md.GetSpec())
 	if err != nil {
 		return nil, err
@@ -105,7 +131,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 	if err != nil {
 		return err
 	}
-	req, err := s.check("metadata", first.GetMetadata())
+	req, err := s.check(ctx, "metadata", first.GetMetadata())
 	if err != nil {
 		return err
 	}
@@ -226,6 +252,8 @@ func (s *Service) store(ctx context.Context, stream pb.IngestService_UploadServe
 		Id:             id,
 		BatchId:        req.md.GetBatchId(),
 		IdempotencyKey: req.md.GetIdempotencyKey(),
+		CallbackUrl:    req.md.GetCallbackUrl(),
+		BatchSize:      req.md.GetBatchSize(),
 		Preset:         req.preset,
 		Spec:           req.spec,
 		Original: &pb.OriginalInfo{

@@ -60,7 +60,7 @@ func newRig(t *testing.T, fault processor.Fault) *rig {
 	must(err)
 	cfg := processor.DefaultConfig()
 	cfg.MaxAttempts, cfg.Visibility, cfg.RetryBackoff, cfg.PollWait = 2, 2*time.Second, 0, 100*time.Millisecond
-	r.proc, err = processor.New(cfg, spec.Builtin(), r.originals, r.variants, r.q, r.rs, slog.New(slog.NewTextHandler(io.Discard, nil)), fault)
+	r.proc, err = processor.New(cfg, spec.Builtin(), r.originals, r.variants, r.q, nil, r.rs, slog.New(slog.NewTextHandler(io.Discard, nil)), fault)
 	must(err)
 	t.Cleanup(func() { r.q.Close(); r.dlq.Close(); r.rs.Close() })
 	return r

@@ -18,6 +18,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/records"
 	"github.com/imagepipe/imagepipe/internal/spec"
 	"github.com/imagepipe/imagepipe/internal/trace"
+	"github.com/imagepipe/imagepipe/internal/webhooks"
 )
 
 // CacheControl of every variant: its URL never changes meaning.
@@ -35,17 +36,20 @@ type Processor struct {
 	originals blob.Store
 	variants  blob.Store
 	queue     queue.Queue
+	events    queue.Queue // nil: webhooks off
 	records   records.Store
 	log       *slog.Logger
 	fault     Fault
 }
 
-// New returns a processor; Run starts its workers.
-func New(cfg Config, presets *spec.Presets, originals, variants blob.Store, q queue.Queue, rs records.Store, log *slog.Logger, fault Fault) (*Processor, error) {
+// New returns a processor; Run starts its workers. events, if not nil, is
+// the webhooks' events queue: every image that ends READY or FAILED is
+// announced there.
+func New(cfg Config, presets *spec.Presets, originals, variants blob.Store, q, events queue.Queue, rs records.Store, log *slog.Logger, fault Fault) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, presets: presets, originals: originals, variants: variants, queue: q, records: rs, log: log, fault: fault}, nil
+	return &Processor{cfg: cfg, presets: presets, originals: originals, variants: variants, queue: q, events: events, records: rs, log: log, fault: fault}, nil
 }
 
 // Run runs cfg.Workers workers until ctx ends. Workers then stop
@@ -130,6 +134,7 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 			return
 		}
 		log.Warn("attempts used up; job goes to the dead-letter queue")
+		p.announce(ctx, log, job.ImageID)
 		p.release(ctx, m)
 		return
 	}
@@ -144,7 +149,12 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	switch {
 	case errors.Is(err, records.ErrNoChange):
 		log.Info("duplicate delivery of a finished image", "state", rec.Image.GetState())
-		p.ack(ctx, m)
+		// Announce again: the delivery that finished it may have died before
+		// announcing. Webhook deliveries are keyed by event, so nothing is
+		// sent twice.
+		if p.announce(ctx, log, job.ImageID) {
+			p.ack(ctx, m)
+		}
 		return
 	case errors.Is(err, records.ErrNotFound):
 		log.Error("job for an unknown image; dropping it")
@@ -167,7 +177,9 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	switch {
 	case err == nil:
 		log.Info("image ready")
-		p.ack(ctx, m)
+		if p.announce(ctx, log, job.ImageID) {
+			p.ack(ctx, m)
+		}
 	case errors.As(err, &perm):
 		log.Info("image failed permanently", "code", perm.Code, "err", err)
 		if ferr := p.fail(ctx, job.ImageID, perm.Code, perm.Error()); ferr != nil {
@@ -175,11 +187,15 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 			p.delay(ctx, m, p.backoff(m.ReceiveCount))
 			return
 		}
-		p.ack(ctx, m)
+		if p.announce(ctx, log, job.ImageID) {
+			p.ack(ctx, m)
+		}
 	case m.ReceiveCount >= p.cfg.MaxAttempts:
 		log.Error("last attempt failed; image failed, job goes to the dead-letter queue", "err", err)
 		if ferr := p.fail(ctx, job.ImageID, "processing_failed", fmt.Sprintf("processing failed after %d attempts", m.ReceiveCount)); ferr != nil {
 			log.Error("could not mark image failed; the next delivery will", "err", ferr)
+		} else {
+			p.announce(ctx, log, job.ImageID)
 		}
 		p.release(ctx, m)
 	default:
@@ -194,6 +210,24 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 		})
 		p.delay(ctx, m, delay)
 	}
+}
+
+// announce emits the image's terminal state to the webhooks' events queue.
+// It reports false when that failed: the caller then leaves the job to be
+// redelivered, and the redelivery, a duplicate, announces again.
+func (p *Processor) announce(ctx context.Context, log *slog.Logger, id string) bool {
+	if p.events == nil {
+		return true
+	}
+	rec, err := p.records.Get(ctx, id)
+	if err == nil {
+		err = webhooks.Emit(ctx, p.events, rec.Image)
+	}
+	if err != nil {
+		log.Error("could not announce the image's end to webhooks; the job will be redelivered", "err", err)
+		return false
+	}
+	return true
 }
 
 func (p *Processor) ack(ctx context.Context, m queue.Message) {
