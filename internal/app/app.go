@@ -17,10 +17,14 @@ import (
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/admin"
 	"github.com/imagepipe/imagepipe/internal/apperr"
 	"github.com/imagepipe/imagepipe/internal/blob"
 	_ "github.com/imagepipe/imagepipe/internal/blob/fsblob" // file://
 	_ "github.com/imagepipe/imagepipe/internal/blob/s3blob" // s3://
+	"github.com/imagepipe/imagepipe/internal/deliveries"
+	_ "github.com/imagepipe/imagepipe/internal/deliveries/dynamodeliveries" // dynamodb://
+	_ "github.com/imagepipe/imagepipe/internal/deliveries/sqlitedeliveries" // sqlite://
 	"github.com/imagepipe/imagepipe/internal/gateway"
 	"github.com/imagepipe/imagepipe/internal/imaging"
 	"github.com/imagepipe/imagepipe/internal/ingest"
@@ -34,6 +38,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/spec"
 	"github.com/imagepipe/imagepipe/internal/status"
 	"github.com/imagepipe/imagepipe/internal/trace"
+	"github.com/imagepipe/imagepipe/internal/webhooks"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -57,12 +62,15 @@ type App struct {
 	originals, variants blob.Store
 	queue               queue.Queue
 	records             records.Store
+	events              queue.Queue      // nil unless webhooks are on
+	deliveries          deliveries.Store // nil unless webhooks are on
 
 	grpcLis, httpLis net.Listener
 	grpcServer       *grpc.Server
 	health           *health.Server
 	httpServer       *http.Server
 	proc             *processor.Processor
+	dispatcher       *webhooks.Dispatcher
 	conns            []*grpc.ClientConn
 	closers          []func() error
 }
@@ -88,16 +96,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 	var need needs
 	for _, m := range targets[cfg.Target] {
 		a.modules[m] = true
-		n := moduleNeeds[m]
-		need.originals = need.originals || n.originals
-		need.variants = need.variants || n.variants
-		need.queue = need.queue || n.queue
-		need.records = need.records || n.records
+		need = need.or(moduleNeeds[m])
+	}
+	if !cfg.Webhooks.Enabled() {
+		need.events, need.deliveries = false, false
 	}
 	if err := a.openStores(ctx, need); err != nil {
 		return nil, err
 	}
-	if a.modules[modIngest] || a.modules[modStatus] || a.modules[modProcessor] {
+	if a.modules[modIngest] || a.modules[modStatus] || a.modules[modProcessor] || a.modules[modAdmin] {
 		if err := a.buildGRPC(); err != nil {
 			return nil, err
 		}
@@ -138,6 +145,18 @@ func (a *App) openStores(ctx context.Context, need needs) error {
 			return fmt.Errorf("status store: %w", err)
 		}
 		a.closers = append(a.closers, a.records.Close)
+	}
+	if need.events {
+		if a.events, err = queue.Open(ctx, a.cfg.EventsURL); err != nil {
+			return fmt.Errorf("events queue: %w", err)
+		}
+		a.closers = append(a.closers, a.events.Close)
+	}
+	if need.deliveries {
+		if a.deliveries, err = deliveries.Open(ctx, a.cfg.StatusURL); err != nil {
+			return fmt.Errorf("webhook delivery log: %w", err)
+		}
+		a.closers = append(a.closers, a.deliveries.Close)
 	}
 	return nil
 }
@@ -181,7 +200,11 @@ func (a *App) buildGRPC() error {
 	}
 	var serving []string
 	if a.modules[modIngest] {
-		svc, err := ingest.New(a.cfg.Ingest, a.originals, a.queue, a.records, presets, a.log.With("module", "ingest"))
+		var callbacks ingest.CallbackCheck
+		if a.cfg.Webhooks.Enabled() {
+			callbacks = webhooks.NewGuard(a.cfg.Webhooks.AllowNets).CheckURL
+		}
+		svc, err := ingest.New(a.cfg.Ingest, a.originals, a.queue, a.records, presets, callbacks, a.log.With("module", "ingest"))
 		if err != nil {
 			return err
 		}
@@ -192,6 +215,17 @@ func (a *App) buildGRPC() error {
 		pb.RegisterStatusServiceServer(a.grpcServer, status.New(a.cfg.Status, a.records))
 		serving = append(serving, pb.StatusService_ServiceDesc.ServiceName)
 	}
+	if a.modules[modAdmin] {
+		pb.RegisterAdminServiceServer(a.grpcServer, admin.New(a.queue, a.records, a.deliveries, a.events, a.log.With("module", "admin")))
+		serving = append(serving, pb.AdminService_ServiceDesc.ServiceName)
+	}
+	if a.modules[modWebhooks] && a.cfg.Webhooks.Enabled() {
+		d, err := webhooks.NewDispatcher(a.cfg.Webhooks, a.events, a.deliveries, a.records, a.log.With("module", "webhooks"))
+		if err != nil {
+			return err
+		}
+		a.dispatcher = d
+	}
 	if a.modules[modProcessor] {
 		// Cores are shared by the worker pool: each job gets libvips threads
 		// and concurrent variants for its share (measured: with 2 workers on
@@ -199,7 +233,7 @@ func (a *App) buildGRPC() error {
 		// with 1 worker, 2 each cut latency 8%).
 		share := max(1, runtime.GOMAXPROCS(0)/a.cfg.Processor.Workers)
 		imaging.Startup(imaging.Config{Concurrency: share, Parallelism: share})
-		proc, err := processor.New(a.cfg.Processor, presets, a.originals, a.variants, a.queue, a.records, a.log.With("module", "processor"), a.fault)
+		proc, err := processor.New(a.cfg.Processor, presets, a.originals, a.variants, a.queue, a.events, a.records, a.log.With("module", "processor"), a.fault)
 		if err != nil {
 			return err
 		}
@@ -223,10 +257,11 @@ func dialAddr(addr string) string {
 }
 
 func (a *App) buildGateway(ctx context.Context) error {
-	addrs := map[string]string{"ingest": a.cfg.IngestAddr, "status": a.cfg.StatusAddr, "processor": a.cfg.ProcessorAddr}
+	// AdminService runs in the status target.
+	addrs := map[string]string{"ingest": a.cfg.IngestAddr, "status": a.cfg.StatusAddr, "processor": a.cfg.ProcessorAddr, "admin": a.cfg.StatusAddr}
 	if a.cfg.Target == TargetAll {
 		own := dialAddr(a.grpcLis.Addr().String())
-		addrs = map[string]string{"ingest": own, "status": own, "processor": own}
+		addrs = map[string]string{"ingest": own, "status": own, "processor": own, "admin": own}
 	}
 	conns := map[string]*grpc.ClientConn{}
 	for name, addr := range addrs {
@@ -238,7 +273,7 @@ func (a *App) buildGateway(ctx context.Context) error {
 		conns[name] = conn
 	}
 	h, err := gateway.New(ctx, a.cfg.Gateway,
-		gateway.Conns{Ingest: conns["ingest"], Status: conns["status"], Processor: conns["processor"]},
+		gateway.Conns{Ingest: conns["ingest"], Status: conns["status"], Processor: conns["processor"], Admin: conns["admin"]},
 		a.variants, a.log.With("module", "gateway"))
 	if err != nil {
 		return err
@@ -274,7 +309,7 @@ func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	start := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -293,6 +328,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.proc != nil {
 		start("processor", func() error { return a.proc.Run(ctx) })
+	}
+	if a.dispatcher != nil {
+		start("webhooks", func() error { return a.dispatcher.Run(ctx) })
 	}
 	a.log.Info("imagepipe started", "target", a.cfg.Target, "grpc", a.GRPCAddr(), "http", a.HTTPAddr(),
 		"originals", a.cfg.OriginalsURL, "variants", a.cfg.VariantsURL, "queue", redact(a.cfg.QueueURL), "status", a.cfg.StatusURL)

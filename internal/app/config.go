@@ -17,6 +17,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/ingest"
 	"github.com/imagepipe/imagepipe/internal/processor"
 	"github.com/imagepipe/imagepipe/internal/status"
+	"github.com/imagepipe/imagepipe/internal/webhooks"
 )
 
 // Config is the whole process's configuration: defaults, then IMAGEPIPE_*
@@ -29,6 +30,13 @@ type Config struct {
 	DataDir string
 	// Store URLs; empty means the embedded default under DataDir.
 	OriginalsURL, VariantsURL, QueueURL, StatusURL string
+	// EventsURL is the webhooks' events queue. Empty: beside an embedded
+	// (sqlite) job queue in the same file; required with any other queue
+	// when webhooks are on.
+	EventsURL string
+	// Webhook settings as given (comma-separated lists); resolve parses them
+	// into Webhooks. Secrets come only from the environment.
+	WebhookURLs, WebhookSecrets, WebhookAllowNets string
 	// PublicURL is the base of variant URLs (a CDN in production).
 	PublicURL string
 	// Peers the gateway dials when it runs as its own target.
@@ -42,6 +50,7 @@ type Config struct {
 	Processor processor.Config
 	Status    status.Config
 	Gateway   gateway.Config
+	Webhooks  webhooks.Config
 }
 
 // DefaultConfig returns the defaults: everything in one process on the
@@ -61,6 +70,7 @@ func DefaultConfig() Config {
 		Processor:     processor.DefaultConfig(),
 		Status:        status.DefaultConfig(),
 		Gateway:       gateway.DefaultConfig(),
+		Webhooks:      webhooks.DefaultConfig(),
 	}
 }
 
@@ -85,6 +95,15 @@ func (c *Config) envVars() map[string]any {
 		"IMAGEPIPE_MAX_ATTEMPTS":     &c.Processor.MaxAttempts,
 		"IMAGEPIPE_MAX_UPLOAD_BYTES": &c.Ingest.MaxBytes,
 		"IMAGEPIPE_DEFAULT_WAIT":     &c.Gateway.DefaultWait,
+		"IMAGEPIPE_EVENTS":           &c.EventsURL,
+
+		"IMAGEPIPE_WEBHOOK_URLS":         &c.WebhookURLs,
+		"IMAGEPIPE_WEBHOOK_SECRETS":      &c.WebhookSecrets,
+		"IMAGEPIPE_WEBHOOK_ALLOW_NETS":   &c.WebhookAllowNets,
+		"IMAGEPIPE_WEBHOOK_MAX_ATTEMPTS": &c.Webhooks.MaxAttempts,
+		"IMAGEPIPE_WEBHOOK_BACKOFF":      &c.Webhooks.Backoff,
+		"IMAGEPIPE_WEBHOOK_MAX_BACKOFF":  &c.Webhooks.MaxBackoff,
+		"IMAGEPIPE_WEBHOOK_TIMEOUT":      &c.Webhooks.Timeout,
 	}
 }
 
@@ -144,6 +163,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.VariantsURL, "variants", c.VariantsURL, "public variants store URL (env IMAGEPIPE_VARIANTS)")
 	fs.StringVar(&c.QueueURL, "queue", c.QueueURL, "job queue URL, e.g. sqlite:///srv/imagepipe/queue.db (env IMAGEPIPE_QUEUE)")
 	fs.StringVar(&c.StatusURL, "status", c.StatusURL, "status store URL, e.g. sqlite:///srv/imagepipe/status.db (env IMAGEPIPE_STATUS)")
+	fs.StringVar(&c.EventsURL, "events", c.EventsURL, "webhooks' events queue URL; default: beside an embedded job queue (env IMAGEPIPE_EVENTS)")
+	fs.StringVar(&c.WebhookURLs, "webhook-urls", c.WebhookURLs, "comma-separated global webhook URLs, told about every event (env IMAGEPIPE_WEBHOOK_URLS; signing secrets only from env IMAGEPIPE_WEBHOOK_SECRETS)")
+	fs.StringVar(&c.WebhookAllowNets, "webhook-allow-nets", c.WebhookAllowNets, "comma-separated private CIDRs webhooks may call, e.g. 10.0.0.0/8 (env IMAGEPIPE_WEBHOOK_ALLOW_NETS)")
+	fs.IntVar(&c.Webhooks.MaxAttempts, "webhook-max-attempts", c.Webhooks.MaxAttempts, "attempts per webhook delivery (env IMAGEPIPE_WEBHOOK_MAX_ATTEMPTS)")
+	fs.DurationVar(&c.Webhooks.Backoff, "webhook-backoff", c.Webhooks.Backoff, "delay before a webhook's second attempt, doubling after (env IMAGEPIPE_WEBHOOK_BACKOFF)")
+	fs.DurationVar(&c.Webhooks.MaxBackoff, "webhook-max-backoff", c.Webhooks.MaxBackoff, "longest delay between webhook attempts (env IMAGEPIPE_WEBHOOK_MAX_BACKOFF)")
+	fs.DurationVar(&c.Webhooks.Timeout, "webhook-timeout", c.Webhooks.Timeout, "timeout of one webhook request (env IMAGEPIPE_WEBHOOK_TIMEOUT)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of variant URLs (env IMAGEPIPE_PUBLIC_URL)")
 	fs.StringVar(&c.IngestAddr, "ingest-addr", c.IngestAddr, "ingest service address the gateway dials (env IMAGEPIPE_INGEST_ADDR)")
 	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "status service address the gateway dials (env IMAGEPIPE_STATUS_ADDR)")
@@ -178,10 +204,32 @@ func (c *Config) resolve() error {
 		"visibility":  {c.Processor.Visibility.String()},
 	}))
 	def(&c.StatusURL, storeURL("sqlite", "status.db", nil))
+	if c.EventsURL == "" {
+		c.EventsURL = eventsBeside(c.QueueURL)
+	}
+	c.Webhooks.URLs = webhooks.ParseList(c.WebhookURLs)
+	c.Webhooks.Secrets = webhooks.ParseList(c.WebhookSecrets)
+	nets, err := webhooks.ParseNets(c.WebhookAllowNets)
+	if err != nil {
+		return err
+	}
+	c.Webhooks.AllowNets = nets
 	c.Processor.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	c.Gateway.MaxWait = c.Ingest.MaxWait
 	c.Processor.MaxOriginalBytes = c.Ingest.MaxBytes
 	return nil
+}
+
+// eventsBeside returns the events queue URL next to an embedded job queue:
+// the same SQLite file, queue "events", no dead-letter queue (deliveries
+// count their own attempts). Other queues get none: IMAGEPIPE_EVENTS names it.
+func eventsBeside(queueURL string) string {
+	u, err := url.Parse(queueURL)
+	if err != nil || u.Scheme != "sqlite" {
+		return ""
+	}
+	u.RawQuery = url.Values{"name": {"events"}, "max_receive": {"0"}, "visibility": {"1m"}}.Encode()
+	return u.String()
 }
 
 // Validate checks the whole config and reports every problem at once.
@@ -196,7 +244,13 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: want host:port", name, addr))
 		}
 	}
-	for name, raw := range map[string]string{"originals": c.OriginalsURL, "variants": c.VariantsURL, "queue": c.QueueURL, "status": c.StatusURL} {
+	if c.Webhooks.Enabled() && c.EventsURL == "" {
+		errs = append(errs, errors.New("webhooks need an events queue: set IMAGEPIPE_EVENTS (e.g. sqs://imagepipe-events)"))
+	}
+	if c.EventsURL != "" && c.EventsURL == c.QueueURL {
+		errs = append(errs, errors.New("events and job queue must differ"))
+	}
+	for name, raw := range map[string]string{"originals": c.OriginalsURL, "variants": c.VariantsURL, "queue": c.QueueURL, "status": c.StatusURL, "events": c.EventsURL} {
 		if u, err := url.Parse(raw); raw != "" && (err != nil || u.Scheme == "") {
 			errs = append(errs, fmt.Errorf("%s %q: want a store URL such as file:///path or sqlite:///path", name, raw))
 		}
@@ -207,7 +261,7 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.Ingest.Validate(), c.Processor.Validate(), c.Gateway.Validate())
+	errs = append(errs, c.Ingest.Validate(), c.Processor.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())
 	return errors.Join(errs...)
 }
 

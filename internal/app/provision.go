@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/imagepipe/imagepipe/internal/blob"
+	"github.com/imagepipe/imagepipe/internal/deliveries"
 	"github.com/imagepipe/imagepipe/internal/queue"
 	"github.com/imagepipe/imagepipe/internal/queue/sqsqueue"
 	"github.com/imagepipe/imagepipe/internal/records"
@@ -43,7 +46,79 @@ func Init(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "status     %s ready\n", cfg.StatusURL)
+	if cfg.EventsURL != "" {
+		if err := initEvents(ctx, cfg, out); err != nil {
+			return err
+		}
+		ds, err := deliveries.Open(ctx, cfg.StatusURL)
+		if err != nil {
+			return fmt.Errorf("webhook delivery log: %w", err)
+		}
+		defer ds.Close()
+		if t, ok := ds.(interface{ EnsureTable(context.Context) error }); ok {
+			if err := t.EnsureTable(ctx); err != nil {
+				return fmt.Errorf("webhook delivery log: %w", err)
+			}
+		}
+		fmt.Fprintf(out, "webhooks   delivery log beside %s ready\n", cfg.StatusURL)
+	}
 	return nil
+}
+
+// initEvents creates the webhooks' events queue: an SQS queue without a
+// dead-letter queue (each delivery counts its own attempts), or an embedded
+// one by opening it.
+func initEvents(ctx context.Context, cfg Config, out io.Writer) error {
+	u, err := url.Parse(cfg.EventsURL)
+	if err != nil {
+		return fmt.Errorf("events queue: %w", err)
+	}
+	if isSQS(u.Scheme) {
+		loc, _, err := sqsqueue.ParseURL(u)
+		if err != nil {
+			return fmt.Errorf("events queue: %w", err)
+		}
+		awsCfg, err := awsConfig(ctx, loc.Region)
+		if err != nil {
+			return fmt.Errorf("events queue: %w", err)
+		}
+		qURL, _, err := sqsqueue.Ensure(ctx, awsCfg, loc.Name, 0, eventsVisibility)
+		if err != nil {
+			return fmt.Errorf("events queue: %w", err)
+		}
+		fmt.Fprintf(out, "events     %s ready\n", qURL)
+		return nil
+	}
+	q, err := queue.Open(ctx, cfg.EventsURL)
+	if err != nil {
+		return fmt.Errorf("events queue: %w", err)
+	}
+	defer q.Close()
+	fmt.Fprintf(out, "events     %s ready\n", redact(cfg.EventsURL))
+	return nil
+}
+
+// eventsVisibility is the events queue's default visibility timeout; the
+// dispatcher sets its own on every receive.
+const eventsVisibility = time.Minute
+
+func isSQS(scheme string) bool {
+	switch scheme {
+	case sqsqueue.Scheme, sqsqueue.SchemeHTTP, sqsqueue.SchemeHTTPS, sqsqueue.SchemeURL:
+		return true
+	}
+	return false
+}
+
+func awsConfig(ctx context.Context, region string) (aws.Config, error) {
+	c, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return c, fmt.Errorf("load AWS config: %w", err)
+	}
+	if region != "" {
+		c.Region = region
+	}
+	return c, nil
 }
 
 func initBlob(ctx context.Context, name, rawURL string, out io.Writer) error {
@@ -68,18 +143,14 @@ func initQueue(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
-	switch u.Scheme {
-	case sqsqueue.Scheme, sqsqueue.SchemeHTTP, sqsqueue.SchemeHTTPS, sqsqueue.SchemeURL:
+	if isSQS(u.Scheme) {
 		loc, _, err := sqsqueue.ParseURL(u)
 		if err != nil {
 			return fmt.Errorf("queue: %w", err)
 		}
-		awsCfg, err := config.LoadDefaultConfig(ctx)
+		awsCfg, err := awsConfig(ctx, loc.Region)
 		if err != nil {
-			return fmt.Errorf("queue: load AWS config: %w", err)
-		}
-		if loc.Region != "" {
-			awsCfg.Region = loc.Region
+			return fmt.Errorf("queue: %w", err)
 		}
 		qURL, dlqURL, err := sqsqueue.Ensure(ctx, awsCfg, loc.Name, cfg.Processor.MaxAttempts+1, cfg.Processor.Visibility)
 		if err != nil {

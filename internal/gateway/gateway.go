@@ -38,11 +38,14 @@ type Config struct {
 	ChunkSize int
 	// MaxFiles caps the files of one multipart upload.
 	MaxFiles int
+	// SSEKeepalive is how often an idle server-sent event stream gets a
+	// keepalive comment.
+	SSEKeepalive time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: 64 << 10, MaxFiles: 1000}
+	return Config{DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: 64 << 10, MaxFiles: 1000, SSEKeepalive: 15 * time.Second}
 }
 
 // RegisterFlags binds the config to flags.
@@ -63,12 +66,18 @@ func (c *Config) Validate() error {
 	if c.MaxFiles < 1 {
 		errs = append(errs, errors.New("gateway.max-files must be at least 1"))
 	}
+	if c.SSEKeepalive <= 0 {
+		errs = append(errs, errors.New("gateway SSE keepalive must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
 // Conns are the gateway's connections to the services.
 type Conns struct {
 	Ingest, Status, Processor grpc.ClientConnInterface
+	// Admin serves /v1/admin/...; nil (or a nil *grpc.ClientConn) leaves
+	// those routes out.
+	Admin grpc.ClientConnInterface
 }
 
 // Gateway is the REST API.
@@ -116,6 +125,11 @@ func New(ctx context.Context, cfg Config, conns Conns, variants blob.Store, log 
 	if err := pb.RegisterProcessorServiceHandlerClient(ctx, mux, pb.NewProcessorServiceClient(conns.Processor)); err != nil {
 		return nil, err
 	}
+	if conns.hasAdmin() {
+		if err := pb.RegisterAdminServiceHandlerClient(ctx, mux, pb.NewAdminServiceClient(conns.Admin)); err != nil {
+			return nil, err
+		}
+	}
 	// Only CreateUploadURL has an HTTP rule; uploads are the custom route.
 	if err := pb.RegisterIngestServiceHandlerClient(ctx, mux, g.ingest); err != nil {
 		return nil, err
@@ -135,7 +149,7 @@ func New(ctx context.Context, cfg Config, conns Conns, variants blob.Store, log 
 			return nil, err
 		}
 	}
-	return mux, nil
+	return g.withSSE(mux), nil
 }
 
 // customRoutes documents the routes that are not generated from the protos.
@@ -159,17 +173,33 @@ var openapiDoc = sync.OnceValues(func() ([]byte, error) {
 		doc["paths"] = paths
 	}
 	for p, ops := range extra {
-		existing, _ := paths[p].(map[string]any)
-		if existing == nil {
-			paths[p] = ops
-			continue
-		}
-		for method, op := range ops.(map[string]any) {
-			existing[method] = op
-		}
+		paths[p] = mergeJSON(paths[p], ops)
 	}
 	return json.MarshalIndent(doc, "", "  ")
 })
+
+// mergeJSON merges extra into base: objects key by key (recursively),
+// arrays appended, anything else replaced by extra. A custom route can so
+// add to a generated operation (a header parameter, a content type)
+// without repeating it.
+func mergeJSON(base, extra any) any {
+	switch e := extra.(type) {
+	case map[string]any:
+		b, ok := base.(map[string]any)
+		if !ok {
+			return e
+		}
+		for k, v := range e {
+			b[k] = mergeJSON(b[k], v)
+		}
+		return b
+	case []any:
+		if b, ok := base.([]any); ok {
+			return append(b, e...)
+		}
+	}
+	return extra
+}
 
 func openapi(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	doc, err := openapiDoc()
@@ -182,6 +212,13 @@ func openapi(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 }
 
 // healthz is 200 when every service answers its gRPC health check.
+// hasAdmin reports whether an AdminService connection was given (a nil
+// *grpc.ClientConn counts as none).
+func (c Conns) hasAdmin() bool {
+	cc, ok := c.Admin.(*grpc.ClientConn)
+	return c.Admin != nil && (!ok || cc != nil)
+}
+
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -189,6 +226,9 @@ func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ map[string]s
 		pb.IngestService_ServiceDesc.ServiceName:    g.conns.Ingest,
 		pb.StatusService_ServiceDesc.ServiceName:    g.conns.Status,
 		pb.ProcessorService_ServiceDesc.ServiceName: g.conns.Processor,
+	}
+	if g.conns.hasAdmin() {
+		services[pb.AdminService_ServiceDesc.ServiceName] = g.conns.Admin
 	}
 	out := map[string]string{}
 	code := http.StatusOK

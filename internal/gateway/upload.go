@@ -27,7 +27,8 @@ import (
 // one or more "file" parts, each streamed into an IngestService.Upload.
 //
 // Query: preset, spec (JSON ProcessingSpec), wait (e.g. 5s, 500ms, or
-// seconds), batch_id, file_name, idempotency_key (or Idempotency-Key header).
+// seconds), batch_id, batch_size (how many images the batch will hold),
+// file_name, idempotency_key (or Idempotency-Key header), callback_url.
 func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	r = r.WithContext(trace.Outgoing(r.Context(), r.Header.Get(trace.Header)))
 	md, wait, err := g.uploadMetadata(r)
@@ -61,6 +62,7 @@ func (g *Gateway) uploadMetadata(r *http.Request) (*pb.UploadMetadata, time.Dura
 		BatchId:        q.Get("batch_id"),
 		FileName:       q.Get("file_name"),
 		IdempotencyKey: q.Get("idempotency_key"),
+		CallbackUrl:    q.Get("callback_url"),
 	}
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		md.IdempotencyKey = k
@@ -70,6 +72,13 @@ func (g *Gateway) uploadMetadata(r *http.Request) (*pb.UploadMetadata, time.Dura
 		if err := protojson.Unmarshal([]byte(s), md.Spec); err != nil {
 			return nil, 0, apperr.InvalidField("spec", "not a JSON ProcessingSpec: %v", err)
 		}
+	}
+	if s := q.Get("batch_size"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return nil, 0, apperr.InvalidField("batch_size", "must be an integer, got %q", s)
+		}
+		md.BatchSize = int32(n)
 	}
 	wait := g.cfg.DefaultWait
 	if s := q.Get("wait"); s != "" {
@@ -226,7 +235,7 @@ parts:
 				continue
 			}
 			images = append(images, img)
-		case "preset", "spec", "wait":
+		case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url":
 			refuse("", apperr.InvalidField(part.FormName(), "give %s as a query parameter", part.FormName()))
 		default:
 			refuse("", apperr.InvalidField(part.FormName(), "unknown form field: send images as \"file\" parts"))

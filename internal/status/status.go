@@ -10,6 +10,7 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/apperr"
 	"github.com/imagepipe/imagepipe/internal/records"
+	"google.golang.org/protobuf/proto"
 )
 
 // Config of the status service.
@@ -100,16 +101,149 @@ func (s *Service) GetBatch(ctx context.Context, req *pb.GetBatchRequest) (*pb.Ge
 
 // WatchImage implements pb.StatusServiceServer.
 func (s *Service) WatchImage(req *pb.WatchImageRequest, stream pb.StatusService_WatchImageServer) error {
-	if _, err := s.get(stream.Context(), req.GetId()); err != nil {
-		return err
-	}
-	_, err := records.Watch(stream.Context(), s.records, req.GetId(), s.cfg.PollInterval, func(r *records.Record) error {
-		return stream.Send(&pb.WatchImageResponse{Image: r.Image})
+	ctx := stream.Context()
+	var last int64 // versions start at 1
+	return poll(ctx, s.cfg.PollInterval, func() (bool, error) {
+		rec, err := s.get(ctx, req.GetId())
+		if err != nil {
+			return false, err
+		}
+		if rec.Version == last {
+			return false, nil
+		}
+		last = rec.Version
+		if err := stream.Send(&pb.WatchImageResponse{Image: rec.Image}); err != nil {
+			return false, err
+		}
+		return records.Terminal(rec.Image.GetState()), nil
 	})
-	if errors.Is(err, records.ErrNotFound) {
-		return apperr.NotFound("image", req.GetId())
+}
+
+// WatchBatch implements pb.StatusServiceServer.
+func (s *Service) WatchBatch(req *pb.WatchBatchRequest, stream pb.StatusService_WatchBatchServer) error {
+	id := req.GetId()
+	if id == "" {
+		return apperr.InvalidField("id", "required")
 	}
-	return err
+	ctx := stream.Context()
+	w := newBatchWatch(id)
+	first := true
+	return poll(ctx, s.cfg.PollInterval, func() (bool, error) {
+		recs, err := listBatch(ctx, s.records, id)
+		if err != nil {
+			return false, err
+		}
+		if first {
+			first = false
+			if len(recs) == 0 {
+				return false, apperr.NotFound("batch", id)
+			}
+			for _, r := range recs {
+				w.apply(r)
+			}
+			if err := stream.Send(&pb.WatchBatchResponse{Batch: w.summary()}); err != nil {
+				return false, err
+			}
+			return w.complete(), nil
+		}
+		for _, r := range recs { // in id order
+			if !w.apply(r) {
+				continue
+			}
+			if err := stream.Send(&pb.WatchBatchResponse{Batch: w.summary(), Image: r.Image}); err != nil {
+				return false, err
+			}
+			if w.complete() {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// poll calls step at once and then every interval until step reports done
+// or fails, or ctx ends. Polling works across processes and store drivers
+// alike; interval bounds how late a change is seen.
+func poll(ctx context.Context, interval time.Duration, step func() (done bool, err error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		done, err := step()
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err() // the client left; the store error is its consequence
+		}
+		if done || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// listBatch reads every record of a batch, in id order.
+func listBatch(ctx context.Context, rs records.Store, batchID string) ([]*records.Record, error) {
+	var out []*records.Record
+	token := ""
+	for {
+		page, err := rs.ListByBatch(ctx, batchID, 1000, token)
+		if err != nil {
+			return nil, apperr.Unavailable(err)
+		}
+		out = append(out, page.Records...)
+		if token = page.NextPageToken; token == "" {
+			return out, nil
+		}
+	}
+}
+
+// batchWatch keeps a batch's summary (images omitted) up to date as its
+// records change, without re-reading the whole batch per change.
+type batchWatch struct {
+	batch    *pb.Batch
+	versions map[string]int64
+	states   map[string]pb.ImageState
+}
+
+func newBatchWatch(id string) *batchWatch {
+	return &batchWatch{
+		batch:    &pb.Batch{Id: id, Counts: map[string]int32{}},
+		versions: map[string]int64{},
+		states:   map[string]pb.ImageState{},
+	}
+}
+
+// apply counts r into the summary and reports whether it is new or changed
+// since the last time it was applied.
+func (w *batchWatch) apply(r *records.Record) bool {
+	id := r.Image.GetId()
+	v, seen := w.versions[id]
+	if seen && v == r.Version {
+		return false
+	}
+	w.versions[id] = r.Version
+	if seen {
+		old := w.states[id].String()
+		if w.batch.Counts[old]--; w.batch.Counts[old] <= 0 {
+			delete(w.batch.Counts, old)
+		}
+		w.batch.Total--
+	}
+	w.states[id] = r.Image.GetState()
+	records.AddToBatch(w.batch, r.Image, 0)
+	w.batch.State = records.BatchState(w.batch)
+	return true
+}
+
+// summary is a copy of the current summary, safe to send.
+func (w *batchWatch) summary() *pb.Batch { return proto.Clone(w.batch).(*pb.Batch) }
+
+// complete reports whether every image is READY or FAILED (and the batch
+// holds as many images as it expects).
+func (w *batchWatch) complete() bool {
+	return w.batch.GetState() != pb.BatchState_BATCH_STATE_PENDING
 }
 
 // LookupImage implements pb.StatusServiceServer.
