@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,6 +32,12 @@ func awsStores(t *testing.T) map[string]string {
 		"IMAGEPIPE_VARIANTS":  "s3://" + awstest.Name("variants"),
 		"IMAGEPIPE_QUEUE":     "sqs://" + awstest.Name("jobs"),
 		"IMAGEPIPE_STATUS":    "dynamodb://" + awstest.Name("images"),
+		// Webhooks on: events on SQS, the delivery log in DynamoDB.
+		"IMAGEPIPE_EVENTS":              "sqs://" + awstest.Name("events"),
+		"IMAGEPIPE_WEBHOOK_SECRETS":     secretNew,
+		"IMAGEPIPE_WEBHOOK_ALLOW_NETS":  "127.0.0.0/8",
+		"IMAGEPIPE_WEBHOOK_BACKOFF":     "200ms",
+		"IMAGEPIPE_WEBHOOK_MAX_BACKOFF": "1s",
 	}
 	cfg := testConfig(t.TempDir())
 	if err := cfg.LoadEnv(func(k string) string { return env[k] }); err != nil {
@@ -163,6 +170,53 @@ func TestSplitProcessesOnAWS(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the job of %s never reached the dead-letter queue", id)
 			}
+		}
+	})
+
+	// A callback that fails once: the event crosses SQS (processor → status
+	// target), the delivery log is DynamoDB, and the log is read through the
+	// gateway from the status target's AdminService.
+	t.Run("WebhookThroughSQSAndDynamoDB", func(t *testing.T) {
+		cb := newReceiver(t, secretNew, 1)
+		r := s.post(t, "/v1/images?wait=60s&callback_url="+url.QueryEscape(cb.URL), "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "orient-3.jpg")))
+		if r.code != http.StatusOK {
+			t.Fatalf("upload: %d %s", r.code, r.body)
+		}
+		id := r.image(t).GetId()
+		got := cb.accepted(t, 1, 60*time.Second)
+		if len(got) != 1 || got[0].event.GetType() != "image.ready" || got[0].event.GetImage().GetId() != id {
+			t.Fatalf("callback accepted %d events, want image.ready for %s", len(got), id)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			d := s.deliveries(t, "image_id="+id)
+			if len(d) == 1 && d[0].GetState() == pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED && fmt.Sprint(attemptCodes(d[0])) == "[500 200]" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("delivery log for %s: %v", id, d)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
+	t.Run("DeadLettersThroughAdmin", func(t *testing.T) {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			r := s.get(t, "/v1/admin/dead-letters")
+			var list pb.ListDeadLettersResponse
+			if r.code != http.StatusOK || unmarshal(r.body, &list) != nil {
+				t.Fatalf("list dead letters: %d %s", r.code, r.body)
+			}
+			for _, d := range list.GetDeadLetters() {
+				if d.GetImage().GetState() == pb.ImageState_IMAGE_STATE_FAILED && d.GetImage().GetError().GetCode() == "processing_failed" {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the poison job is not listed: %s", r.body)
+			}
+			time.Sleep(time.Second)
 		}
 	})
 }
