@@ -1,20 +1,15 @@
 package dynamodeliveries_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
@@ -22,6 +17,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/deliveries"
 	"github.com/imagepipe/imagepipe/internal/deliveries/deliveriestest"
 	"github.com/imagepipe/imagepipe/internal/deliveries/dynamodeliveries"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil/dynamotest"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -29,21 +25,14 @@ import (
 // lose replies, and a raw client for looking at items.
 type env struct {
 	cfg   aws.Config
-	lossy *lossyClient
+	lossy *dynamotest.Lossy
 	db    *dynamodb.Client
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	cfg := awstest.Config(t, "DYNAMODB")
-	lossy := &lossyClient{inner: http.DefaultClient, lose: map[string]int{}}
-	cfg.HTTPClient = lossy
-	// The SDK's retries as usual, with short pauses: tests lose replies.
-	cfg.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Backoff = retry.NewExponentialJitterBackoff(50 * time.Millisecond)
-		})
-	}
+	lossy := &dynamotest.Lossy{}
+	cfg := dynamotest.Config(t, lossy)
 	return &env{cfg: cfg, lossy: lossy, db: dynamodb.NewFromConfig(cfg)}
 }
 
@@ -59,14 +48,7 @@ func (e *env) store(t *testing.T, opts dynamodeliveries.Options) *dynamodeliveri
 // ensure runs EnsureTable and deletes the table when the test ends.
 func (e *env) ensure(t *testing.T, s *dynamodeliveries.Store) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.EnsureTable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(s.Table())})
-	})
+	dynamotest.EnsureTable(t, e.db, s.Table(), s.EnsureTable)
 }
 
 // storeOn returns a store on an existing (or missing) table.
@@ -78,74 +60,6 @@ func (e *env) storeOn(t *testing.T, table string, opts dynamodeliveries.Options)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// item reads a raw item, nil if it does not exist.
-func (e *env) item(t *testing.T, table, pk string) map[string]types.AttributeValue {
-	t.Helper()
-	out, err := e.db.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName:      &table,
-		Key:            map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Item) == 0 {
-		return nil
-	}
-	return out.Item
-}
-
-// lossyClient is the SDK's HTTP client in these tests: loseReply makes it
-// lose the replies of requests the server carried out, as a network might,
-// so that the SDK retries them.
-type lossyClient struct {
-	inner *http.Client
-	mu    sync.Mutex
-	lose  map[string]int // operation -> replies still to lose
-}
-
-func (c *lossyClient) loseReply(op string, n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lose[op] = n
-}
-
-// pending returns the replies to op still to lose.
-func (c *lossyClient) pending(op string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lose[op]
-}
-
-func (c *lossyClient) lost(op string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lose[op] == 0 {
-		return false
-	}
-	c.lose[op]--
-	return true
-}
-
-// Do implements the SDK's HTTPClient.
-func (c *lossyClient) Do(req *http.Request) (*http.Response, error) {
-	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
-	resp, err := c.inner.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK || !c.lost(op) {
-		return resp, err
-	}
-	resp.Body.Close()
-	body := []byte(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"reply lost by the test"}`)
-	return &http.Response{
-		StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error",
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       req,
-	}, nil
 }
 
 // The conformance suite, each subtest on a fresh table.
@@ -186,18 +100,8 @@ func TestEnsureTableChecksLayout(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	table := awstest.Name("deliveries")
-	_, err := e.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            &table,
-		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
-	err = e.storeOn(t, table, dynamodeliveries.Options{}).EnsureTable(ctx)
+	table := dynamotest.PlainTable(t, e.db, "deliveries")
+	err := e.storeOn(t, table, dynamodeliveries.Options{}).EnsureTable(ctx)
 	if err == nil || !strings.Contains(err.Error(), dynamodeliveries.IndexByCreated) {
 		t.Fatalf("EnsureTable on a table without the index = %v, want an error naming %s", err, dynamodeliveries.IndexByCreated)
 	}
@@ -260,7 +164,7 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := time.Now()
-		item := e.item(t, table, d.Id)
+		item := dynamotest.Item(t, e.db, table, d.Id)
 		if item == nil {
 			t.Fatalf("ttl %v: no item %s in table %s", tc.ttl, d.Id, table)
 		}
@@ -298,7 +202,7 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 		if _, err := s.Update(ctx, &deliveries.Record{Delivery: upd, Version: 1}); err != nil {
 			t.Fatal(err)
 		}
-		item = e.item(t, table, d.Id)
+		item = dynamotest.Item(t, e.db, table, d.Id)
 		if _, ok := item["image_id"]; ok {
 			t.Errorf("image_id = %v after an update cleared it", item["image_id"])
 		}
@@ -341,23 +245,23 @@ func TestLostRepliesAreOurOwnWrites(t *testing.T) {
 	s := e.store(t, dynamodeliveries.Options{})
 	d := deliveriestest.NewDelivery(t, "img-1", "", time.Now())
 
-	e.lossy.loseReply("PutItem", 1)
+	e.lossy.LoseReply("PutItem", 1)
 	rec, err := s.Create(ctx, d)
 	if err != nil || rec.Version != 1 {
 		t.Fatalf("Create whose reply was lost = %v, %v; want v1", rec, err)
 	}
-	if n := e.lossy.pending("PutItem"); n != 0 {
+	if n := e.lossy.Pending("PutItem"); n != 0 {
 		t.Fatalf("%d PutItem replies not lost: the test did not test", n)
 	}
 
 	upd := proto.Clone(d).(*pb.WebhookDelivery)
 	upd.State = pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED
-	e.lossy.loseReply("UpdateItem", 1)
+	e.lossy.LoseReply("UpdateItem", 1)
 	next, err := s.Update(ctx, &deliveries.Record{Delivery: upd, Version: 1})
 	if err != nil || next.Version != 2 {
 		t.Fatalf("Update whose reply was lost = %v, %v; want v2", next, err)
 	}
-	if n := e.lossy.pending("UpdateItem"); n != 0 {
+	if n := e.lossy.Pending("UpdateItem"); n != 0 {
 		t.Fatalf("%d UpdateItem replies not lost: the test did not test", n)
 	}
 	got, err := s.Get(ctx, d.Id)

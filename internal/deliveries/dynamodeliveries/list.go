@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/imagepipe/imagepipe/internal/deliveries"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil"
 )
 
 const (
@@ -58,7 +59,7 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 		IndexName:                 aws.String(IndexByCreated),
 		KeyConditionExpression:    aws.String("#log = :log"),
 		ExpressionAttributeNames:  map[string]string{"#log": attrLog},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":log": str(logValue)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":log": dynamoutil.S(logValue)},
 		ScanIndexForward:          aws.Bool(false),
 	}
 	var conds []string
@@ -67,9 +68,9 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 		value     types.AttributeValue
 		set       bool
 	}{
-		{attrState, "st", num(int64(f.State)), f.State != 0},
-		{attrImage, "img", str(f.ImageID), f.ImageID != ""},
-		{attrBatch, "b", str(f.BatchID), f.BatchID != ""},
+		{attrState, "st", dynamoutil.N(int64(f.State)), f.State != 0},
+		{attrImage, "img", dynamoutil.S(f.ImageID), f.ImageID != ""},
+		{attrBatch, "b", dynamoutil.S(f.BatchID), f.BatchID != ""},
 	} {
 		if c.set {
 			conds = append(conds, "#"+c.ref+" = :"+c.ref)
@@ -122,7 +123,7 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 // (an item, or a LastEvaluatedKey of the index).
 func encodeToken(f deliveries.Filter, key map[string]types.AttributeValue) string {
 	b, _ := json.Marshal(pageToken{
-		V: 1, Created: getN(key, attrCreated), ID: getS(key, attrPK),
+		V: 1, Created: dynamoutil.GetN(key, attrCreated), ID: dynamoutil.GetS(key, attrPK),
 		State: int32(f.State), ImageID: f.ImageID, BatchID: f.BatchID,
 	})
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -147,8 +148,8 @@ func decodeToken(token string, f deliveries.Filter) (map[string]types.AttributeV
 		return nil, fmt.Errorf("dynamodeliveries: %w: made for another filter", deliveries.ErrInvalidToken)
 	}
 	return map[string]types.AttributeValue{
-		attrPK:      str(t.ID),
-		attrLog:     str(logValue),
-		attrCreated: num(t.Created),
+		attrPK:      dynamoutil.S(t.ID),
+		attrLog:     dynamoutil.S(logValue),
+		attrCreated: dynamoutil.N(t.Created),
 	}, nil
 }

@@ -2,13 +2,10 @@ package dynamodeliveries
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/awsutil"
 	"github.com/imagepipe/imagepipe/internal/deliveries"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil"
 	"github.com/imagepipe/imagepipe/internal/records/dynamorecords"
 	"google.golang.org/protobuf/proto"
 )
@@ -51,7 +49,7 @@ const (
 	attrBatch   = "batch_id"
 	attrCreated = "created"
 	attrRecord  = "record"
-	attrToken   = "wtoken"
+	attrToken   = dynamoutil.AttrToken
 	attrLog     = "log"
 	attrExpires = "expires_at"
 
@@ -143,24 +141,24 @@ func (s *Store) Create(ctx context.Context, d *pb.WebhookDelivery) (*deliveries.
 	if d.GetCreateTime() != nil {
 		created = d.GetCreateTime().AsTime()
 	}
-	token := newToken()
+	token := dynamoutil.NewToken()
 	item := map[string]types.AttributeValue{
-		attrPK:      str(id),
-		attrVersion: num(1),
-		attrState:   num(int64(d.GetState())),
-		attrCreated: num(created.UnixMicro()),
+		attrPK:      dynamoutil.S(id),
+		attrVersion: dynamoutil.N(1),
+		attrState:   dynamoutil.N(int64(d.GetState())),
+		attrCreated: dynamoutil.N(created.UnixMicro()),
 		attrRecord:  &types.AttributeValueMemberB{Value: data},
-		attrToken:   str(token),
-		attrLog:     str(logValue),
+		attrToken:   dynamoutil.S(token),
+		attrLog:     dynamoutil.S(logValue),
 	}
 	if v := d.GetImageId(); v != "" {
-		item[attrImage] = str(v)
+		item[attrImage] = dynamoutil.S(v)
 	}
 	if v := d.GetBatchId(); v != "" {
-		item[attrBatch] = str(v)
+		item[attrBatch] = dynamoutil.S(v)
 	}
 	if s.opts.TTL > 0 {
-		item[attrExpires] = num(now.Add(s.opts.TTL).Unix())
+		item[attrExpires] = dynamoutil.N(now.Add(s.opts.TTL).Unix())
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           &s.table,
@@ -172,19 +170,11 @@ func (s *Store) Create(ctx context.Context, d *pb.WebhookDelivery) (*deliveries.
 	if err == nil {
 		return &deliveries.Record{Delivery: proto.Clone(d).(*pb.WebhookDelivery), Version: 1}, nil
 	}
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
+	cur, err := dynamoutil.ConflictItem(ctx, s.db, s.table, keyOf(id), err)
+	if err != nil {
 		return nil, s.wrap("create "+id, err)
 	}
-	// Real DynamoDB returns the item that failed the condition; emulators
-	// may not: read it.
-	cur := ccf.Item
-	if len(cur) == 0 {
-		if cur, err = s.getItem(ctx, id); err != nil {
-			return nil, s.wrap("create "+id, err)
-		}
-	}
-	if cur != nil && getS(cur, attrToken) == token {
+	if dynamoutil.OwnWrite(cur, token) {
 		// Our own write, retried by the SDK after its reply was lost.
 		return &deliveries.Record{Delivery: proto.Clone(d).(*pb.WebhookDelivery), Version: 1}, nil
 	}
@@ -196,7 +186,7 @@ func (s *Store) Get(ctx context.Context, id string) (*deliveries.Record, error) 
 	if id == "" {
 		return nil, deliveries.ErrNotFound
 	}
-	item, err := s.getItem(ctx, id)
+	item, err := dynamoutil.GetItem(ctx, s.db, s.table, keyOf(id))
 	if err != nil {
 		return nil, s.wrap("get "+id, err)
 	}
@@ -206,20 +196,9 @@ func (s *Store) Get(ctx context.Context, id string) (*deliveries.Record, error) 
 	return decode(item)
 }
 
-// getItem reads one item consistently; nil when it does not exist.
-func (s *Store) getItem(ctx context.Context, id string) (map[string]types.AttributeValue, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            map[string]types.AttributeValue{attrPK: str(id)},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(out.Item) == 0 {
-		return nil, nil
-	}
-	return out.Item, nil
+// keyOf is the primary key of the delivery id.
+func keyOf(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: dynamoutil.S(id)}
 }
 
 // Update implements deliveries.Store: one UpdateItem conditioned on the
@@ -235,14 +214,14 @@ func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries
 	if err != nil {
 		return nil, err
 	}
-	token := newToken()
+	token := dynamoutil.NewToken()
 	names := map[string]string{"#v": attrVersion, "#st": attrState, "#rec": attrRecord, "#tok": attrToken}
 	values := map[string]types.AttributeValue{
-		":next":     num(rec.Version + 1),
-		":expected": num(rec.Version),
-		":state":    num(int64(d.GetState())),
+		":next":     dynamoutil.N(rec.Version + 1),
+		":expected": dynamoutil.N(rec.Version),
+		":state":    dynamoutil.N(int64(d.GetState())),
 		":rec":      &types.AttributeValueMemberB{Value: data},
-		":tok":      str(token),
+		":tok":      dynamoutil.S(token),
 	}
 	set := []string{"#v = :next", "#st = :state", "#rec = :rec", "#tok = :tok"}
 	var remove []string
@@ -253,7 +232,7 @@ func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries
 			continue
 		}
 		set = append(set, a.ref+" = :"+a.ref[1:])
-		values[":"+a.ref[1:]] = str(a.value)
+		values[":"+a.ref[1:]] = dynamoutil.S(a.value)
 	}
 	expr := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
@@ -261,7 +240,7 @@ func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           &s.table,
-		Key:                                 map[string]types.AttributeValue{attrPK: str(id)},
+		Key:                                 keyOf(id),
 		UpdateExpression:                    aws.String(expr),
 		ConditionExpression:                 aws.String("#v = :expected"),
 		ExpressionAttributeNames:            names,
@@ -272,65 +251,19 @@ func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries
 	if err == nil {
 		return next, nil
 	}
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
+	cur, err := dynamoutil.ConflictItem(ctx, s.db, s.table, keyOf(id), err)
+	if err != nil {
 		return nil, s.wrap("update "+id, err)
-	}
-	cur := ccf.Item
-	if len(cur) == 0 {
-		if cur, err = s.getItem(ctx, id); err != nil {
-			return nil, s.wrap("update "+id, err)
-		}
 	}
 	switch {
 	case cur == nil:
 		return nil, fmt.Errorf("dynamodeliveries: update %s: %w", id, deliveries.ErrNotFound)
-	case getS(cur, attrToken) == token && getN(cur, attrVersion) == rec.Version+1:
+	case dynamoutil.OwnWrite(cur, token) && dynamoutil.GetN(cur, attrVersion) == rec.Version+1:
 		// Our own write, retried by the SDK after its reply was lost.
 		return next, nil
 	default:
 		return nil, fmt.Errorf("dynamodeliveries: update %s at version %d: %w", id, rec.Version, deliveries.ErrConflict)
 	}
-}
-
-// wrap names the failed operation and the table; a missing table becomes
-// ErrNoTable, with the SDK's error still in the chain.
-func (s *Store) wrap(op string, err error) error {
-	var rnf *types.ResourceNotFoundException
-	if errors.As(err, &rnf) {
-		return fmt.Errorf("%w: %q (EnsureTable creates it): %s: %w", ErrNoTable, s.table, op, err)
-	}
-	return fmt.Errorf("dynamodeliveries: %s in table %q: %w", op, s.table, err)
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-// getS returns a string attribute, "" when absent or of another type.
-func getS(item map[string]types.AttributeValue, name string) string {
-	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
-}
-
-// getN returns an integer attribute, 0 when absent or not an integer.
-func getN(item map[string]types.AttributeValue, name string) int64 {
-	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
-		n, _ := strconv.ParseInt(v.Value, 10, 64)
-		return n
-	}
-	return 0
-}
-
-// newToken returns a random token identifying one write.
-func newToken() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // marshal encodes a delivery deterministically.
@@ -346,11 +279,11 @@ func marshal(d *pb.WebhookDelivery) ([]byte, error) {
 func decode(item map[string]types.AttributeValue) (*deliveries.Record, error) {
 	b, ok := item[attrRecord].(*types.AttributeValueMemberB)
 	if !ok {
-		return nil, fmt.Errorf("dynamodeliveries: item %q has no record attribute", getS(item, attrPK))
+		return nil, fmt.Errorf("dynamodeliveries: item %q has no record attribute", dynamoutil.GetS(item, attrPK))
 	}
 	d := &pb.WebhookDelivery{}
 	if err := proto.Unmarshal(b.Value, d); err != nil {
-		return nil, fmt.Errorf("dynamodeliveries: decode %q: %w", getS(item, attrPK), err)
+		return nil, fmt.Errorf("dynamodeliveries: decode %q: %w", dynamoutil.GetS(item, attrPK), err)
 	}
-	return &deliveries.Record{Delivery: d, Version: getN(item, attrVersion)}, nil
+	return &deliveries.Record{Delivery: d, Version: dynamoutil.GetN(item, attrVersion)}, nil
 }

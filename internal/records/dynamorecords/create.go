@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil"
 	"github.com/imagepipe/imagepipe/internal/records"
 	"google.golang.org/protobuf/proto"
 )
@@ -33,7 +34,7 @@ func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, err
 	if img.GetId() == "" {
 		return nil, errors.New("dynamorecords: create of an image without id")
 	}
-	token := newToken()
+	token := dynamoutil.NewToken()
 	item, err := s.imageItem(img, token)
 	if err != nil {
 		return nil, err
@@ -43,7 +44,7 @@ func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, err
 		err = s.putImage(ctx, item, token)
 	case !s.noTx.Load():
 		err = s.createTx(ctx, img, item, token)
-		if isUnknownOperation(err) {
+		if dynamoutil.IsUnknownOperation(err) {
 			s.noTx.Store(true)
 			err = s.createSeq(ctx, img, item, token)
 		}
@@ -60,7 +61,7 @@ func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, err
 // on an item carrying our own token is our write, retried by the SDK after
 // its reply was lost, and so a success.
 func (s *Store) putImage(ctx context.Context, item map[string]types.AttributeValue, token string) error {
-	pk := getS(item, attrPK)
+	pk := dynamoutil.GetS(item, attrPK)
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           &s.table,
 		Item:                                item,
@@ -71,17 +72,11 @@ func (s *Store) putImage(ctx context.Context, item map[string]types.AttributeVal
 	if err == nil {
 		return nil
 	}
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
+	cur, err := dynamoutil.ConflictItem(ctx, s.db, s.table, keyOf(pk), err)
+	if err != nil {
 		return s.wrap("create "+pk, err)
 	}
-	cur := ccf.Item
-	if len(cur) == 0 {
-		if cur, err = s.getItem(ctx, pk); err != nil {
-			return s.wrap("create "+pk, err)
-		}
-	}
-	if cur != nil && getS(cur, attrToken) == token {
+	if dynamoutil.OwnWrite(cur, token) {
 		return nil
 	}
 	return fmt.Errorf("dynamorecords: create %s: %w", pk, records.ErrExists)
@@ -103,7 +98,7 @@ func (s *Store) createTx(ctx context.Context, img *pb.Image, item map[string]typ
 			Item:                      keyItem,
 			ConditionExpression:       aws.String(condNewKey),
 			ExpressionAttributeNames:  namesNewKey,
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(s.now().Unix())},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": dynamoutil.N(s.now().Unix())},
 		}},
 	}}
 	for attempt := 0; ; attempt++ {
@@ -117,7 +112,7 @@ func (s *Store) createTx(ctx context.Context, img *pb.Image, item map[string]typ
 				return fmt.Errorf("dynamorecords: create %s: id or idempotency key taken: %w", img.GetId(), records.ErrExists)
 			}
 			if hasReason(tce, "TransactionConflict") && attempt < txConflictRetries {
-				if err := sleep(ctx, time.Duration(attempt+1)*20*time.Millisecond); err != nil {
+				if err := dynamoutil.Sleep(ctx, time.Duration(attempt+1)*20*time.Millisecond); err != nil {
 					return err
 				}
 				continue
@@ -136,16 +131,4 @@ func hasReason(tce *types.TransactionCanceledException, code string) bool {
 		}
 	}
 	return false
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -9,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/awstest"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil/dynamotest"
 	"github.com/imagepipe/imagepipe/internal/records"
 	"github.com/imagepipe/imagepipe/internal/records/dynamorecords"
 	"github.com/imagepipe/imagepipe/internal/records/recordstest"
@@ -95,18 +93,8 @@ func TestEnsureTableChecksLayout(t *testing.T) {
 	e := newEnv(t, sequence)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	table := awstest.Name("records")
-	_, err := e.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            &table,
-		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
-	err = e.storeOn(t, table, dynamorecords.Options{}).EnsureTable(ctx)
+	table := dynamotest.PlainTable(t, e.db, "records")
+	err := e.storeOn(t, table, dynamorecords.Options{}).EnsureTable(ctx)
 	if err == nil || !strings.Contains(err.Error(), "by_batch") {
 		t.Fatalf("EnsureTable on a table without the index = %v, want an error naming by_batch", err)
 	}
@@ -266,25 +254,23 @@ func TestLostRepliesAreOurOwnWrites(t *testing.T) {
 			s := e.store(t, dynamorecords.Options{})
 			consumed := func(what string) {
 				t.Helper()
-				e.emu.loseMu.Lock()
-				defer e.emu.loseMu.Unlock()
-				for op, n := range e.emu.lose {
-					if n != 0 {
+				for _, op := range []string{"PutItem", "UpdateItem"} {
+					if n := e.emu.lossy.Pending(op); n != 0 {
 						t.Fatalf("%s: %d replies to %s not lost: the test did not test", what, n, op)
 					}
 				}
 			}
 
 			img := newImage(t, "", "")
-			e.emu.loseReply("PutItem", 1)
+			e.emu.lossy.LoseReply("PutItem", 1)
 			if _, err := s.Create(ctx, img); err != nil {
 				t.Fatalf("Create whose reply was lost = %v, want success", err)
 			}
 			consumed("Create")
 
 			if m == sequence { // the keyed Create's own writes (claim, image, commit)
-				e.emu.loseReply("PutItem", 2)
-				e.emu.loseReply("UpdateItem", 1)
+				e.emu.lossy.LoseReply("PutItem", 2)
+				e.emu.lossy.LoseReply("UpdateItem", 1)
 			}
 			keyed := newImage(t, "", "lost-key")
 			if _, err := s.Create(ctx, keyed); err != nil {
@@ -295,7 +281,7 @@ func TestLostRepliesAreOurOwnWrites(t *testing.T) {
 				t.Fatalf("GetByIdempotencyKey = %v, %v; want %s", got, err, keyed.Id)
 			}
 
-			e.emu.loseReply("UpdateItem", 1)
+			e.emu.lossy.LoseReply("UpdateItem", 1)
 			calls := 0
 			rec, err := records.Mutate(ctx, s, img.Id, func(im *pb.Image) error {
 				calls++

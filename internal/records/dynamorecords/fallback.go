@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil"
 	"github.com/imagepipe/imagepipe/internal/records"
 )
 
@@ -63,7 +64,7 @@ func (s *Store) createSeq(ctx context.Context, img *pb.Image, item map[string]ty
 	// Taken over (we were too slow), or the commit's outcome is unknown:
 	// undo both writes as far as they are still ours.
 	rerr := errors.Join(s.deleteIfToken(ctx, imageKey(id), token), s.deleteIfToken(ctx, idemKey(key), token))
-	if isConditionFailed(err) {
+	if dynamoutil.IsConditionFailed(err) {
 		return errors.Join(fmt.Errorf("dynamorecords: create %s: key claim taken over: %w", id, records.ErrExists), rerr)
 	}
 	return errors.Join(s.wrap("commit key of "+id, err), rerr)
@@ -78,8 +79,8 @@ func (s *Store) claimKey(ctx context.Context, key, id, token string) error {
 			return fmt.Errorf("dynamorecords: idempotency key claim did not settle: %w", records.ErrExists)
 		}
 		err := s.putKeyClaim(ctx, key, id, token, condNewKey, namesNewKey,
-			map[string]types.AttributeValue{":now": num(s.now().Unix())})
-		if !isConditionFailed(err) {
+			map[string]types.AttributeValue{":now": dynamoutil.N(s.now().Unix())})
+		if !dynamoutil.IsConditionFailed(err) {
 			return err // claimed, or failed
 		}
 		cur, err := s.getItem(ctx, idemKey(key))
@@ -105,7 +106,7 @@ func (s *Store) claimKey(ctx context.Context, key, id, token string) error {
 			if s.now().After(deadline) {
 				return fmt.Errorf("dynamorecords: idempotency key being claimed by another create: %w", records.ErrExists)
 			}
-			if err := sleep(ctx, claimPoll); err != nil {
+			if err := dynamoutil.Sleep(ctx, claimPoll); err != nil {
 				return err
 			}
 			continue
@@ -113,8 +114,8 @@ func (s *Store) claimKey(ctx context.Context, key, id, token string) error {
 		// Abandoned: take it over, unless it changed since we read it.
 		err = s.putKeyClaim(ctx, key, id, token, "#tok = :old AND #c = :false",
 			map[string]string{"#tok": attrToken, "#c": attrCommitted},
-			map[string]types.AttributeValue{":old": str(k.token), ":false": &types.AttributeValueMemberBOOL{Value: false}})
-		if !isConditionFailed(err) {
+			map[string]types.AttributeValue{":old": dynamoutil.S(k.token), ":false": &types.AttributeValueMemberBOOL{Value: false}})
+		if !dynamoutil.IsConditionFailed(err) {
 			return err
 		}
 	}
@@ -140,7 +141,7 @@ func (s *Store) rollForward(ctx context.Context, key string, k keyState) (done b
 	switch {
 	case err == nil:
 		return true, fmt.Errorf("dynamorecords: idempotency key taken: %w", records.ErrExists)
-	case isConditionFailed(err):
+	case dynamoutil.IsConditionFailed(err):
 		return false, nil
 	default:
 		return true, s.wrap("commit claimed key", err)
@@ -156,7 +157,7 @@ func (s *Store) putKeyClaim(ctx context.Context, key, id, token, cond string, na
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
-	if err != nil && !isConditionFailed(err) {
+	if err != nil && !dynamoutil.IsConditionFailed(err) {
 		return s.wrap("claim idempotency key", err)
 	}
 	return err
@@ -173,7 +174,7 @@ func (s *Store) setCommitted(ctx context.Context, key, token string) error {
 		ExpressionAttributeNames: map[string]string{"#c": attrCommitted, "#tok": attrToken},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":true": &types.AttributeValueMemberBOOL{Value: true},
-			":tok":  str(token),
+			":tok":  dynamoutil.S(token),
 		},
 	})
 	return err
@@ -187,9 +188,9 @@ func (s *Store) deleteIfToken(ctx context.Context, pk, token string) error {
 		Key:                       keyOf(pk),
 		ConditionExpression:       aws.String("#tok = :tok"),
 		ExpressionAttributeNames:  map[string]string{"#tok": attrToken},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":tok": str(token)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":tok": dynamoutil.S(token)},
 	})
-	if err != nil && !isConditionFailed(err) {
+	if err != nil && !dynamoutil.IsConditionFailed(err) {
 		return s.wrap("undo "+pk, err)
 	}
 	return nil

@@ -11,13 +11,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/imagepipe/imagepipe/internal/awstest"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil/dynamotest"
 	"github.com/imagepipe/imagepipe/internal/records/dynamorecords"
 )
 
@@ -47,15 +46,9 @@ type env struct {
 
 func newEnv(t *testing.T, m mode) *env {
 	t.Helper()
-	cfg := awstest.Config(t, "DYNAMODB")
 	emu := &txEmulator{inner: http.DefaultClient, mode: m}
-	cfg.HTTPClient = emu
-	// The SDK's retries as usual, with short pauses: tests lose replies.
-	cfg.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Backoff = retry.NewExponentialJitterBackoff(50 * time.Millisecond)
-		})
-	}
+	emu.lossy.Inner = emu.inner
+	cfg := dynamotest.Config(t, emu)
 	return &env{cfg: cfg, emu: emu, db: dynamodb.NewFromConfig(cfg)}
 }
 
@@ -64,14 +57,7 @@ func newEnv(t *testing.T, m mode) *env {
 func (e *env) store(t *testing.T, opts dynamorecords.Options) *dynamorecords.Store {
 	t.Helper()
 	s := e.storeOn(t, awstest.Name("records"), opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.EnsureTable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		e.db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(s.Table())})
-	})
+	dynamotest.EnsureTable(t, e.db, s.Table(), s.EnsureTable)
 	return s
 }
 
@@ -89,18 +75,7 @@ func (e *env) storeOn(t *testing.T, table string, opts dynamorecords.Options) *d
 // item reads a raw item, nil if it does not exist.
 func (e *env) item(t *testing.T, table, pk string) map[string]types.AttributeValue {
 	t.Helper()
-	out, err := e.db.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName:      &table,
-		Key:            map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Item) == 0 {
-		return nil
-	}
-	return out.Item
+	return dynamotest.Item(t, e.db, table, pk)
 }
 
 // put writes a raw item, as a writer that died half-way would leave it.
@@ -118,60 +93,29 @@ func (e *env) put(t *testing.T, table string, item map[string]types.AttributeVal
 // atomic, as on DynamoDB; cancellation reasons are reported in DynamoDB's
 // format. Only the Put actions the store uses are supported.
 //
-// loseReply makes it lose the replies of requests that have been carried
-// out, as a network might, so that the SDK retries them.
+// Other requests go through lossy, whose LoseReply makes it lose the
+// replies of requests that have been carried out, as a network might, so
+// that the SDK retries them.
 type txEmulator struct {
 	inner    *http.Client
+	lossy    dynamotest.Lossy
 	mode     mode
 	txCalls  atomic.Int32
 	noNative atomic.Bool // the server lacks TransactWriteItems: emulate
 	mu       sync.RWMutex
-
-	loseMu sync.Mutex
-	lose   map[string]int // operation -> replies still to lose
 }
-
-// loseReply makes the next n replies to operation op (after the server
-// carried it out) an HTTP 500 InternalServerError.
-func (e *txEmulator) loseReply(op string, n int) {
-	e.loseMu.Lock()
-	defer e.loseMu.Unlock()
-	if e.lose == nil {
-		e.lose = map[string]int{}
-	}
-	e.lose[op] = n
-}
-
-// lost reports whether the reply to op is to be lost, counting it.
-func (e *txEmulator) lost(op string) bool {
-	e.loseMu.Lock()
-	defer e.loseMu.Unlock()
-	if e.lose[op] == 0 {
-		return false
-	}
-	e.lose[op]--
-	return true
-}
-
-const targetPrefix = "DynamoDB_20120810."
 
 // Do implements the SDK's HTTPClient.
 func (e *txEmulator) Do(req *http.Request) (*http.Response, error) {
-	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), targetPrefix)
+	op := dynamotest.Operation(req)
 	if op != "TransactWriteItems" {
 		e.mu.RLock()
 		defer e.mu.RUnlock()
-		resp, err := e.inner.Do(req)
-		if err == nil && resp.StatusCode == http.StatusOK && e.lost(op) {
-			resp.Body.Close()
-			return respond(req, http.StatusInternalServerError,
-				[]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"reply lost by the test"}`)), nil
-		}
-		return resp, err
+		return e.lossy.Do(req)
 	}
 	e.txCalls.Add(1)
 	if e.mode == sequence {
-		return respond(req, http.StatusBadRequest, []byte(`{"__type":"com.amazon.coral.service#UnknownOperationException"}`)), nil
+		return dynamotest.Respond(req, http.StatusBadRequest, []byte(`{"__type":"com.amazon.coral.service#UnknownOperationException"}`)), nil
 	}
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
@@ -246,7 +190,7 @@ func (e *txEmulator) emulate(req *http.Request, body []byte) (*http.Response, er
 		resp.Body.Close()
 		undo()
 		if !strings.Contains(string(errBody), "ConditionalCheckFailedException") {
-			return respond(req, resp.StatusCode, errBody), nil
+			return dynamotest.Respond(req, resp.StatusCode, errBody), nil
 		}
 		reasons[i] = map[string]string{"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
 		codes := make([]string, len(reasons))
@@ -258,9 +202,9 @@ func (e *txEmulator) emulate(req *http.Request, body []byte) (*http.Response, er
 			"message":             "Transaction cancelled, please refer cancellation reasons for specific reasons [" + strings.Join(codes, ", ") + "]",
 			"CancellationReasons": reasons,
 		})
-		return respond(req, http.StatusBadRequest, out), nil
+		return dynamotest.Respond(req, http.StatusBadRequest, out), nil
 	}
-	return respond(req, http.StatusOK, []byte("{}")), nil
+	return dynamotest.Respond(req, http.StatusOK, []byte("{}")), nil
 }
 
 // forward sends body to the server as operation op, with the headers of req
@@ -271,21 +215,7 @@ func (e *txEmulator) forward(req *http.Request, op string, body []byte) (*http.R
 		return nil, err
 	}
 	r.Header = req.Header.Clone()
-	r.Header.Set("X-Amz-Target", targetPrefix+op)
+	r.Header.Set("X-Amz-Target", dynamotest.TargetPrefix+op)
 	r.Header.Del("Content-Length")
 	return e.inner.Do(r)
-}
-
-func respond(req *http.Request, status int, body []byte) *http.Response {
-	return &http.Response{
-		StatusCode:    status,
-		Status:        http.StatusText(status),
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       req,
-	}
 }

@@ -1,14 +1,12 @@
 package dynamorecords
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil"
 	"github.com/imagepipe/imagepipe/internal/records"
 	"google.golang.org/protobuf/proto"
 )
@@ -21,7 +19,7 @@ const (
 	attrBatch     = "batch_id"
 	attrRecord    = "record"
 	attrCreated   = "created"
-	attrToken     = "wtoken"
+	attrToken     = dynamoutil.AttrToken
 	attrExpires   = "expires_at"
 	attrImageID   = "image_id"
 	attrCommitted = "committed"
@@ -37,37 +35,7 @@ func imageKey(id string) string { return imagePrefix + id }
 func idemKey(key string) string { return keyPrefix + key }
 
 func keyOf(pk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrPK: str(pk)}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
-
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-// getS returns a string attribute, "" when absent or of another type.
-func getS(item map[string]types.AttributeValue, name string) string {
-	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
-}
-
-// getN returns an integer attribute, 0 when absent or not an integer.
-func getN(item map[string]types.AttributeValue, name string) int64 {
-	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
-		n, _ := strconv.ParseInt(v.Value, 10, 64)
-		return n
-	}
-	return 0
-}
-
-// newToken returns a random token identifying one write.
-func newToken() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	return map[string]types.AttributeValue{attrPK: dynamoutil.S(pk)}
 }
 
 // marshal encodes an image deterministically.
@@ -83,10 +51,10 @@ func marshal(img *pb.Image) ([]byte, error) {
 // with a TTL, its expiry.
 func (s *Store) stamps(item map[string]types.AttributeValue, token string) map[string]types.AttributeValue {
 	now := s.now()
-	item[attrCreated] = num(now.UnixMilli())
-	item[attrToken] = str(token)
+	item[attrCreated] = dynamoutil.N(now.UnixMilli())
+	item[attrToken] = dynamoutil.S(token)
 	if s.opts.TTL > 0 {
-		item[attrExpires] = num(now.Add(s.opts.TTL).Unix())
+		item[attrExpires] = dynamoutil.N(now.Add(s.opts.TTL).Unix())
 	}
 	return item
 }
@@ -98,13 +66,13 @@ func (s *Store) imageItem(img *pb.Image, token string) (map[string]types.Attribu
 		return nil, err
 	}
 	item := map[string]types.AttributeValue{
-		attrPK:      str(imageKey(img.GetId())),
-		attrVersion: num(1),
-		attrState:   num(int64(img.GetState())),
+		attrPK:      dynamoutil.S(imageKey(img.GetId())),
+		attrVersion: dynamoutil.N(1),
+		attrState:   dynamoutil.N(int64(img.GetState())),
 		attrRecord:  &types.AttributeValueMemberB{Value: data},
 	}
 	if b := img.GetBatchId(); b != "" {
-		item[attrBatch] = str(b)
+		item[attrBatch] = dynamoutil.S(b)
 	}
 	return s.stamps(item, token), nil
 }
@@ -112,8 +80,8 @@ func (s *Store) imageItem(img *pb.Image, token string) (map[string]types.Attribu
 // keyItem is the item of an idempotency key pointing at image id.
 func (s *Store) keyItem(key, id, token string, committed bool) map[string]types.AttributeValue {
 	return s.stamps(map[string]types.AttributeValue{
-		attrPK:        str(idemKey(key)),
-		attrImageID:   str(id),
+		attrPK:        dynamoutil.S(idemKey(key)),
+		attrImageID:   dynamoutil.S(id),
 		attrCommitted: &types.AttributeValueMemberBOOL{Value: committed},
 	}, token)
 }
@@ -122,13 +90,13 @@ func (s *Store) keyItem(key, id, token string, committed bool) map[string]types.
 func decodeImage(item map[string]types.AttributeValue) (*records.Record, error) {
 	b, ok := item[attrRecord].(*types.AttributeValueMemberB)
 	if !ok {
-		return nil, fmt.Errorf("dynamorecords: item %q has no record attribute", getS(item, attrPK))
+		return nil, fmt.Errorf("dynamorecords: item %q has no record attribute", dynamoutil.GetS(item, attrPK))
 	}
 	img := &pb.Image{}
 	if err := proto.Unmarshal(b.Value, img); err != nil {
-		return nil, fmt.Errorf("dynamorecords: decode %q: %w", getS(item, attrPK), err)
+		return nil, fmt.Errorf("dynamorecords: decode %q: %w", dynamoutil.GetS(item, attrPK), err)
 	}
-	return &records.Record{Image: img, Version: getN(item, attrVersion)}, nil
+	return &records.Record{Image: img, Version: dynamoutil.GetN(item, attrVersion)}, nil
 }
 
 // keyState is a decoded idempotency-key item.
@@ -147,11 +115,11 @@ func decodeKey(item map[string]types.AttributeValue) (k keyState, ok bool) {
 	}
 	c, _ := item[attrCommitted].(*types.AttributeValueMemberBOOL)
 	return keyState{
-		imageID:   getS(item, attrImageID),
+		imageID:   dynamoutil.GetS(item, attrImageID),
 		committed: c != nil && c.Value,
-		token:     getS(item, attrToken),
-		created:   time.UnixMilli(getN(item, attrCreated)),
-		expiresAt: getN(item, attrExpires),
+		token:     dynamoutil.GetS(item, attrToken),
+		created:   time.UnixMilli(dynamoutil.GetN(item, attrCreated)),
+		expiresAt: dynamoutil.GetN(item, attrExpires),
 	}, true
 }
 

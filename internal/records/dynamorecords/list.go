@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil"
 	"github.com/imagepipe/imagepipe/internal/records"
 )
 
@@ -46,7 +47,7 @@ func (s *Store) ListByBatch(ctx context.Context, batchID string, pageSize int, t
 			IndexName:                 aws.String(IndexByBatch),
 			KeyConditionExpression:    aws.String("#b = :b"),
 			ExpressionAttributeNames:  map[string]string{"#b": attrBatch},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":b": str(batchID)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":b": dynamoutil.S(batchID)},
 			ExclusiveStartKey:         start,
 			Limit:                     aws.Int32(int32(pageSize + 1 - len(items))),
 		})
@@ -62,7 +63,7 @@ func (s *Store) ListByBatch(ctx context.Context, batchID string, pageSize int, t
 	var page records.Page
 	if len(items) > pageSize {
 		items = items[:pageSize]
-		page.NextPageToken = encodeToken(batchID, getS(items[pageSize-1], attrPK))
+		page.NextPageToken = encodeToken(batchID, dynamoutil.GetS(items[pageSize-1], attrPK))
 	}
 	for _, item := range items {
 		rec, err := decodeImage(item)
@@ -98,5 +99,5 @@ func decodeToken(token, batchID string) (map[string]types.AttributeValue, error)
 	if len(t.Key) != 2 || t.Key[attrBatch] != batchID || !strings.HasPrefix(pk, imagePrefix) || pk == imagePrefix {
 		return nil, fmt.Errorf("%w: not a token of batch %q", records.ErrInvalidToken, batchID)
 	}
-	return map[string]types.AttributeValue{attrBatch: str(batchID), attrPK: str(pk)}, nil
+	return map[string]types.AttributeValue{attrBatch: dynamoutil.S(batchID), attrPK: dynamoutil.S(pk)}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/dynamoutil"
 	"github.com/imagepipe/imagepipe/internal/records"
 	"google.golang.org/protobuf/proto"
 )
@@ -97,18 +98,7 @@ func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (*records.R
 
 // getItem reads one item consistently; nil when it does not exist.
 func (s *Store) getItem(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            keyOf(pk),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(out.Item) == 0 {
-		return nil, nil
-	}
-	return out.Item, nil
+	return dynamoutil.GetItem(ctx, s.db, s.table, keyOf(pk))
 }
 
 // Update implements records.Store: one UpdateItem conditioned on the version
@@ -122,7 +112,7 @@ func (s *Store) Update(ctx context.Context, rec *records.Record) (*records.Recor
 	if err != nil {
 		return nil, err
 	}
-	token := newToken()
+	token := dynamoutil.NewToken()
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &s.table,
 		Key:                 keyOf(imageKey(id)),
@@ -132,33 +122,25 @@ func (s *Store) Update(ctx context.Context, rec *records.Record) (*records.Recor
 			"#v": attrVersion, "#st": attrState, "#rec": attrRecord, "#tok": attrToken,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":next":     num(rec.Version + 1),
-			":expected": num(rec.Version),
-			":state":    num(int64(rec.Image.GetState())),
+			":next":     dynamoutil.N(rec.Version + 1),
+			":expected": dynamoutil.N(rec.Version),
+			":state":    dynamoutil.N(int64(rec.Image.GetState())),
 			":rec":      &types.AttributeValueMemberB{Value: data},
-			":tok":      str(token),
+			":tok":      dynamoutil.S(token),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
 		return &records.Record{Image: proto.Clone(rec.Image).(*pb.Image), Version: rec.Version + 1}, nil
 	}
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
+	cur, err := dynamoutil.ConflictItem(ctx, s.db, s.table, keyOf(imageKey(id)), err)
+	if err != nil {
 		return nil, s.wrap("update "+id, err)
-	}
-	// Real DynamoDB returns the item that failed the condition; emulators
-	// may not, and a missing item returns nothing: read it.
-	cur := ccf.Item
-	if len(cur) == 0 {
-		if cur, err = s.getItem(ctx, imageKey(id)); err != nil {
-			return nil, s.wrap("update "+id, err)
-		}
 	}
 	switch {
 	case cur == nil:
 		return nil, fmt.Errorf("dynamorecords: update %s: %w", id, records.ErrNotFound)
-	case getS(cur, attrToken) == token && getN(cur, attrVersion) == rec.Version+1:
+	case dynamoutil.OwnWrite(cur, token) && dynamoutil.GetN(cur, attrVersion) == rec.Version+1:
 		// Our own write, retried by the SDK after its reply was lost.
 		return &records.Record{Image: proto.Clone(rec.Image).(*pb.Image), Version: rec.Version + 1}, nil
 	default:
