@@ -74,21 +74,15 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 // a batch without images.
 func (s *Service) failedInBatch(ctx context.Context, batch string) ([]string, error) {
 	var ids []string
-	total, token := 0, ""
-	for {
-		page, err := s.records.ListByBatch(ctx, batch, MaxPageSize, token)
-		if err != nil {
-			return nil, apperr.Unavailable(err)
+	total := 0
+	err := records.EachInBatch(ctx, s.records, batch, func(r *records.Record) {
+		total++
+		if r.Image.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
+			ids = append(ids, r.Image.GetId())
 		}
-		total += len(page.Records)
-		for _, r := range page.Records {
-			if r.Image.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
-				ids = append(ids, r.Image.GetId())
-			}
-		}
-		if token = page.NextPageToken; token == "" {
-			break
-		}
+	})
+	if err != nil {
+		return nil, apperr.Unavailable(err)
 	}
 	if total == 0 {
 		return nil, apperr.NotFound("batch", batch)

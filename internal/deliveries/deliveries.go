@@ -11,6 +11,7 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/registry"
+	"google.golang.org/protobuf/proto"
 )
 
 // Sentinel errors every driver maps its own errors onto.
@@ -71,3 +72,31 @@ func Register(scheme string, o Opener) { drivers.Register(scheme, o) }
 
 // Open opens the delivery log beside the status store that statusURL names.
 func Open(ctx context.Context, statusURL string) (Store, error) { return drivers.Open(ctx, statusURL) }
+
+// ErrNoChange, returned by a Mutate callback, ends Mutate without writing.
+var ErrNoChange = errors.New("deliveries: no change")
+
+// Mutate reads a delivery, lets fn change a copy, and writes it back
+// conditionally, re-reading and calling fn again whenever another writer got
+// there first (like records.Mutate). If fn returns an error (ErrNoChange
+// among them), Mutate returns the current record and that error.
+func Mutate(ctx context.Context, s Store, id string, fn func(d *pb.WebhookDelivery) error) (*Record, error) {
+	for {
+		cur, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		next := proto.Clone(cur.Delivery).(*pb.WebhookDelivery)
+		if err := fn(next); err != nil {
+			return cur, err
+		}
+		rec, err := s.Update(ctx, &Record{Delivery: next, Version: cur.Version})
+		if errors.Is(err, ErrConflict) {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		return rec, err
+	}
+}

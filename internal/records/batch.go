@@ -12,21 +12,29 @@ import (
 // whether that is "not found".
 func SummarizeBatch(ctx context.Context, s Store, batchID string, maxImages int) (*pb.Batch, error) {
 	b := &pb.Batch{Id: batchID, Counts: map[string]int32{}}
+	if err := EachInBatch(ctx, s, batchID, func(r *Record) { AddToBatch(b, r.Image, maxImages) }); err != nil {
+		return nil, err
+	}
+	b.State = BatchState(b)
+	return b, nil
+}
+
+// EachInBatch calls fn with every record of a batch, in id order, reading
+// the batch a page of 1000 at a time.
+func EachInBatch(ctx context.Context, s Store, batchID string, fn func(*Record)) error {
 	token := ""
 	for {
 		page, err := s.ListByBatch(ctx, batchID, 1000, token)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, r := range page.Records {
-			AddToBatch(b, r.Image, maxImages)
+			fn(r)
 		}
 		if token = page.NextPageToken; token == "" {
-			break
+			return nil
 		}
 	}
-	b.State = BatchState(b)
-	return b, nil
 }
 
 // AddToBatch counts img into b (not its State: call BatchState after).

@@ -186,17 +186,10 @@ func poll(ctx context.Context, interval time.Duration, step func() (done bool, e
 // listBatch reads every record of a batch, in id order.
 func listBatch(ctx context.Context, rs records.Store, batchID string) ([]*records.Record, error) {
 	var out []*records.Record
-	token := ""
-	for {
-		page, err := rs.ListByBatch(ctx, batchID, 1000, token)
-		if err != nil {
-			return nil, apperr.Unavailable(err)
-		}
-		out = append(out, page.Records...)
-		if token = page.NextPageToken; token == "" {
-			return out, nil
-		}
+	if err := records.EachInBatch(ctx, rs, batchID, func(r *records.Record) { out = append(out, r) }); err != nil {
+		return nil, apperr.Unavailable(err)
 	}
+	return out, nil
 }
 
 // batchWatch keeps a batch's summary (images omitted) up to date as its

@@ -23,7 +23,6 @@ import (
 	"github.com/imagepipe/imagepipe/internal/queue"
 	"github.com/imagepipe/imagepipe/internal/records"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -250,23 +249,16 @@ func (d *Dispatcher) readBatch(ctx context.Context, batchID string) (*pb.Batch, 
 	var (
 		hooks  []string
 		latest *timestamppb.Timestamp
-		token  string
 	)
-	for {
-		page, err := d.records.ListByBatch(ctx, batchID, 1000, token)
-		if err != nil {
-			return nil, nil, nil, err
+	err := records.EachInBatch(ctx, d.records, batchID, func(r *records.Record) {
+		records.AddToBatch(b, r.Image, 0)
+		hooks = append(hooks, r.Image.GetCallbackUrl())
+		if t := r.Image.GetUpdateTime(); latest == nil || t.AsTime().After(latest.AsTime()) {
+			latest = t
 		}
-		for _, r := range page.Records {
-			records.AddToBatch(b, r.Image, 0)
-			hooks = append(hooks, r.Image.GetCallbackUrl())
-			if t := r.Image.GetUpdateTime(); latest == nil || t.AsTime().After(latest.AsTime()) {
-				latest = t
-			}
-		}
-		if token = page.NextPageToken; token == "" {
-			break
-		}
+	})
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	b.State = records.BatchState(b)
 	return b, hooks, latest, nil
@@ -330,40 +322,15 @@ func (d *Dispatcher) publish(ctx context.Context, event *pb.WebhookEvent, urls [
 	return nil
 }
 
-// errNoChange ends mutate without writing.
-var errNoChange = errors.New("no change")
-
-// mutate is a compare-and-swap loop on a delivery, like records.Mutate.
-func (d *Dispatcher) mutate(ctx context.Context, id string, fn func(*pb.WebhookDelivery) error) (*deliveries.Record, error) {
-	for {
-		cur, err := d.store.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		next := proto.Clone(cur.Delivery).(*pb.WebhookDelivery)
-		if err := fn(next); err != nil {
-			return cur, err
-		}
-		rec, err := d.store.Update(ctx, &deliveries.Record{Delivery: next, Version: cur.Version})
-		if errors.Is(err, deliveries.ErrConflict) {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			continue
-		}
-		return rec, err
-	}
-}
-
 // errNotDue: the delivery is not due; its message is put back until it is.
 var errNotDue = errors.New("not due")
 
 func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id string) {
 	log := d.log.With("delivery", id)
 	var wait time.Duration
-	claimed, err := d.mutate(ctx, id, func(dl *pb.WebhookDelivery) error {
+	claimed, err := deliveries.Mutate(ctx, d.store, id, func(dl *pb.WebhookDelivery) error {
 		if dl.GetState() != pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING {
-			return errNoChange
+			return deliveries.ErrNoChange
 		}
 		now := time.Now()
 		if next := dl.GetNextAttemptTime(); next != nil {
@@ -375,7 +342,7 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 		return nil
 	})
 	switch {
-	case errors.Is(err, errNoChange):
+	case errors.Is(err, deliveries.ErrNoChange):
 		d.ack(ctx, m) // delivered or failed already
 		return
 	case errors.Is(err, errNotDue):
@@ -398,7 +365,7 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 		return
 	}
 	var backoff time.Duration
-	rec, err := d.mutate(ctx, id, func(dl *pb.WebhookDelivery) error {
+	rec, err := deliveries.Mutate(ctx, d.store, id, func(dl *pb.WebhookDelivery) error {
 		now := timestamppb.Now()
 		dl.Attempts = append(dl.Attempts, attempt)
 		dl.RoundAttempts++

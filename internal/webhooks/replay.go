@@ -2,13 +2,11 @@ package webhooks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/deliveries"
 	"github.com/imagepipe/imagepipe/internal/queue"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -17,13 +15,7 @@ import (
 // and its message goes onto the events queue. Replaying a PENDING delivery
 // only queues another message; the dispatcher attempts it once.
 func Replay(ctx context.Context, events queue.Queue, store deliveries.Store, id string) (*deliveries.Record, error) {
-	var rec *deliveries.Record
-	for {
-		cur, err := store.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		d := proto.Clone(cur.Delivery).(*pb.WebhookDelivery)
+	rec, err := deliveries.Mutate(ctx, store, id, func(d *pb.WebhookDelivery) error {
 		now := timestamppb.Now()
 		if d.State != pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING {
 			d.State = pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING
@@ -31,14 +23,10 @@ func Replay(ctx context.Context, events queue.Queue, store deliveries.Store, id 
 			d.RoundAttempts = 0
 		}
 		d.NextAttemptTime, d.UpdateTime = now, now
-		rec, err = store.Update(ctx, &deliveries.Record{Delivery: d, Version: cur.Version})
-		if errors.Is(err, deliveries.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		break
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if _, err := events.Send(ctx, Message{Delivery: id}.Encode(), queue.SendOptions{}); err != nil {
 		return nil, fmt.Errorf("webhooks: queue replay of %s: %w", id, err)
