@@ -6,6 +6,18 @@ BIN     := bin/imagepipe
 TOOLS    = $$(scripts/tools.sh)
 GOTEST  ?= $(GO) test -race -count=1 -timeout 20m
 
+# LIBVIPS=bundled (default): link libvips 8.18 as prebuilt by sharp-libvips,
+# fetched into ~/.cache/imagepipe by scripts/libvips.sh; LIBVIPS=system: the
+# distribution's libvips-dev (8.14 on Debian 12). See ARCHITECTURE.md.
+LIBVIPS ?= bundled
+export LIBVIPS
+ifeq ($(LIBVIPS),bundled)
+export PKG_CONFIG_PATH := $(shell scripts/libvips.sh pc)
+# Go's build cache does not see PKG_CONFIG_PATH: the define keeps objects
+# built against the two libraries apart.
+export CGO_CFLAGS := -O2 -g -DIMAGEPIPE_LIBVIPS=$(shell scripts/libvips.sh version)
+endif
+
 .PHONY: all run build deps deps-test tools generate check-generated lint-proto vet test servers fixtures clean
 
 all: build

@@ -3,9 +3,14 @@
 # Idempotent; runs apt-get as root or through sudo.
 set -euo pipefail
 
-# Packages: libvips for processing; exiftool and the photo packages only for
-# regenerating test fixtures (scripts/make-fixtures.sh), not for building.
-runtime_pkgs=(libvips-dev pkg-config)
+# Packages: pkg-config and what scripts/libvips.sh needs to fetch the bundled
+# libvips (or, with LIBVIPS=system, Debian's libvips-dev); exiftool and the
+# photo packages only for regenerating test fixtures
+# (scripts/make-fixtures.sh), not for building.
+# libheif-dev: HEIC is decoded with the system's libheif in every build
+# (internal/imaging/heif.go).
+runtime_pkgs=(pkg-config curl ca-certificates openssl libheif-dev)
+if [[ "${LIBVIPS:-bundled}" == system ]]; then runtime_pkgs+=(libvips-dev); fi
 tools_pkgs=(libvips-tools curl)
 fixture_pkgs=(libvips-tools libimage-exiftool-perl python3 python3-skimage lomiri-wallpapers-16.04 libgs-common)
 
@@ -21,11 +26,12 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
-
-echo "deps: installing ${missing[*]}" >&2
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [[ ${#missing[@]} -gt 0 ]]; then
+	echo "deps: installing ${missing[*]}" >&2
+	sudo=""
+	if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+"$(dirname "${BASH_SOURCE[0]}")/libvips.sh" install

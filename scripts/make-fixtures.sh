@@ -165,6 +165,12 @@ exiftool -q -q -overwrite_original "${exif_tags[@]}" "-IFD0:Orientation#=1" \
 	-XMP-exif:GPSLongitude=13.404954 -XMP-exif:GPSLongitudeRef=E "$tmp/adobergb.jpg"
 vipsheader -a "$tmp/adobergb.jpg" | grep -q "^icc-profile-data: 564 bytes" || die "adobergb.jpg lost its profile"
 
+# --- adobergb.heic: the same Adobe RGB pixels as HEIC (HEVC), with the profile
+# What phones upload. Needs Debian's libvips with libheif's x265 encoder.
+vips heifsave "$tmp/a98.v" "$tmp/adobergb.heic" --compression hevc --Q 70
+vipsheader -a "$tmp/adobergb.heic" | grep -q "^heif-compression: hevc" || die "adobergb.heic is not HEVC"
+vipsheader -a "$tmp/adobergb.heic" | grep -q "^icc-profile-data: 564 bytes" || die "adobergb.heic lost its profile"
+
 # --- rgb16.png: 16-bit RGB PNG, 300x200 (resampled in 16 bits) ----------------
 vips colourspace "$coffee" "$tmp/c16.v" rgb16
 vips resize "$tmp/c16.v" "$tmp/c16s.v" 0.5
@@ -311,7 +317,7 @@ SVG
 mkdir -p "$out" "$hostile" "$presets"
 photos=(dandelion.jpg dandelion-orient6.jpg dandelion-portrait.jpg coffee.png chelsea-alpha.png
 	orient-1.jpg orient-2.jpg orient-3.jpg orient-4.jpg orient-5.jpg orient-6.jpg orient-7.jpg orient-8.jpg
-	cmyk.jpg adobergb.jpg rgb16.png grey.jpg anim.gif anim.webp)
+	cmyk.jpg adobergb.jpg adobergb.heic rgb16.png grey.jpg anim.gif anim.webp)
 for f in "${photos[@]}"; do
 	mv -f "$tmp/$f" "$out/$f"
 done

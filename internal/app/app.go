@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -227,12 +226,10 @@ func (a *App) buildGRPC() error {
 		a.dispatcher = d
 	}
 	if a.modules[modProcessor] {
-		// Cores are shared by the worker pool: each job gets libvips threads
-		// and concurrent variants for its share (measured: with 2 workers on
-		// 2 cores, one each is 2% more throughput at 3% less CPU per image;
-		// with 1 worker, 2 each cut latency 8%).
-		share := max(1, runtime.GOMAXPROCS(0)/a.cfg.Processor.Workers)
-		imaging.Startup(imaging.Config{Concurrency: share, Parallelism: share})
+		// The worker pool uses the cores; each job has JobThreads (1 by
+		// default: the most images per core, see processor.Config).
+		n := a.cfg.Processor.JobThreads
+		imaging.Startup(imaging.Config{Concurrency: n, Parallelism: n})
 		proc, err := processor.New(a.cfg.Processor, presets, a.originals, a.variants, a.queue, a.events, a.records, a.log.With("module", "processor"), a.fault)
 		if err != nil {
 			return err

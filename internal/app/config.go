@@ -92,6 +92,7 @@ func (c *Config) envVars() map[string]any {
 		"IMAGEPIPE_LOG_LEVEL":        &c.LogLevel,
 		"IMAGEPIPE_PRESETS":          &c.PresetsFile,
 		"IMAGEPIPE_WORKERS":          &c.Processor.Workers,
+		"IMAGEPIPE_JOB_THREADS":      &c.Processor.JobThreads,
 		"IMAGEPIPE_MAX_ATTEMPTS":     &c.Processor.MaxAttempts,
 		"IMAGEPIPE_MAX_UPLOAD_BYTES": &c.Ingest.MaxBytes,
 		"IMAGEPIPE_DEFAULT_WAIT":     &c.Gateway.DefaultWait,

@@ -170,8 +170,17 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 	if strings.Contains(final, "-dev") || strings.Contains(final, "golang") {
 		t.Error("the final stage installs build tooling (-dev packages or Go)")
 	}
-	if !strings.Contains(final, "libvips42") {
+	// The bundled libvips (scripts/libvips.sh) is one shared library that
+	// the build stage copies out; HEIC needs Debian's libheif at run time.
+	build := string(bytes.Join(stages[:len(stages)-1], nil))
+	if !strings.Contains(build, "scripts/libvips.sh install") || !strings.Contains(build, "libvips-cpp.so") {
+		t.Error("the build stage does not fetch the bundled libvips")
+	}
+	if !regexp.MustCompile(`(?m)^COPY --from=build /out/lib/ /usr/local/lib/\s*$`).MatchString(final) || !strings.Contains(final, "ldconfig") {
 		t.Error("the final stage does not install the libvips runtime")
+	}
+	if !strings.Contains(final, "libheif1") {
+		t.Error("the final stage does not install libheif (HEIC)")
 	}
 	user := regexp.MustCompile(`(?m)^USER\s+(\S+)`).FindStringSubmatch(final)
 	if user == nil || user[1] == "root" || user[1] == "0" {

@@ -36,7 +36,7 @@ const maxSpecFileBytes = 1 << 20
 type processOptions struct {
 	preset, spec, presets, outDir string
 	json                          bool
-	repeat, workers               int
+	repeat, workers, jobThreads   int
 }
 
 // processCmd runs exactly what a processor worker runs for one job — the
@@ -54,6 +54,7 @@ func processCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per processed file instead of one line per variant")
 	fs.IntVar(&o.repeat, "repeat", 1, "process every file this many times (benchmarking); output lines are those of the first run")
 	fs.IntVar(&o.workers, "workers", 1, "files processed at once, like the processor's worker pool (IMAGEPIPE_WORKERS)")
+	fs.IntVar(&o.jobThreads, "job-threads", 1, "threads per file: libvips threads and variants at once, like the processor's IMAGEPIPE_JOB_THREADS")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "usage: imagepipe process [-preset NAME | -spec FILE_OR_JSON] [-presets FILE] -o DIR [flags] FILE...")
@@ -290,6 +291,8 @@ func runProcess(ctx context.Context, o *processOptions, files []string, stdout, 
 		return fail("-repeat must be at least 1")
 	case o.workers < 1 || o.workers > 256:
 		return fail("-workers must be 1..256")
+	case o.jobThreads < 1 || o.jobThreads > 64:
+		return fail("-job-threads must be 1..64")
 	}
 	stems := map[string]string{}
 	for _, f := range files {
@@ -306,7 +309,7 @@ func runProcess(ctx context.Context, o *processOptions, files []string, stdout, 
 	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
 		return fail("%v", err)
 	}
-	imaging.Startup(imaging.Config{}) // as the processor does (app.New)
+	imaging.Startup(imaging.Config{Concurrency: o.jobThreads, Parallelism: o.jobThreads}) // as the processor does (app.New)
 
 	jobs := make(chan processJob)
 	var (

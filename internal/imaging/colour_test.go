@@ -139,7 +139,8 @@ func TestMetadataPolicy(t *testing.T) {
 			v.Name = "keep"
 			keep := v
 			res := process(t, src, strip, copyright, icc, keep)
-			pngEXIF := f != imaging.FormatPNG
+			// libvips writes PNG EXIF (from the kept fields) from 8.15 on.
+			pngEXIF := f != imaging.FormatPNG || vips.MajorVersion > 8 || vips.MinorVersion >= 15
 
 			for _, out := range res.Variants {
 				info := checkOutput(t, out, f, 200, 133)
@@ -155,11 +156,15 @@ func TestMetadataPolicy(t *testing.T) {
 				t.Errorf("strip: metadata left: %+v", info)
 			}
 
+			// Copyright alone never reaches PNG EXIF (libvips 8.18 writes
+			// only a fresh block without it); the spec refuses keep_copyright
+			// for PNG.
 			c := res.Variants[1].Data
-			if cr := imagetest.EXIFField(t, c, "exif-ifd0-Copyright"); pngEXIF != strings.Contains(cr, "CC0 1.0 Universal") {
+			copyrightEXIF := f != imaging.FormatPNG
+			if cr := imagetest.EXIFField(t, c, "exif-ifd0-Copyright"); copyrightEXIF != strings.Contains(cr, "CC0 1.0 Universal") {
 				t.Errorf("keep copyright: Copyright = %q", cr)
 			}
-			if a := imagetest.EXIFField(t, c, "exif-ifd0-Artist"); pngEXIF != strings.Contains(a, "Clemens Engelhardt") {
+			if a := imagetest.EXIFField(t, c, "exif-ifd0-Artist"); copyrightEXIF != strings.Contains(a, "Clemens Engelhardt") {
 				t.Errorf("keep copyright: Artist = %q", a)
 			}
 			if info := imagetest.Decode(t, c); info.HasXMP || info.HasIPTC || info.HasICC {

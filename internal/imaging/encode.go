@@ -209,6 +209,9 @@ func encodeAs(img *vips.ImageRef, f Format, v Variant, q int, strip bool) (encod
 	default:
 		err = fmt.Errorf("%w: output format %q", ErrInvalidVariant, f)
 	}
+	if err == nil && !strip && v.StripMetadata && !v.KeepCopyright {
+		data, err = dropEXIF(data, f)
+	}
 	out.data = data
 	return out, err
 }

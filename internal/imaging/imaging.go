@@ -88,7 +88,9 @@ type Config struct {
 	// encoded at once. Encoding dominates (WebP and AVIF especially), and
 	// variants are independent once the source is decoded, so this cuts the
 	// latency of one image roughly by the number of cores; memory grows by
-	// one variant's working set per extra slot. 0 means min(GOMAXPROCS, 4).
+	// one variant's working set per extra slot. 0 means 1: like
+	// Concurrency, it pays only when there are idle cores, and a worker pool
+	// that fills the cores makes more images per second without it.
 	Parallelism int
 
 	// MallocArenas caps glibc's malloc arenas (libvips threads otherwise

@@ -291,9 +291,10 @@ type Variant struct {
 	// what KeepCopyright and KeepICC keep. When false, everything is kept
 	// except GPS (EXIF GPS IFD; an XMP packet that mentions GPS is dropped
 	// whole). GPS never survives. EXIF orientation is reset: the pixels are
-	// upright. PNG output carries XMP and the ICC profile but no EXIF:
-	// libvips 8.14 writes PNG EXIF only from the raw EXIF block, which is
-	// never kept because it holds GPS (and govips cannot set a new one).
+	// upright. With libvips 8.14, PNG output carries XMP and the ICC
+	// profile but no EXIF: it writes PNG EXIF only from the raw EXIF block,
+	// which is never kept because it holds GPS; from 8.15 (the bundled
+	// libvips) PNG keeps EXIF like the other formats.
 	StripMetadata bool
 	// KeepCopyright keeps the EXIF Copyright and Artist tags (JPEG, WebP,
 	// AVIF; see StripMetadata about PNG).

@@ -37,7 +37,7 @@ func loaderSupported(f sniff.Format) bool {
 	case sniff.TIFF:
 		return vips.IsTypeSupported(vips.ImageTypeTIFF)
 	case sniff.HEIF:
-		return vips.IsTypeSupported(vips.ImageTypeHEIF)
+		return true // libheif, see heif.go
 	case sniff.AVIF:
 		return vips.IsTypeSupported(vips.ImageTypeAVIF)
 	default:
@@ -92,33 +92,18 @@ func probe(src []byte, lim Limits) (SourceInfo, error) {
 		return SourceInfo{Format: f}, newError(ErrPolyglot,
 			fmt.Sprintf("the file is a %s image and also a %s file", f, kind), nil)
 	}
-	// Lazy load: libvips parses the header now and decodes pixels only on
-	// demand, which never happens for this image.
-	img, err := vips.LoadImageFromBuffer(src, importParams())
-	if err != nil {
-		return SourceInfo{}, newError(ErrCorrupt, "", err)
-	}
-	defer img.Close()
-	if loader := img.GetString("vips-loader"); !hasPrefix(loader, expectedLoader(f)) {
-		return SourceInfo{}, newError(ErrUnsupportedFormat, "", fmt.Errorf("magic says %s but libvips chose %q", f, loader))
-	}
-
-	info := SourceInfo{
-		Format:      f,
-		Width:       img.Width(),
-		Height:      img.PageHeight(), // first frame of multi-page images
-		Orientation: img.Orientation(),
-		HasAlpha:    img.HasAlpha(),
-		Frames:      1,
-		cmyk:        img.Interpretation() == vips.InterpretationCMYK,
-	}
-	if info.Height <= 0 || info.Height > img.Height() {
-		info.Height = img.Height()
-	}
-	if f == sniff.GIF || f == sniff.WebP {
-		// n-pages comes from the header (libnsgif scans the frame headers,
-		// libwebp's demuxer counts the ANMF chunks); nothing is decoded.
-		info.Frames = max(1, img.Pages())
+	var info SourceInfo
+	if f == sniff.HEIF {
+		h, err := heifProbe(src)
+		if err != nil {
+			return SourceInfo{}, newError(ErrCorrupt, "", err)
+		}
+		info = SourceInfo{Format: f, Width: h.width, Height: h.height, Orientation: 1, HasAlpha: h.alpha, Frames: 1}
+	} else {
+		var err error
+		if info, err = probeVips(src, f); err != nil {
+			return info, err
+		}
 	}
 	if info.Orientation < 1 || info.Orientation > 8 {
 		info.Orientation = 1
@@ -144,6 +129,37 @@ func probe(src []byte, lim Limits) (SourceInfo, error) {
 	if px := int64(info.Width) * int64(info.Height) * int64(info.Frames); px > lim.MaxTotalPixels {
 		return info, newError(ErrTooManyPixels,
 			fmt.Sprintf("the animation has %d pixels in all its frames; the maximum is %d", px, lim.MaxTotalPixels), nil)
+	}
+	return info, nil
+}
+
+// probeVips reads the header with libvips: lazy load, it parses the header
+// now and decodes pixels only on demand, which never happens for this image.
+func probeVips(src []byte, f sniff.Format) (SourceInfo, error) {
+	img, err := vips.LoadImageFromBuffer(src, importParams())
+	if err != nil {
+		return SourceInfo{}, newError(ErrCorrupt, "", err)
+	}
+	defer img.Close()
+	if loader := img.GetString("vips-loader"); !hasPrefix(loader, expectedLoader(f)) {
+		return SourceInfo{}, newError(ErrUnsupportedFormat, "", fmt.Errorf("magic says %s but libvips chose %q", f, loader))
+	}
+	info := SourceInfo{
+		Format:      f,
+		Width:       img.Width(),
+		Height:      img.PageHeight(), // first frame of multi-page images
+		Orientation: img.Orientation(),
+		HasAlpha:    img.HasAlpha(),
+		Frames:      1,
+		cmyk:        img.Interpretation() == vips.InterpretationCMYK,
+	}
+	if info.Height <= 0 || info.Height > img.Height() {
+		info.Height = img.Height()
+	}
+	if f == sniff.GIF || f == sniff.WebP {
+		// n-pages comes from the header (libnsgif scans the frame headers,
+		// libwebp's demuxer counts the ANMF chunks); nothing is decoded.
+		info.Frames = max(1, img.Pages())
 	}
 	return info, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -194,7 +193,7 @@ func parallelism() int {
 	if n := config.Parallelism; n > 0 {
 		return n
 	}
-	return min(runtime.GOMAXPROCS(0), 4)
+	return 1
 }
 
 // decodeHook, when set (tests only, see export_test.go), is called after
@@ -210,8 +209,7 @@ type decodeOptions struct {
 
 // decoded is the source decoded once, from which every variant is derived.
 type decoded struct {
-	img *vips.ImageRef // all frames stacked vertically when frames > 1
-	raw []byte         // img as an uncompressed TIFF (img reads from it)
+	img *vips.ImageRef // in memory; all frames stacked vertically when frames > 1
 	// frames, pageHeight: the frames in img and the height of one.
 	frames, pageHeight int
 	delays             []int // per frame, in ms
@@ -246,64 +244,64 @@ func (d *decoded) frame(i int) (*vips.ImageRef, error) {
 }
 
 // shrinkViaThumbnail is the scale below which shrunk copies are made by
-// vips_thumbnail over raw rather than by vips_resize over img. Both read the
-// same decoded pixels, but img is a random-access image, for which
-// vips_resize has no line caches and recomputes the box-shrunk lines its
-// Lanczos kernel overlaps: about 3x slower than the sequential read
-// vips_thumbnail does (27 ms against 8 ms for 1600x900 to 64x64 here). For
-// mild reductions vips_resize is a little faster.
+// vips_thumbnail with line caches rather than by the variant's own
+// vips_resize. The decoded image is random access, for which vips_resize
+// adds no line caches and recomputes the box-shrunk lines its Lanczos
+// kernel overlaps: about 3x slower for strong reductions (27 ms against
+// 8 ms for 1600x900 to 64x64 here). For mild reductions vips_resize is a
+// little faster.
 const shrinkViaThumbnail = 0.4
 
 // shrunk returns a new copy of the (single-frame) decoded image resized to
 // w x h, or nil when the reduction is too mild for the fast path (see
 // shrinkViaThumbnail). Like the decoded image, it is evaluated into memory
 // (it is small), so it can be read more than once (smart crop, FormatAuto,
-// MaxBytes). It carries the EXIF fields of img when withEXIF.
-func (d *decoded) shrunk(w, h int, withEXIF bool) (*vips.ImageRef, error) {
+// MaxBytes). It carries the metadata of the decoded image.
+func (d *decoded) shrunk(w, h int, _ bool) (*vips.ImageRef, error) {
 	if d.frames > 1 || float64(w) > shrinkViaThumbnail*float64(d.img.Width()) || float64(h) > shrinkViaThumbnail*float64(d.img.Height()) {
 		return nil, nil
 	}
-	t, err := vips.LoadThumbnailFromBuffer(d.raw, w, h, vips.InterestingNone, vips.SizeForce, nil)
+	t, err := d.img.Copy()
 	if err != nil {
 		return nil, err
 	}
-	// Keep what the TIFF carries (XMP, IPTC, and the ICC profile that a
-	// device-space decoded image needs); variants filter it later.
-	f, err := materialise(t, false)
-	t.Close()
+	defer t.Close()
+	// What a sequential loader sets: vips_shrinkv and vips_reducev then add
+	// the line caches that make a strong reduction cheap. The source is in
+	// memory, so the caches only save recomputation.
+	t.SetInt(metaSequential, 1)
+	if err := t.ThumbnailWithSize(w, h, vips.InterestingNone, vips.SizeForce); err != nil {
+		return nil, err
+	}
+	f, err := copyMemory(t)
 	if err != nil {
 		return nil, err
 	}
+	removeField(f, metaSequential)
 	if err := exactSize(f, w, h); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if withEXIF {
-		copyMetadata(d.img, f)
-	}
 	return f, nil
 }
 
-// materialise evaluates img (which may be a read-once pipeline) into an
-// uncompressed in-memory TIFF and returns a random-access image over it.
-// TIFF carries XMP, IPTC and ICC (unless strip), not EXIF.
+// metaSequential is libvips' VIPS_META_SEQUENTIAL.
+const metaSequential = "vips-sequential"
+
+// materialise evaluates img (which may be a read-once pipeline) into memory
+// and returns a random-access image over it, without metadata when strip.
 func materialise(img *vips.ImageRef, strip bool) (*vips.ImageRef, error) {
-	raw, _, err := img.ExportTiff(&vips.TiffExportParams{
-		StripMetadata: strip,
-		Compression:   vips.TiffCompressionNone,
-		Predictor:     vips.TiffPredictorNone,
-		TileWidth:     256, // unused (no tiling); 0 makes GLib warn
-		TileHeight:    256,
-	})
+	mem, err := copyMemory(img)
 	if err != nil {
 		return nil, err
 	}
-	mem, err := vips.LoadImageFromBuffer(raw, importParams())
-	if err != nil {
-		return nil, err
+	if strip {
+		if err := stripAll(mem); err != nil {
+			mem.Close()
+			return nil, err
+		}
 	}
-	defer mem.Close()
-	return mem.Copy() // own image, so setting metadata cannot touch a cached one
+	return mem, nil
 }
 
 func baseSize(info SourceInfo, scale float64) (int, int) {
@@ -329,9 +327,12 @@ func decode(src []byte, info SourceInfo, scale float64, opt decodeOptions) (*dec
 	// page height. SizeDown: the base is never enlarged.
 	var thumb *vips.ImageRef
 	var err error
-	if info.cmyk {
+	switch {
+	case info.Format == sniff.HEIF:
+		thumb, err = loadHEIF(src, bw, bh)
+	case info.cmyk:
 		thumb, err = loadCMYK(src, info, bw, bh)
-	} else {
+	default:
 		thumb, err = vips.LoadThumbnailFromBuffer(src, bw, bh, vips.InterestingNone, vips.SizeDown, params)
 	}
 	if err != nil {
@@ -371,34 +372,22 @@ func decode(src []byte, info SourceInfo, scale float64, opt decodeOptions) (*dec
 	}
 
 	// The thumbnail is a lazy pipeline over a sequential loader: it can be
-	// read exactly once ("out of order read" otherwise). Evaluate it once into
-	// an uncompressed in-memory TIFF (≈ a memcpy) and reopen that with random
-	// access. This is where the source's pixels are actually decoded, so a
+	// read exactly once ("out of order read" otherwise). Evaluate it once
+	// into memory (libvips' allocation, not the Go heap), random access from
+	// then on. This is where the source's pixels are actually decoded, so a
 	// truncated or damaged file fails here.
-	raw, _, err := thumb.ExportTiff(&vips.TiffExportParams{
-		// TIFF carries XMP, IPTC and ICC through; EXIF is re-attached below.
-		StripMetadata: !opt.keepMeta,
-		Compression:   vips.TiffCompressionNone,
-		Predictor:     vips.TiffPredictorNone,
-		TileWidth:     256, // unused (no tiling); 0 makes GLib warn
-		TileHeight:    256,
-	})
+	base, err := copyMemory(thumb)
 	if err != nil {
 		return nil, newError(ErrCorrupt, "", err)
 	}
-	mem, err := vips.LoadImageFromBuffer(raw, importParams())
-	if err != nil {
-		return nil, fmt.Errorf("imaging: reopen decoded image: %w", cleanCause(err))
-	}
-	base, err := mem.Copy() // own image, so setting metadata cannot touch a cached one
-	mem.Close()
-	if err != nil {
-		return nil, fmt.Errorf("imaging: copy decoded image: %w", cleanCause(err))
-	}
+	removeField(base, metaSequential)
 	if opt.keepMeta {
-		copyMetadata(thumb, base)
+		base.SetInt("orientation", 1) // the pixels are upright
+	} else if err := stripAll(base); err != nil {
+		base.Close()
+		return nil, fmt.Errorf("imaging: strip decoded image: %w", cleanCause(err))
 	}
-	d.img, d.raw = base, raw
+	d.img = base
 	d.pageHeight = base.Height() / d.frames
 	d.sx = float64(base.Width()) / float64(info.Width)
 	d.sy = float64(d.pageHeight) / float64(info.Height)
@@ -473,6 +462,19 @@ func toSRGB(img *vips.ImageRef, device bool) error {
 		// built-in profile, is the fallback). The output is tagged with
 		// govips' compact sRGB profile (456 bytes; libvips' own is 3 KB),
 		// which is what a variant that keeps the profile carries.
+		//
+		// A CMYK (LUT-based) profile goes to libvips' own sRGB profile
+		// instead: with the perceptual intent, lcms pairs a v4 CMYK profile
+		// badly with the compact v2 matrix profile (libvips 8.18 renders a
+		// CMYK photo visibly lighter and bluer through it than through its
+		// own sRGB; for matrix RGB profiles the two agree).
+		// A second, near-identity, transform then tags it with the compact
+		// profile.
+		if img.Interpretation() == vips.InterpretationCMYK {
+			if err := img.TransformICCProfileWithFallback("srgb", "srgb"); err != nil {
+				_ = img.RemoveICCProfile()
+			}
+		}
 		if err := img.TransformICCProfileWithFallback(vips.SRGBV2MicroICCProfilePath, "srgb"); err != nil {
 			_ = img.RemoveICCProfile()
 		}
@@ -495,20 +497,15 @@ func toSRGB(img *vips.ImageRef, device bool) error {
 	return nil
 }
 
-// copyMetadata re-attaches the EXIF of the decoded thumbnail to the
-// in-memory base image (the TIFF round trip keeps XMP, IPTC and ICC but not
-// EXIF). libvips rebuilds the EXIF block from the "exif-ifdN-*" fields when
-// saving, so copying those fields is enough. (govips' SetBlob is unusable:
-// v2.16.0 passes the slice header instead of the data.) The orientation is
-// not copied: the pixels are upright now. Which fields a variant keeps is
-// decided when it is encoded (see prepareMetadata).
-func copyMetadata(from, to *vips.ImageRef) {
-	for _, f := range from.ImageFields() {
-		if strings.HasPrefix(f, "exif-ifd") && f != "exif-ifd0-Orientation" {
-			to.SetString(f, from.GetString(f))
-		}
+// stripAll removes every metadata field and the ICC profile from img.
+func stripAll(img *vips.ImageRef) error {
+	if err := img.RemoveMetadata(); err != nil {
+		return err
 	}
-	to.SetInt("orientation", 1)
+	if img.HasICCProfile() {
+		return img.RemoveICCProfile()
+	}
+	return nil
 }
 
 // exactSize trims or extends img to w x h; vips_resize can be a pixel off

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"net/url"
+	"runtime"
 	"time"
 
 	"github.com/imagepipe/imagepipe/internal/imaging"
@@ -13,8 +14,17 @@ import (
 
 // Config of the processor.
 type Config struct {
-	// Workers is how many jobs run at once.
+	// Workers is how many jobs run at once. The default is one per core
+	// (GOMAXPROCS): jobs are single-threaded (JobThreads), so the pool is
+	// what uses the cores.
 	Workers int
+	// JobThreads is how many threads one job uses: libvips worker threads
+	// and variants rendered at once (imaging.Config Concurrency and
+	// Parallelism). 1, the default, gives the most images per core; raise
+	// it only when Workers < cores and one image's latency matters more
+	// (measured on 2 cores: 1 worker with 2 threads finishes an image ~25 %
+	// sooner but makes ~30 % fewer images per second than 2 workers with 1).
+	JobThreads int
 	// Visibility is how long a received job stays hidden from other workers;
 	// a heartbeat extends it while the job runs.
 	Visibility time.Duration
@@ -44,7 +54,8 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Workers:          2,
+		Workers:          runtime.GOMAXPROCS(0),
+		JobThreads:       1,
 		Visibility:       60 * time.Second,
 		PollWait:         5 * time.Second,
 		JobTimeout:       2 * time.Minute,
@@ -59,7 +70,8 @@ func DefaultConfig() Config {
 
 // RegisterFlags binds the config to flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.IntVar(&c.Workers, "processor.workers", c.Workers, "concurrent processing jobs (env IMAGEPIPE_WORKERS)")
+	fs.IntVar(&c.Workers, "processor.workers", c.Workers, "concurrent processing jobs (env IMAGEPIPE_WORKERS; default: one per core)")
+	fs.IntVar(&c.JobThreads, "processor.job-threads", c.JobThreads, "threads per job: libvips threads and variants at once (env IMAGEPIPE_JOB_THREADS)")
 	fs.DurationVar(&c.Visibility, "processor.visibility", c.Visibility, "queue visibility timeout of a job; extended while it runs")
 	fs.DurationVar(&c.JobTimeout, "processor.job-timeout", c.JobTimeout, "deadline of one processing attempt")
 	fs.IntVar(&c.MaxAttempts, "processor.max-attempts", c.MaxAttempts, "attempts before an image is FAILED; the queue's max receive count must be this + 1 (env IMAGEPIPE_MAX_ATTEMPTS)")
@@ -72,6 +84,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Workers < 1 || c.Workers > 256 {
 		errs = append(errs, errors.New("processor.workers must be 1..256"))
+	}
+	if c.JobThreads < 1 || c.JobThreads > 64 {
+		errs = append(errs, errors.New("processor.job-threads must be 1..64"))
 	}
 	if c.Visibility < 2*time.Second {
 		errs = append(errs, errors.New("processor.visibility must be at least 2s"))

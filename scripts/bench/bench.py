@@ -460,8 +460,9 @@ def versions(binary, node_path):
     return {
         "cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem_kb / 1024 / 1024, 1),
         "kernel": platform.release(), "os": cmd(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
-        "libvips": "libvips " + cmd(["pkg-config", "--modversion", "vips"]) + " (Debian " +
-                   cmd(["dpkg-query", "-W", "-f", "${Version}", "libvips42"]) + "), govips v2.16.0",
+        "libvips": "imagepipe: libvips " + cmd(["pkg-config", "--modversion", "vips"]) +
+                   " (sharp-libvips build, scripts/libvips.sh), govips v2.16.0; vipsthumbnail and the "
+                   "'Debian libvips' row: Debian's " + cmd(["dpkg-query", "-W", "-f", "${Version}", "libvips42"]),
         "sharp": sharp_v,
         "node": cmd(["node", "--version"]),
         "pillow": "Pillow " + cmd(["/usr/bin/python3", "-c", "import PIL; print(PIL.__version__)"]),
@@ -490,7 +491,7 @@ def main():
     ap.add_argument("--max-wait", type=float, default=900, help="seconds to wait for --max-load, then run anyway")
     ap.add_argument("--also", action="append", default=[], metavar="LABEL=BINARY",
                     help="another imagepipe binary measured next to bin/imagepipe (e.g. one built against another libvips, "
-                         "scripts/bench/libvips-next.sh)")
+                         "LIBVIPS=system, see scripts/bench/run.sh)")
     ap.add_argument("--only", default="", help="comma-separated subset of jobs: a,b,c,d")
     ap.add_argument("--doc", default="", help="Markdown file whose generated section to rewrite (docs/BENCHMARKS.md)")
     ap.add_argument("--json", default=os.path.join(CACHE, "results.json"))

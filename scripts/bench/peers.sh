@@ -9,7 +9,7 @@ set -euo pipefail
 cache="${IMAGEPIPE_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imagepipe-bench}"
 sharp_version=0.35.5
 
-pkgs=(libvips-tools imagemagick ffmpeg libjpeg-turbo-progs python3-pil curl nodejs npm)
+pkgs=(libvips-tools libvips-dev imagemagick ffmpeg libjpeg-turbo-progs python3-pil curl nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
