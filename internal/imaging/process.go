@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -325,13 +326,25 @@ func decode(src []byte, info SourceInfo, scale float64, opt decodeOptions) (*dec
 	// box, auto-rotates by EXIF orientation (all eight, and removes the
 	// tag), resizes with premultiplied alpha, and sizes animations by their
 	// page height. SizeDown: the base is never enlarged.
+	//
+	// An upright JPEG skips it (jpegFit): the loader with the largest
+	// shrink-on-load that stays above the box (vips_thumbnail keeps a
+	// factor of 2 for its resize: 5120 px to 1600 decodes at full size
+	// instead of 1/2), then the same Lanczos3 resize. 6-8 % less CPU on
+	// JPEGs and less memory, for outputs within 0.3 dB PSNR of a full-size
+	// Lanczos3 reference (docs/BENCHMARKS.md); sharp does the same
+	// (fastShrinkOnLoad).
 	var thumb *vips.ImageRef
 	var err error
+	var pin runtime.Pinner
+	defer pin.Unpin()
 	switch {
 	case info.Format == sniff.HEIF:
 		thumb, err = loadHEIF(src, bw, bh)
 	case info.cmyk:
 		thumb, err = loadCMYK(src, info, bw, bh)
+	case info.Format == sniff.JPEG && info.Orientation == 1:
+		thumb, err = jpegFit(src, info.Width, info.Height, bw, bh, &pin)
 	default:
 		thumb, err = vips.LoadThumbnailFromBuffer(src, bw, bh, vips.InterestingNone, vips.SizeDown, params)
 	}

@@ -17,6 +17,30 @@ static int copy_memory(VipsImage *in, VipsImage **out) {
 }
 
 static void unref(VipsImage *im) { g_object_unref(im); }
+
+// jpeg_fit: the JPEG loader with libjpeg's shrink-on-load (1, 2, 4, 8),
+// sequential, failing on any warning, then a Lanczos3 resize to fit within
+// w x h (per-axis scales that land on whole pixels, as vips_thumbnail's
+// do). A lazy pipeline: buf must stay put until it is evaluated.
+static int jpeg_fit(const void *buf, size_t len, int shrink, int w, int h, VipsImage **out) {
+	VipsImage *t;
+	if (vips_jpegload_buffer((void *) buf, len, &t, "shrink", shrink, "fail_on", VIPS_FAIL_ON_WARNING,
+			"access", VIPS_ACCESS_SEQUENTIAL, NULL))
+		return -1;
+	double s = VIPS_MIN(1.0, VIPS_MIN((double) w / t->Xsize, (double) h / t->Ysize));
+	double hs = VIPS_MAX(1, rint(t->Xsize * s)) / t->Xsize;
+	double vs = VIPS_MAX(1, rint(t->Ysize * s)) / t->Ysize;
+	if (hs < 1.0 || vs < 1.0) {
+		VipsImage *r;
+		int err = vips_resize(t, &r, hs, "vscale", vs, "kernel", VIPS_KERNEL_LANCZOS3, NULL);
+		g_object_unref(t);
+		if (err)
+			return -1;
+		t = r;
+	}
+	*out = t;
+	return 0;
+}
 static void remove_field(VipsImage *im, const char *name) { vips_image_remove(im, name); }
 */
 import "C"
@@ -24,6 +48,7 @@ import "C"
 import (
 	"errors"
 	"reflect"
+	"runtime"
 	"strings"
 	"unsafe"
 
@@ -80,6 +105,29 @@ func removeField(img *vips.ImageRef, name string) {
 	c := C.CString(name)
 	defer C.free(unsafe.Pointer(c))
 	C.remove_field(cImage(img), c)
+}
+
+// jpegFit loads a JPEG with shrink-on-load and resizes it to fit within
+// w x h (never enlarging): vips_thumbnail's work for an upright JPEG
+// without its overheads. The result is a lazy, read-once pipeline over src;
+// pin keeps src in place until the caller has evaluated it.
+func jpegFit(src []byte, srcW, srcH, w, h int, pin *runtime.Pinner) (*vips.ImageRef, error) {
+	shrink := 1
+	for shrink < 8 && srcW/(shrink*2) >= w && srcH/(shrink*2) >= h {
+		shrink *= 2
+	}
+	pin.Pin(unsafe.SliceData(src))
+	var out *C.VipsImage
+	if C.jpeg_fit(unsafe.Pointer(unsafe.SliceData(src)), C.size_t(len(src)), C.int(shrink), C.int(w), C.int(h), &out) != 0 {
+		return nil, vipsError()
+	}
+	like, err := vips.Black(1, 1)
+	if err != nil {
+		C.unref(out)
+		return nil, err
+	}
+	defer like.Close()
+	return adopt(like, out)
 }
 
 // vipsError takes libvips' error buffer (as govips does) into an error.
