@@ -28,7 +28,9 @@ func TestDropEXIF(t *testing.T) {
 	xmp := jpegSegment(0xE1, []byte("http://ns.adobe.com/xap/1.0/\x00<x/>"))
 	app2 := jpegSegment(0xE2, []byte("ICC_PROFILE\x00\x01\x01icc"))
 	scan := []byte{0xFF, 0xDA, 0x00, 0x02, 0x12, 0xE1, 0x34, 0xFF, 0xD9} // an 0xE1 byte inside the scan stays
-	jpeg := func(segs ...[]byte) []byte { return bytes.Join(append(append([][]byte{{0xFF, 0xD8}}, segs...), scan), nil) }
+	jpeg := func(segs ...[]byte) []byte {
+		return bytes.Join(append(append([][]byte{{0xFF, 0xD8}}, segs...), scan), nil)
+	}
 
 	cases := []struct {
 		name     string
