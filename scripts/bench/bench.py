@@ -359,14 +359,14 @@ def wait_ingest(url, timeout=20):
     raise RuntimeError(f"{url}: the ingest service did not come up")
 
 
-def service_run(binary, images, copies, workers, tmp):
+def service_run(binary, images, copies, workers, tmp, job_threads=1):
     """Uploads copies x images through ingest+gateway (not measured), then
     starts `imagepipe -target=processor` with `workers` workers and times it
     until it has logged "image ready" for every image."""
     data = tempfile.mkdtemp(prefix="svc.", dir=tmp)
     grpc_ingest, http = free_port(), free_port()
     common = ["-data-dir", data, "-log-level", "warn"]
-    env = env_with(IMAGEPIPE_WORKERS=workers)
+    env = env_with(IMAGEPIPE_WORKERS=workers, IMAGEPIPE_JOB_THREADS=job_threads)
     procs = []
     try:
         procs.append(subprocess.Popen([binary, "-target", "ingest", "-grpc-addr", f"127.0.0.1:{grpc_ingest}"] + common,
@@ -575,6 +575,13 @@ def main():
                 service.setdefault(("service", workers), []).append(r)
                 log(f"bench: rep {rep + 1}/{args.reps} service workers={workers} {r['images']} images "
                     f"{r['wall']:.2f} s  {r['ips']:.2f} img/s  cpu {r['cpu']:.2f} s  rss {r['rss_kb'] / 1024:.1f} MiB")
+            # One worker given both cores (IMAGEPIPE_JOB_THREADS=2): the
+            # latency setting, for comparison.
+            loads.append(loadavg()[0])
+            r = service_run(binary, images, args.copies, 1, tmp, job_threads=2)
+            service.setdefault(("service-threads", 1), []).append(r)
+            log(f"bench: rep {rep + 1}/{args.reps} service workers=1 job-threads=2 {r['images']} images "
+                f"{r['wall']:.2f} s  {r['ips']:.2f} img/s  cpu {r['cpu']:.2f} s  rss {r['rss_kb'] / 1024:.1f} MiB")
             for workers in (1, 2):
                 out = os.path.join(tmp, f"proc-{workers}")
                 files = [im.path for im in images] * 1
@@ -668,8 +675,10 @@ def render(args, ver, plan, by_name, results, warnings, service, load, started, 
         L.append("")
         L.append("| how | workers | wall s | images/s | × 1 worker | CPU s/image | peak RSS MiB |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
-        for kind, label in (("service", "`imagepipe -target=processor` (queue, stores)"), ("process", "`imagepipe process --workers`")):
-            base = med([r["ips"] for r in service.get((kind, 1), [])])
+        for kind, label in (("service", "`imagepipe -target=processor` (queue, stores)"),
+                            ("service-threads", "the same, `IMAGEPIPE_JOB_THREADS=2`"),
+                            ("process", "`imagepipe process --workers`")):
+            base = med([r["ips"] for r in service.get(("service" if kind == "service-threads" else kind, 1), [])])
             for w in (1, 2):
                 runs = service.get((kind, w), [])
                 if not runs:
