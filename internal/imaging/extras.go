@@ -18,7 +18,7 @@ const extrasSize = 64
 func extras(d *decoded) (Extras, error) {
 	// Squash to a square: BlurHash and pHash describe the picture, not its
 	// aspect ratio (BlurHash's component counts carry no size either).
-	img, err := d.shrunk(extrasSize, extrasSize, false)
+	img, err := d.shrunk(extrasSize, extrasSize)
 	if err == nil && img == nil {
 		if img, err = d.frame(0); err == nil {
 			err = img.ThumbnailWithSize(extrasSize, extrasSize, vips.InterestingNone, vips.SizeForce)

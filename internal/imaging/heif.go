@@ -141,15 +141,7 @@ func heifDecode(src []byte) (*vips.ImageRef, error) {
 	if C.heif_decode(unsafe.Pointer(unsafe.SliceData(src)), C.size_t(len(src)), heifMaxSide, &out, &info) != 0 {
 		return nil, errors.New(C.GoString(&info.msg[0]))
 	}
-	// A tiny placeholder ref to adopt the image into (govips makes refs
-	// only from loads and copies).
-	like, err := vips.Black(1, 1)
-	if err != nil {
-		C.g_object_unref(C.gpointer(unsafe.Pointer(out)))
-		return nil, err
-	}
-	defer like.Close()
-	return adopt(like, (*C.VipsImage)(unsafe.Pointer(out)))
+	return newRef(out)
 }
 
 // loadHEIF decodes a HEIF image (see heifDecode) and fits it within

@@ -258,7 +258,7 @@ const shrinkViaThumbnail = 0.4
 // shrinkViaThumbnail). Like the decoded image, it is evaluated into memory
 // (it is small), so it can be read more than once (smart crop, FormatAuto,
 // MaxBytes). It carries the metadata of the decoded image.
-func (d *decoded) shrunk(w, h int, _ bool) (*vips.ImageRef, error) {
+func (d *decoded) shrunk(w, h int) (*vips.ImageRef, error) {
 	if d.frames > 1 || float64(w) > shrinkViaThumbnail*float64(d.img.Width()) || float64(h) > shrinkViaThumbnail*float64(d.img.Height()) {
 		return nil, nil
 	}
@@ -449,11 +449,7 @@ func jpegUpright(src []byte, info SourceInfo, bw, bh int, pin *runtime.Pinner) (
 func loadCMYK(src []byte, info SourceInfo, bw, bh int) (*vips.ImageRef, error) {
 	params := importParams()
 	if info.Format == sniff.JPEG {
-		shrink := 1
-		for shrink < 8 && info.Width/(shrink*2) >= bw && info.Height/(shrink*2) >= bh {
-			shrink *= 2
-		}
-		params.JpegShrinkFactor.Set(shrink)
+		params.JpegShrinkFactor.Set(jpegShrink(info.Width, info.Height, bw, bh))
 	}
 	img, err := vips.LoadImageFromBuffer(src, params)
 	if err != nil {

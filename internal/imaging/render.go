@@ -39,7 +39,7 @@ func render(ctx context.Context, d *decoded, v Variant, p plan) (Output, error) 
 		var err error
 		resized := false
 		if v.Crop == nil && i == 0 {
-			f, err = d.shrunk(p.rw, p.rh, v.metaWanted())
+			f, err = d.shrunk(p.rw, p.rh)
 			resized = f != nil
 		}
 		if f == nil && err == nil {

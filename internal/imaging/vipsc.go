@@ -87,6 +87,18 @@ func adopt(like *vips.ImageRef, im *C.VipsImage) (*vips.ImageRef, error) {
 	return r, nil
 }
 
+// newRef wraps im (taking its one reference) in a new ImageRef.
+func newRef(im *C.VipsImage) (*vips.ImageRef, error) {
+	// A placeholder to copy: govips makes refs only from loads and copies.
+	like, err := vips.Black(1, 1)
+	if err != nil {
+		C.unref(im)
+		return nil, err
+	}
+	defer like.Close()
+	return adopt(like, im)
+}
+
 // copyMemory evaluates img (typically a read-once pipeline over a
 // sequential loader: this is where a source's pixels are decoded) into
 // memory and returns a random-access image over it, with img's metadata.
@@ -112,22 +124,23 @@ func removeField(img *vips.ImageRef, name string) {
 // without its overheads. The result is a lazy, read-once pipeline over src;
 // pin keeps src in place until the caller has evaluated it.
 func jpegFit(src []byte, srcW, srcH, w, h int, pin *runtime.Pinner) (*vips.ImageRef, error) {
-	shrink := 1
-	for shrink < 8 && srcW/(shrink*2) >= w && srcH/(shrink*2) >= h {
-		shrink *= 2
-	}
+	shrink := jpegShrink(srcW, srcH, w, h)
 	pin.Pin(unsafe.SliceData(src))
 	var out *C.VipsImage
 	if C.jpeg_fit(unsafe.Pointer(unsafe.SliceData(src)), C.size_t(len(src)), C.int(shrink), C.int(w), C.int(h), &out) != 0 {
 		return nil, vipsError()
 	}
-	like, err := vips.Black(1, 1)
-	if err != nil {
-		C.unref(out)
-		return nil, err
+	return newRef(out)
+}
+
+// jpegShrink is the largest libjpeg shrink-on-load factor (1, 2, 4, 8) that
+// keeps a w x h JPEG at least bw x bh (libvips floors the scaled size).
+func jpegShrink(w, h, bw, bh int) int {
+	shrink := 1
+	for shrink < 8 && w/(shrink*2) >= bw && h/(shrink*2) >= bh {
+		shrink *= 2
 	}
-	defer like.Close()
-	return adopt(like, out)
+	return shrink
 }
 
 // vipsError takes libvips' error buffer (as govips does) into an error.
