@@ -60,11 +60,15 @@ case "$cmd" in
 	version) echo "$vips_version"; exit 0 ;;
 esac
 
+mkdir -p "$cache"
+# One install at a time (builds sharing the cache): wait for the lock, then
+# look again.
+exec 9>"$cache/.libvips.lock"
+flock 9
 if [[ ! -f "$dir/pc/vips.pc" ]]; then
 	for tool in curl openssl gcc ar; do
-		command -v "$tool" >/dev/null || { echo "libvips: $tool is needed (scripts/deps.sh installs it)" >&2; exit 1; }
+		command -v "$tool" >/dev/null || { echo "libvips: $tool is needed (apt-get install curl openssl gcc binutils)" >&2; exit 1; }
 	done
-	mkdir -p "$cache"
 	tmp="$(mktemp -d "$cache/.libvips.XXXXXX")"
 	trap 'rm -rf "$tmp"' EXIT
 	for pkg in "$platform" dev; do
@@ -105,7 +109,7 @@ Libs: -L$dir/pc -lvipsstubs -L$lib -l:$so -Wl,-rpath,$lib
 PC
 	rm -rf "$dir"
 	mkdir -p "$(dirname "$dir")"
-	mv "$tmp/out" "$dir"
+	mv -T "$tmp/out" "$dir"
 fi
 [[ -d "$lib" && -d "$inc/vips" ]] || { echo "libvips: $dir is incomplete; remove it and run again" >&2; exit 1; }
 

@@ -82,8 +82,17 @@ func TestVipsBridge(t *testing.T) {
 	if mem.Width() != 37 || mem.Height() != 21 || mem.GetString("probe") != "kept" || cImage(mem) == cImage(img) {
 		t.Errorf("copyMemory: %dx%d, probe %q, same image %v", mem.Width(), mem.Height(), mem.GetString("probe"), cImage(mem) == cImage(img))
 	}
+	// An image already in memory still gets an image of its own.
+	again, err := copyMemory(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
 	removeField(mem, "probe")
 	if mem.GetString("probe") != "" {
 		t.Error("removeField left the field")
+	}
+	if cImage(again) == cImage(mem) || again.GetString("probe") != "kept" {
+		t.Errorf("copyMemory of a memory image shares it: probe %q", again.GetString("probe"))
 	}
 }

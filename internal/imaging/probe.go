@@ -6,6 +6,7 @@ import (
 
 	"github.com/davidbyttow/govips/v2/vips"
 
+	"github.com/imagepipe/imagepipe/internal/heif"
 	"github.com/imagepipe/imagepipe/internal/sniff"
 )
 
@@ -94,11 +95,14 @@ func probe(src []byte, lim Limits) (SourceInfo, error) {
 	}
 	var info SourceInfo
 	if f == sniff.HEIF {
-		h, err := heifProbe(src)
+		h, err := heif.Probe(src)
+		if isInternalHEIF(err) {
+			return SourceInfo{}, err
+		}
 		if err != nil {
 			return SourceInfo{}, newError(ErrCorrupt, "", err)
 		}
-		info = SourceInfo{Format: f, Width: h.width, Height: h.height, Orientation: 1, HasAlpha: h.alpha, Frames: 1}
+		info = SourceInfo{Format: f, Width: h.Width, Height: h.Height, Orientation: 1, HasAlpha: h.Alpha, Frames: 1}
 	} else {
 		var err error
 		if info, err = probeVips(src, f); err != nil {

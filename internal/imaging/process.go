@@ -340,13 +340,16 @@ func decode(src []byte, info SourceInfo, scale float64, opt decodeOptions) (*dec
 	defer pin.Unpin()
 	switch {
 	case info.Format == sniff.HEIF:
-		thumb, err = loadHEIF(src, bw, bh)
+		thumb, err = loadHEIF(src, info, bw, bh)
 	case info.cmyk:
 		thumb, err = loadCMYK(src, info, bw, bh)
 	case info.Format == sniff.JPEG:
 		thumb, err = jpegUpright(src, info, bw, bh, &pin)
 	default:
 		thumb, err = vips.LoadThumbnailFromBuffer(src, bw, bh, vips.InterestingNone, vips.SizeDown, params)
+	}
+	if isInternalHEIF(err) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, newError(ErrCorrupt, "", err)

@@ -6,14 +6,26 @@ package imaging
 /*
 #cgo pkg-config: vips
 #include <stdlib.h>
+#include <string.h>
 #include <vips/vips.h>
 
 // copy_memory evaluates in into one block of memory (libvips' own
 // allocation, not the Go heap), with libvips' threads; *out is a
 // random-access image with all of in's metadata.
+// An image already in memory comes back as itself (one more reference):
+// then a vips_copy, so the result is always a new image whose metadata can
+// change on its own.
 static int copy_memory(VipsImage *in, VipsImage **out) {
-	*out = vips_image_copy_memory(in);
-	return *out == NULL ? -1 : 0;
+	VipsImage *m = vips_image_copy_memory(in);
+	if (m == NULL)
+		return -1;
+	if (m != in) {
+		*out = m;
+		return 0;
+	}
+	int err = vips_copy(m, out, NULL);
+	g_object_unref(m);
+	return err;
 }
 
 static void unref(VipsImage *im) { g_object_unref(im); }
@@ -42,6 +54,26 @@ static int jpeg_fit(const void *buf, size_t len, int shrink, int w, int h, VipsI
 	return 0;
 }
 static void remove_field(VipsImage *im, const char *name) { vips_image_remove(im, name); }
+
+// from_pixels copies h rows of w x bands 8-bit sRGB pixels, stride bytes
+// apart, into a new memory image, tagged with icc (copied) when icc_len > 0.
+static int from_pixels(const void *pix, int w, int h, int bands, int stride,
+		const void *icc, size_t icc_len, const char *loader, VipsImage **out) {
+	VipsImage *im = vips_image_new_memory();
+	vips_image_init_fields(im, w, h, bands, VIPS_FORMAT_UCHAR, VIPS_CODING_NONE,
+		VIPS_INTERPRETATION_sRGB, 1.0, 1.0);
+	if (vips_image_write_prepare(im)) {
+		g_object_unref(im);
+		return -1;
+	}
+	for (int y = 0; y < h; y++)
+		memcpy(VIPS_IMAGE_ADDR(im, 0, y), (const unsigned char *) pix + (size_t) y * stride, (size_t) w * bands);
+	if (icc_len > 0)
+		vips_image_set_blob_copy(im, VIPS_META_ICC_NAME, icc, icc_len);
+	vips_image_set_string(im, "vips-loader", loader);
+	*out = im;
+	return 0;
+}
 */
 import "C"
 
@@ -87,6 +119,27 @@ func adopt(like *vips.ImageRef, im *C.VipsImage) (*vips.ImageRef, error) {
 	return r, nil
 }
 
+// fromPixels makes a libvips memory image of h rows of w x bands 8-bit
+// sRGB pixels at pix (C memory), stride bytes apart, tagged with icc when
+// it is not empty, with "vips-loader" set to loader.
+func fromPixels(pix unsafe.Pointer, w, h, bands, stride int, icc []byte, loader string) (*vips.ImageRef, error) {
+	if pix == nil || w <= 0 || h <= 0 || bands < 1 || stride < w*bands {
+		return nil, errors.New("imaging: bad pixel buffer")
+	}
+	cl := C.CString(loader)
+	defer C.free(unsafe.Pointer(cl))
+	var iccp unsafe.Pointer
+	if len(icc) > 0 {
+		iccp = C.CBytes(icc)
+		defer C.free(iccp)
+	}
+	var out *C.VipsImage
+	if C.from_pixels(pix, C.int(w), C.int(h), C.int(bands), C.int(stride), iccp, C.size_t(len(icc)), cl, &out) != 0 {
+		return nil, vipsError()
+	}
+	return newRef(out)
+}
+
 // newRef wraps im (taking its one reference) in a new ImageRef.
 func newRef(im *C.VipsImage) (*vips.ImageRef, error) {
 	// A placeholder to copy: govips makes refs only from loads and copies.
@@ -106,7 +159,9 @@ func newRef(im *C.VipsImage) (*vips.ImageRef, error) {
 // heap, and keeps every metadata field, EXIF included.
 func copyMemory(img *vips.ImageRef) (*vips.ImageRef, error) {
 	var out *C.VipsImage
-	if C.copy_memory(cImage(img), &out) != 0 {
+	rc := C.copy_memory(cImage(img), &out)
+	runtime.KeepAlive(img) // govips' finalizer must not free it mid-call
+	if rc != 0 {
 		return nil, vipsError()
 	}
 	return adopt(img, out)
@@ -117,6 +172,7 @@ func removeField(img *vips.ImageRef, name string) {
 	c := C.CString(name)
 	defer C.free(unsafe.Pointer(c))
 	C.remove_field(cImage(img), c)
+	runtime.KeepAlive(img)
 }
 
 // jpegFit loads a JPEG with shrink-on-load and resizes it to fit within
