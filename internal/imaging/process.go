@@ -95,15 +95,21 @@ func Process(ctx context.Context, src []byte, variants []Variant, lim Limits) (*
 	d.lim = lim
 	res.Decode = time.Since(start)
 
-	// The extras (a few ms) are computed alongside the variants.
+	// The extras (a few ms) are computed alongside the variants when a job
+	// may use more than one thread, else after them: a single-threaded job
+	// stays on one core, so a pool of them scales with the cores.
 	var extrasErr error
-	extrasDone := make(chan struct{})
-	go func() {
-		defer close(extrasDone)
+	if parallelism() > 1 {
+		extrasDone := make(chan struct{})
+		go func() {
+			defer close(extrasDone)
+			res.Extras, extrasErr = extras(d)
+		}()
+		err = renderAll(ctx, d, variants, plans, res.Variants)
+		<-extrasDone
+	} else if err = renderAll(ctx, d, variants, plans, res.Variants); err == nil {
 		res.Extras, extrasErr = extras(d)
-	}()
-	err = renderAll(ctx, d, variants, plans, res.Variants)
-	<-extrasDone
+	}
 	if err != nil {
 		return nil, err
 	}
