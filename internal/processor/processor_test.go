@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 )
 
 type rig struct {
+	dir                 string
 	proc                *processor.Processor
 	originals, variants blob.Store
 	q, dlq              queue.Queue
@@ -36,7 +38,7 @@ type rig struct {
 func newRig(t *testing.T, fault processor.Fault) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	r := &rig{}
+	r := &rig{dir: dir}
 	var err error
 	must := func(err error) {
 		t.Helper()
@@ -177,5 +179,39 @@ func TestTransientFailureRetries(t *testing.T) {
 	img := r.state(t, id)
 	if img.GetState() != pb.ImageState_IMAGE_STATE_READY || img.GetAttempts() != 2 || img.GetError() != nil || len(img.GetVariants()) != 3 {
 		t.Fatalf("%s after %d attempts, error %v, %d variants", img.GetState(), img.GetAttempts(), img.GetError(), len(img.GetVariants()))
+	}
+}
+
+// The variants are written concurrently; when the public store fails, the
+// job fails transiently with nothing recorded as READY, and the retry, with
+// the store back, writes all of them.
+func TestVariantStoreFailureRetries(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	id := r.submit(t, "dandelion.jpg")
+	// A real failure of the real store: its objects directory becomes a file.
+	objects := filepath.Join(r.dir, "variants", "objects")
+	if err := os.RemoveAll(objects); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(objects, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.proc.Handle(ctx, r.receive(t))
+	if img := r.state(t, id); img.GetState() != pb.ImageState_IMAGE_STATE_PROCESSING || img.GetError().GetCode() != "retrying" || len(img.GetVariants()) != 0 {
+		t.Fatalf("with the store failing: %s %v, %d variants; want PROCESSING, retrying, none", img.GetState(), img.GetError(), len(img.GetVariants()))
+	}
+	if err := os.Remove(objects); err != nil {
+		t.Fatal(err)
+	}
+	r.proc.Handle(ctx, r.receive(t))
+	img := r.state(t, id)
+	if img.GetState() != pb.ImageState_IMAGE_STATE_READY || len(img.GetVariants()) != 3 {
+		t.Fatalf("after the retry: %s, %d variants", img.GetState(), len(img.GetVariants()))
+	}
+	for _, v := range img.GetVariants() {
+		if _, err := r.variants.Head(ctx, id+"/"+v.GetName()); err != nil {
+			t.Errorf("variant %s: %v", v.GetName(), err)
+		}
 	}
 }
