@@ -419,8 +419,8 @@ func decode(src []byte, info SourceInfo, scale float64, opt decodeOptions) (*dec
 	return d, nil
 }
 
-// jpegUpright is jpegFit for an upright JPEG. For the other EXIF
-// orientations the stored image is fitted within the rotated box,
+// jpegUpright decodes a JPEG with jpegFit and makes it upright. For EXIF
+// orientations other than 1 the stored image is fitted within the rotated box,
 // evaluated into memory (rotation needs random access) and rotated there,
 // which also removes the orientation tag.
 func jpegUpright(src []byte, info SourceInfo, bw, bh int, pin *runtime.Pinner) (*vips.ImageRef, error) {
