@@ -7,14 +7,17 @@
 # dependencies inside, LGPL-3.0), fetched from the npm registry with curl and
 # checked against the pinned SHA-512, into a cache outside the repository
 # (~/.cache/imagepipe, or $IMAGEPIPE_CACHE). Debian 12 ships libvips 8.14,
-# which costs 11-18 % more CPU per image and 19 MiB more idle memory
+# which costs 12-16 % more CPU per image and 17 MiB more idle memory
 # (docs/BENCHMARKS.md); ARCHITECTURE.md says why this build and not another.
 #
 # LIBVIPS=system uses the distribution's libvips (apt's libvips-dev, 8.14 on
 # Debian 12) through its own pkg-config file and prints nothing.
 #
-# The binary finds the library through its rpath: the cache directory, then
-# ../lib next to the binary (how the Dockerfile installs it).
+# The binary finds the library through its rpath (the cache directory) or,
+# where that does not exist, the linker's search path (the Dockerfile copies
+# it to /usr/local/lib). Go's build cache does not see PKG_CONFIG_PATH: the
+# Makefile sets CGO_CFLAGS per library so objects built against the two
+# never mix.
 #
 # Usage: scripts/libvips.sh install    fetch it unless cached (scripts/deps.sh runs this)
 #        scripts/libvips.sh pc         print the pkg-config directory (does not fetch)
@@ -98,17 +101,14 @@ C
 	gcc -O2 -fPIC -c "$tmp/stubs.c" -o "$tmp/stubs.o"
 	ar rcs "$tmp/out/pc/libvipsstubs.a" "$tmp/stubs.o"
 
-	# The define in Cflags is there so Go's build cache never mixes objects
-	# built against this libvips with ones built against the system's.
 	cat >"$tmp/out/pc/vips.pc" <<PC
 Name: vips
 Description: libvips $vips_version as prebuilt by sharp-libvips $version (scripts/libvips.sh)
 Version: $vips_version
-Cflags: -I$inc -I$inc/glib-2.0 -I$lib/glib-2.0/include -DIMAGEPIPE_LIBVIPS=$vips_version
+Cflags: -I$inc -I$inc/glib-2.0 -I$lib/glib-2.0/include
 Libs: -L$dir/pc -lvipsstubs -L$lib -l:$so -Wl,-rpath,$lib
 PC
 	rm -rf "$dir"
-	mkdir -p "$(dirname "$dir")"
 	mv -T "$tmp/out" "$dir"
 fi
 [[ -d "$lib" && -d "$inc/vips" ]] || { echo "libvips: $dir is incomplete; remove it and run again" >&2; exit 1; }

@@ -53,6 +53,7 @@ static int jpeg_fit(const void *buf, size_t len, int shrink, int w, int h, VipsI
 	*out = t;
 	return 0;
 }
+
 static void remove_field(VipsImage *im, const char *name) { vips_image_remove(im, name); }
 
 // from_pixels copies h rows of w x bands 8-bit sRGB pixels, stride bytes
