@@ -5,7 +5,7 @@
 FROM golang:1.26-bookworm AS build
 # pkg-config, curl and openssl for scripts/libvips.sh (libvips 8.18 as
 # prebuilt by sharp-libvips, checked against its pinned SHA-512);
-# libheif-dev: HEIC is decoded with Debian's libheif (internal/imaging/heif.go).
+# libheif-dev: HEIC is decoded with Debian's libheif (internal/engine/imaging/heif.go).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config curl ca-certificates openssl libheif-dev \
  && rm -rf /var/lib/apt/lists/*

@@ -18,7 +18,7 @@ export PKG_CONFIG_PATH := $(shell scripts/libvips.sh pc)
 export CGO_CFLAGS := -O2 -g -DIMAGEPIPE_LIBVIPS=$(shell scripts/libvips.sh version)
 endif
 
-.PHONY: all run build deps deps-test tools generate check-generated lint-proto vet test servers fixtures clean
+.PHONY: all run build deps deps-test tools generate check-generated lint-proto breaking-proto tidy vet test servers fixtures clean
 
 all: build
 
@@ -46,6 +46,15 @@ generate: tools
 lint-proto: tools
 	PATH="$(TOOLS):$$PATH" buf lint
 
+## breaking-proto: fail when proto/ breaks wire or source compatibility with main (buf.yaml: FILE)
+BUF_AGAINST ?= $(shell git rev-parse --git-common-dir)\#branch=main
+breaking-proto: tools
+	PATH="$(TOOLS):$$PATH" buf breaking --against '$(BUF_AGAINST)'
+
+## tidy: fail when go.mod or go.sum is not what `go mod tidy` makes
+tidy:
+	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run 'go mod tidy' and commit the result" >&2; exit 1; }
+
 ## check-generated: fail when gen/ is not what `make generate` makes
 check-generated: generate
 	@if [ -n "$$(git status --porcelain -- gen/)" ]; then \
@@ -54,11 +63,11 @@ check-generated: generate
 
 vet: deps
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l cmd internal gen)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal gen >&2; exit 1; }
+	@test -z "$$(gofmt -l cmd internal services integration gen scripts)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal services integration gen scripts >&2; exit 1; }
 
 ## test: install what is missing and run every check and test, the AWS
 ## drivers against MinIO, fauxqs and dynalite started on loopback
-test: deps-test lint-proto check-generated vet servers
+test: deps-test lint-proto breaking-proto check-generated tidy vet servers
 	eval "$$(scripts/servers.sh env)"; IMAGEPIPE_REQUIRE_AWS=1 $(GOTEST) ./...; rc=$$?; \
 	scripts/servers.sh stop; exit $$rc
 

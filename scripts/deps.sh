@@ -8,7 +8,7 @@ set -euo pipefail
 # photo packages only for regenerating test fixtures
 # (scripts/make-fixtures.sh), not for building.
 # libheif-dev: HEIC is decoded with the system's libheif in every build
-# (internal/heif).
+# (internal/engine/heif).
 runtime_pkgs=(pkg-config curl ca-certificates openssl libheif-dev)
 if [[ "${LIBVIPS:-bundled}" == system ]]; then runtime_pkgs+=(libvips-dev); fi
 tools_pkgs=(libvips-tools curl)

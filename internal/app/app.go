@@ -16,28 +16,28 @@ import (
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
-	"github.com/imagepipe/imagepipe/internal/admin"
-	"github.com/imagepipe/imagepipe/internal/apperr"
-	"github.com/imagepipe/imagepipe/internal/blob"
-	_ "github.com/imagepipe/imagepipe/internal/blob/fsblob" // file://
-	_ "github.com/imagepipe/imagepipe/internal/blob/s3blob" // s3://
-	"github.com/imagepipe/imagepipe/internal/deliveries"
-	_ "github.com/imagepipe/imagepipe/internal/deliveries/dynamodeliveries" // dynamodb://
-	_ "github.com/imagepipe/imagepipe/internal/deliveries/sqlitedeliveries" // sqlite://
-	"github.com/imagepipe/imagepipe/internal/gateway"
-	"github.com/imagepipe/imagepipe/internal/imaging"
-	"github.com/imagepipe/imagepipe/internal/ingest"
-	"github.com/imagepipe/imagepipe/internal/processor"
-	"github.com/imagepipe/imagepipe/internal/queue"
-	_ "github.com/imagepipe/imagepipe/internal/queue/sqlitequeue" // sqlite://
-	_ "github.com/imagepipe/imagepipe/internal/queue/sqsqueue"    // sqs://
-	"github.com/imagepipe/imagepipe/internal/records"
-	_ "github.com/imagepipe/imagepipe/internal/records/dynamorecords" // dynamodb://
-	_ "github.com/imagepipe/imagepipe/internal/records/sqliterecords" // sqlite://
-	"github.com/imagepipe/imagepipe/internal/spec"
-	"github.com/imagepipe/imagepipe/internal/status"
-	"github.com/imagepipe/imagepipe/internal/trace"
-	"github.com/imagepipe/imagepipe/internal/webhooks"
+	"github.com/imagepipe/imagepipe/internal/engine/imaging"
+	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/trace"
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	_ "github.com/imagepipe/imagepipe/internal/stores/blob/fsblob" // file://
+	_ "github.com/imagepipe/imagepipe/internal/stores/blob/s3blob" // s3://
+	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
+	_ "github.com/imagepipe/imagepipe/internal/stores/deliveries/dynamodeliveries" // dynamodb://
+	_ "github.com/imagepipe/imagepipe/internal/stores/deliveries/sqlitedeliveries" // sqlite://
+	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	_ "github.com/imagepipe/imagepipe/internal/stores/queue/sqlitequeue" // sqlite://
+	_ "github.com/imagepipe/imagepipe/internal/stores/queue/sqsqueue"    // sqs://
+	"github.com/imagepipe/imagepipe/internal/stores/records"
+	_ "github.com/imagepipe/imagepipe/internal/stores/records/dynamorecords" // dynamodb://
+	_ "github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords" // sqlite://
+	"github.com/imagepipe/imagepipe/services/admin"
+	"github.com/imagepipe/imagepipe/services/gateway"
+	"github.com/imagepipe/imagepipe/services/ingest"
+	"github.com/imagepipe/imagepipe/services/processor"
+	"github.com/imagepipe/imagepipe/services/status"
+	"github.com/imagepipe/imagepipe/services/webhooks"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"

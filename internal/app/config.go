@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"net"
 	"net/url"
 	"os"
@@ -13,11 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/imagepipe/imagepipe/internal/gateway"
-	"github.com/imagepipe/imagepipe/internal/ingest"
-	"github.com/imagepipe/imagepipe/internal/processor"
-	"github.com/imagepipe/imagepipe/internal/status"
-	"github.com/imagepipe/imagepipe/internal/webhooks"
+	"github.com/imagepipe/imagepipe/services/gateway"
+	"github.com/imagepipe/imagepipe/services/ingest"
+	"github.com/imagepipe/imagepipe/services/processor"
+	"github.com/imagepipe/imagepipe/services/status"
+	"github.com/imagepipe/imagepipe/services/webhooks"
 )
 
 // Config is the whole process's configuration: defaults, then IMAGEPIPE_*
@@ -259,7 +260,7 @@ func (c *Config) Validate() error {
 	if c.OriginalsURL != "" && c.OriginalsURL == c.VariantsURL {
 		errs = append(errs, errors.New("originals and variants must be different stores: originals are private"))
 	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Ingest.Validate(), c.Processor.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())

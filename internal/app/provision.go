@@ -9,11 +9,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/imagepipe/imagepipe/internal/blob"
-	"github.com/imagepipe/imagepipe/internal/deliveries"
-	"github.com/imagepipe/imagepipe/internal/queue"
-	"github.com/imagepipe/imagepipe/internal/queue/sqsqueue"
-	"github.com/imagepipe/imagepipe/internal/records"
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
+	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/stores/queue/sqsqueue"
+	"github.com/imagepipe/imagepipe/internal/stores/records"
 )
 
 // Init creates every store the configuration names, idempotently: S3

@@ -17,11 +17,11 @@ import (
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
-	"github.com/imagepipe/imagepipe/internal/apperr"
-	"github.com/imagepipe/imagepipe/internal/imaging"
-	"github.com/imagepipe/imagepipe/internal/ingest"
-	"github.com/imagepipe/imagepipe/internal/processor"
-	"github.com/imagepipe/imagepipe/internal/spec"
+	"github.com/imagepipe/imagepipe/internal/engine/imaging"
+	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/services/ingest"
+	"github.com/imagepipe/imagepipe/services/processor"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 

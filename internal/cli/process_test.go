@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imagepipe/imagepipe/internal/imagetest"
-	"github.com/imagepipe/imagepipe/internal/sniff"
+	"github.com/imagepipe/imagepipe/internal/engine/sniff"
+	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 )
 
 // builtinPresets makes `imagepipe process` start from the built-in presets

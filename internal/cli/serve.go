@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"io"
 	"os/signal"
 	"syscall"
@@ -34,7 +35,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	a, err := app.New(ctx, cfg, app.NewLogger(stderr, cfg.LogLevel))
+	a, err := app.New(ctx, cfg, logging.New(stderr, cfg.LogLevel))
 	if err != nil {
 		fmt.Fprintln(stderr, "imagepipe:", err)
 		return 1

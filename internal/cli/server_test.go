@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"image"
 	"image/color"
 	"image/png"
@@ -59,7 +60,7 @@ func startServer(t *testing.T, opts ...app.Option) *testServer {
 	cfg.Processor.PollWait = 500 * time.Millisecond
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.NewLogger(logs, "info"), opts...)
+	a, err := app.New(ctx, cfg, logging.New(logs, "info"), opts...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

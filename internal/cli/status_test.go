@@ -11,7 +11,7 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/app"
-	"github.com/imagepipe/imagepipe/internal/imagetest"
+	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
-	"github.com/imagepipe/imagepipe/internal/apperr"
-	"github.com/imagepipe/imagepipe/internal/jobs"
+	"github.com/imagepipe/imagepipe/internal/messages/jobs"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )

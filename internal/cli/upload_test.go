@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
-	"github.com/imagepipe/imagepipe/internal/imagetest"
+	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 )
 
 // setUploadHooks installs the upload test hooks until the test ends.

@@ -71,7 +71,7 @@ def rnd(x):
 
 
 def expected_size(kind, bw, bh, w, h):
-    """imagepipe's plan (internal/imaging/plan.go) for a never-enlarged variant."""
+    """imagepipe's plan (internal/engine/imaging/plan.go) for a never-enlarged variant."""
     if kind == "inside":
         s = min(bw / w, bh / h, 1.0)
         return min(rnd(w * s), bw), min(rnd(h * s), bh)

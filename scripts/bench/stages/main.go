@@ -8,7 +8,7 @@
 //	go run scripts/bench/stages/main.go process [-n 3] [-workers W] [-parallelism P] [-concurrency C] [-preset NAME] FILE...
 //
 // "stages" replays, with govips and step by step, what imaging.Process does
-// for the default preset (internal/imaging/process.go, render.go,
+// for the default preset (internal/engine/imaging/process.go, render.go,
 // extras.go at the time of writing): decode with shrink-on-load into an
 // uncompressed TIFF, reopen it, the extras' 64x64 copy, then per variant
 // the resize (forced into memory through an uncompressed TIFF, so it is
@@ -34,9 +34,9 @@ import (
 
 	"github.com/davidbyttow/govips/v2/vips"
 
-	"github.com/imagepipe/imagepipe/internal/imaging"
-	"github.com/imagepipe/imagepipe/internal/processor"
-	"github.com/imagepipe/imagepipe/internal/spec"
+	"github.com/imagepipe/imagepipe/internal/engine/imaging"
+	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/services/processor"
 )
 
 func main() {

@@ -1,0 +1,71 @@
+// Package events is the message on the events queue: the processor says an
+// image reached a terminal state; the webhook dispatcher turns that into
+// deliveries, and schedules each delivery's attempts with messages of its own.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/stores/records"
+)
+
+// Message is the body of a message on the events queue. Exactly one field
+// is set:
+//   - Image: an image reached a terminal state (sent by the processor);
+//     the dispatcher turns it into deliveries, one per endpoint, and
+//     checks whether its batch completed.
+//   - Delivery: attempt this delivery (sent by the dispatcher, and by a
+//     replay).
+type Message struct {
+	Image    *ImageEvent `json:"image,omitempty"`
+	Delivery string      `json:"delivery,omitempty"`
+}
+
+// ImageEvent names an image's terminal state. State and Retries make the
+// event id: a retried image that ends again is a new event.
+type ImageEvent struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	Retries int32  `json:"retries"`
+}
+
+// Encode returns the message body.
+func (m Message) Encode() []byte {
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// DecodeMessage parses an events queue message body.
+func Decode(body []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return Message{}, fmt.Errorf("events: bad event message: %w", err)
+	}
+	if (m.Image == nil) == (m.Delivery == "") {
+		return Message{}, errors.New("events: event message must carry exactly one of image, delivery")
+	}
+	if m.Image != nil && m.Image.ID == "" {
+		return Message{}, errors.New("events: image event without id")
+	}
+	return m, nil
+}
+
+// Emit tells the dispatcher that img is READY or FAILED. It is safe to
+// call again for the same state (a redelivered job does): deliveries are
+// keyed by event, so a repeat sends nothing twice to an endpoint that
+// already accepted it. A nil queue (webhooks off) emits nothing.
+func Emit(ctx context.Context, q queue.Queue, img *pb.Image) error {
+	if q == nil || !records.Terminal(img.GetState()) {
+		return nil
+	}
+	msg := Message{Image: &ImageEvent{ID: img.GetId(), State: img.GetState().String(), Retries: img.GetRetries()}}
+	if _, err := q.Send(ctx, msg.Encode(), queue.SendOptions{}); err != nil {
+		return fmt.Errorf("events: emit event for %s: %w", img.GetId(), err)
+	}
+	return nil
+}

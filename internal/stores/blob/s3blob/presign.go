@@ -1,0 +1,69 @@
+package s3blob
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
+)
+
+// MaxPresignTTL is the longest validity of a presigned URL (SigV4's limit).
+const MaxPresignTTL = 7 * 24 * time.Hour
+
+// PresignGet returns a URL that downloads key with a plain HTTP GET, without
+// credentials, for ttl (at most MaxPresignTTL). The URL is signed for the
+// store's endpoint host; a missing key answers 404. ctx is only used for
+// resolving credentials: no request is made.
+func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	k, err := s.presignKey("presign get", key, ttl)
+	if err != nil {
+		return "", err
+	}
+	req, err := s3.NewPresignClient(s.client).PresignGetObject(ctx,
+		&s3.GetObjectInput{Bucket: &s.bucket, Key: &k}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", wrap(ctx, "presign get", key, err)
+	}
+	return req.URL, nil
+}
+
+// PresignPut returns a URL that uploads key with a plain HTTP PUT of the
+// whole body, without credentials, for ttl (at most MaxPresignTTL). The
+// request must carry the header "Content-Type: <contentType>"
+// (blob.DefaultContentType if contentType is empty), which is signed; no
+// other header is required.
+//
+// Such an upload bypasses Put: it gets the bucket's default encryption,
+// not the store's sse option, and no SHA-256 metadata, so its Attrs.ETag is
+// S3's ETag (the MD5 hex of a single-part upload). Its size is not limited
+// by the URL.
+func (s *Store) PresignPut(ctx context.Context, key, contentType string, ttl time.Duration) (string, error) {
+	k, err := s.presignKey("presign put", key, ttl)
+	if err != nil {
+		return "", err
+	}
+	ct := cmp.Or(contentType, blob.DefaultContentType)
+	req, err := s3.NewPresignClient(s.client).PresignPutObject(ctx,
+		&s3.PutObjectInput{Bucket: &s.bucket, Key: &k, ContentType: &ct}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", wrap(ctx, "presign put", key, err)
+	}
+	return req.URL, nil
+}
+
+// presignKey validates the arguments of a presign call and returns the S3
+// key.
+func (s *Store) presignKey(op, key string, ttl time.Duration) (string, error) {
+	k, err := s.objectKey(key)
+	if err != nil {
+		return "", fmt.Errorf("s3blob: %s: %w", op, err)
+	}
+	if ttl <= 0 || ttl > MaxPresignTTL {
+		return "", fmt.Errorf("s3blob: %s %q: ttl %v outside (0, %v]", op, key, ttl, MaxPresignTTL)
+	}
+	return k, nil
+}

@@ -1,0 +1,273 @@
+// Package sqlitedeliveries is the embedded webhook delivery log: a table
+// webhook_deliveries in the status store's SQLite file, shared safely by
+// several processes on a machine (see internal/platform/sqlitedb).
+//
+// URL: the status store's, sqlite:///path/to/status.db. The table sits
+// beside sqliterecords' images table in the same file; either may be opened
+// first.
+package sqlitedeliveries
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/platform/sqlitedb"
+	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
+	"google.golang.org/protobuf/proto"
+)
+
+func init() {
+	deliveries.Register("sqlite", func(_ context.Context, u *url.URL) (deliveries.Store, error) {
+		path, err := sqlitedb.PathFromURL(u)
+		if err != nil {
+			return nil, err
+		}
+		return New(path)
+	})
+}
+
+var _ deliveries.Store = (*Store)(nil)
+
+// Page sizes: the default, for pageSize 0, and the most one page holds.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// Store is a deliveries.Store on SQLite.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// created is the create time in unix microseconds, the listing order;
+// image_id and batch_id are NULL when empty, so the partial indexes hold only
+// deliveries that have them.
+const schema = `
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+	id       TEXT PRIMARY KEY,
+	version  INTEGER NOT NULL,
+	state    INTEGER NOT NULL,
+	image_id TEXT,
+	batch_id TEXT,
+	created  INTEGER NOT NULL,
+	record   BLOB NOT NULL -- protobuf imagepipe.v1.WebhookDelivery
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_created ON webhook_deliveries(created, id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_state ON webhook_deliveries(state, created, id);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_image ON webhook_deliveries(image_id, created, id) WHERE image_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_batch ON webhook_deliveries(batch_id, created, id) WHERE batch_id IS NOT NULL;
+`
+
+// New opens (creating if needed) the status database at path and its
+// webhook_deliveries table.
+func New(path string) (*Store, error) {
+	db, err := sqlitedb.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlitedeliveries: create schema: %w", err)
+	}
+	return &Store{db: db, now: time.Now}, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Create implements deliveries.Store. The listing position is the
+// delivery's create_time, or the current time when it has none.
+func (s *Store) Create(ctx context.Context, d *pb.WebhookDelivery) (*deliveries.Record, error) {
+	if d.GetId() == "" {
+		return nil, errors.New("sqlitedeliveries: delivery without id")
+	}
+	data, err := proto.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitedeliveries: encode: %w", err)
+	}
+	created := s.now()
+	if d.GetCreateTime() != nil {
+		created = d.GetCreateTime().AsTime()
+	}
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO webhook_deliveries (id, version, state, image_id, batch_id, created, record)
+		 VALUES (?, 1, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		d.GetId(), int32(d.GetState()), nullable(d.GetImageId()), nullable(d.GetBatchId()), created.UnixMicro(), data)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitedeliveries: create %s: %w", d.GetId(), err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, fmt.Errorf("sqlitedeliveries: create %s: %w", d.GetId(), deliveries.ErrExists)
+	}
+	return &deliveries.Record{Delivery: proto.Clone(d).(*pb.WebhookDelivery), Version: 1}, nil
+}
+
+// Get implements deliveries.Store.
+func (s *Store) Get(ctx context.Context, id string) (*deliveries.Record, error) {
+	var (
+		version int64
+		data    []byte
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT version, record FROM webhook_deliveries WHERE id = ?`, id).Scan(&version, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlitedeliveries: get %s: %w", id, deliveries.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitedeliveries: get %s: %w", id, err)
+	}
+	return decode(version, data)
+}
+
+func decode(version int64, data []byte) (*deliveries.Record, error) {
+	d := &pb.WebhookDelivery{}
+	if err := proto.Unmarshal(data, d); err != nil {
+		return nil, fmt.Errorf("sqlitedeliveries: decode: %w", err)
+	}
+	return &deliveries.Record{Delivery: d, Version: version}, nil
+}
+
+// Update implements deliveries.Store. State, image and batch are taken from
+// the new record; the listing position stays that of Create.
+func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries.Record, error) {
+	d := rec.Delivery
+	data, err := proto.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitedeliveries: encode: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE webhook_deliveries SET version = version + 1, state = ?, image_id = ?, batch_id = ?, record = ?
+		 WHERE id = ? AND version = ?`,
+		int32(d.GetState()), nullable(d.GetImageId()), nullable(d.GetBatchId()), data, d.GetId(), rec.Version)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitedeliveries: update %s: %w", d.GetId(), err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.Get(ctx, d.GetId()); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("sqlitedeliveries: update %s at version %d: %w", d.GetId(), rec.Version, deliveries.ErrConflict)
+	}
+	return &deliveries.Record{Delivery: proto.Clone(d).(*pb.WebhookDelivery), Version: rec.Version + 1}, nil
+}
+
+// pageToken is the JSON inside a page token: a version, the position of the
+// last delivery returned and the filter it was made for.
+type pageToken struct {
+	V       int    `json:"v"`
+	Created int64  `json:"c"`
+	ID      string `json:"id"`
+	State   int32  `json:"s,omitempty"`
+	ImageID string `json:"i,omitempty"`
+	BatchID string `json:"b,omitempty"`
+}
+
+func encodeToken(f deliveries.Filter, created int64, id string) string {
+	b, _ := json.Marshal(pageToken{V: 1, Created: created, ID: id, State: int32(f.State), ImageID: f.ImageID, BatchID: f.BatchID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeToken returns the position a page token continues after. A token
+// that is malformed, of another version or of another filter is
+// ErrInvalidToken.
+func decodeToken(token string, f deliveries.Filter) (created int64, id string, err error) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, "", fmt.Errorf("sqlitedeliveries: %w: not base64url", deliveries.ErrInvalidToken)
+	}
+	var t pageToken
+	if err := json.Unmarshal(raw, &t); err != nil || t.V != 1 || t.ID == "" {
+		return 0, "", fmt.Errorf("sqlitedeliveries: %w: not a version 1 token", deliveries.ErrInvalidToken)
+	}
+	if t.State != int32(f.State) || t.ImageID != f.ImageID || t.BatchID != f.BatchID {
+		return 0, "", fmt.Errorf("sqlitedeliveries: %w: made for another filter", deliveries.ErrInvalidToken)
+	}
+	return t.Created, t.ID, nil
+}
+
+// List implements deliveries.Store: newest first by create time, then by id
+// descending. The page token is the last position returned and the filter,
+// as base64url JSON.
+func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, token string) (deliveries.Page, error) {
+	if pageSize < 0 || pageSize > maxPageSize {
+		return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: page size %d not in 0..%d", pageSize, maxPageSize)
+	}
+	if pageSize == 0 {
+		pageSize = defaultPageSize
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.State != 0 {
+		where, args = append(where, "state = ?"), append(args, int32(f.State))
+	}
+	if f.ImageID != "" {
+		where, args = append(where, "image_id = ?"), append(args, f.ImageID)
+	}
+	if f.BatchID != "" {
+		where, args = append(where, "batch_id = ?"), append(args, f.BatchID)
+	}
+	if token != "" {
+		created, id, err := decodeToken(token, f)
+		if err != nil {
+			return deliveries.Page{}, err
+		}
+		where, args = append(where, "(created, id) < (?, ?)"), append(args, created, id)
+	}
+	q := `SELECT id, version, created, record FROM webhook_deliveries`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created DESC, id DESC LIMIT ?"
+	rows, err := s.db.QueryContext(ctx, q, append(args, pageSize+1)...)
+	if err != nil {
+		return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: list: %w", err)
+	}
+	defer rows.Close()
+	var (
+		page        deliveries.Page
+		lastCreated int64
+		lastID      string
+	)
+	for rows.Next() {
+		var (
+			id      string
+			version int64
+			created int64
+			data    []byte
+		)
+		if err := rows.Scan(&id, &version, &created, &data); err != nil {
+			return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: list: %w", err)
+		}
+		if len(page.Records) == pageSize {
+			page.NextPageToken = encodeToken(f, lastCreated, lastID)
+			break
+		}
+		rec, err := decode(version, data)
+		if err != nil {
+			return deliveries.Page{}, err
+		}
+		page.Records = append(page.Records, rec)
+		lastCreated, lastID = created, id
+	}
+	if err := rows.Err(); err != nil {
+		return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: list: %w", err)
+	}
+	return page, nil
+}
+
+// Close implements deliveries.Store.
+func (s *Store) Close() error { return s.db.Close() }

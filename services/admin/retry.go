@@ -1,0 +1,91 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/messages/jobs"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/stores/records"
+)
+
+// Reasons of a RetrySkip.
+const (
+	SkipNotFound  = "not_found"
+	SkipNotFailed = "not_failed"
+)
+
+// RetryImages implements pb.AdminServiceServer.
+func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (*pb.RetryImagesResponse, error) {
+	ids, batch := req.GetImageIds(), req.GetBatchId()
+	switch {
+	case len(ids) > 0 && batch != "":
+		return nil, apperr.InvalidField("batch_id", "give image_ids or batch_id, not both")
+	case len(ids) == 0 && batch == "":
+		return nil, apperr.InvalidField("image_ids", "required unless batch_id is given")
+	case len(ids) > MaxPageSize:
+		return nil, apperr.InvalidField("image_ids", "at most %d ids", MaxPageSize)
+	case batch != "" && !jobs.ValidBatchID(batch):
+		return nil, apperr.InvalidField("batch_id", "must be 1..64 of [A-Za-z0-9_-]")
+	}
+	for i, id := range ids {
+		if !jobs.ValidID(id) {
+			return nil, apperr.InvalidField(fmt.Sprintf("image_ids[%d]", i), "not an image id")
+		}
+	}
+	if batch != "" {
+		var err error
+		if ids, err = s.failedInBatch(ctx, batch); err != nil {
+			return nil, err
+		}
+	}
+	resp := &pb.RetryImagesResponse{}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		// The client going away stops the loop between images, never
+		// between an image's two steps.
+		if err := ctx.Err(); err != nil {
+			return nil, apperr.Unavailable(err)
+		}
+		rec, err := jobs.Retry(context.WithoutCancel(ctx), s.records, s.jobs, id)
+		switch {
+		case err == nil:
+			resp.Images = append(resp.Images, rec.Image)
+		case errors.Is(err, records.ErrNotFound):
+			resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFound})
+		case errors.Is(err, jobs.ErrNotFailed):
+			resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFailed})
+		default:
+			s.log.Error("retrying images failed", "image", id, "retried", len(resp.Images), "err", err)
+			return nil, apperr.Unavailable(err)
+		}
+	}
+	s.log.Info("images retried", "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped))
+	return resp, nil
+}
+
+// failedInBatch returns the ids of the batch's FAILED images; NotFound for
+// a batch without images.
+func (s *Service) failedInBatch(ctx context.Context, batch string) ([]string, error) {
+	var ids []string
+	total := 0
+	err := records.EachInBatch(ctx, s.records, batch, func(r *records.Record) {
+		total++
+		if r.Image.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
+			ids = append(ids, r.Image.GetId())
+		}
+	})
+	if err != nil {
+		return nil, apperr.Unavailable(err)
+	}
+	if total == 0 {
+		return nil, apperr.NotFound("batch", batch)
+	}
+	return ids, nil
+}

@@ -1,0 +1,251 @@
+// Package gateway serves imagepipe's REST/JSON API: grpc-gateway routes for
+// the status and processor services, custom streaming routes for uploads
+// and variant downloads, /healthz and /openapi.json. It talks to the
+// services only over gRPC; variants are read from the public store.
+package gateway
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/gen/openapiv2"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/trace"
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Config of the gateway.
+type Config struct {
+	// DefaultWait is how long a single upload waits for READY when the
+	// request gives no wait= (0 = answer 202 at once).
+	DefaultWait time.Duration
+	// MaxWait caps wait=.
+	MaxWait time.Duration
+	// ChunkSize is the size of the chunks an upload body is streamed in.
+	ChunkSize int
+	// MaxFiles caps the files of one multipart upload.
+	MaxFiles int
+	// SSEKeepalive is how often an idle server-sent event stream gets a
+	// keepalive comment.
+	SSEKeepalive time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: 64 << 10, MaxFiles: 1000, SSEKeepalive: 15 * time.Second}
+}
+
+// RegisterFlags binds the config to flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.DefaultWait, "gateway.default-wait", c.DefaultWait, "how long POST /v1/images waits for READY when the request gives no wait=")
+	fs.IntVar(&c.MaxFiles, "gateway.max-files", c.MaxFiles, "most files in one multipart upload")
+}
+
+// Validate reports a bad config.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DefaultWait < 0 || c.DefaultWait > c.MaxWait {
+		errs = append(errs, errors.New("gateway.default-wait must be between 0 and the max wait"))
+	}
+	if c.ChunkSize < 1024 || c.ChunkSize > 4<<20 {
+		errs = append(errs, errors.New("gateway chunk size must be 1 KiB..4 MiB"))
+	}
+	if c.MaxFiles < 1 {
+		errs = append(errs, errors.New("gateway.max-files must be at least 1"))
+	}
+	if c.SSEKeepalive <= 0 {
+		errs = append(errs, errors.New("gateway SSE keepalive must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Conns are the gateway's connections to the services.
+type Conns struct {
+	Ingest, Status, Processor grpc.ClientConnInterface
+	// Admin serves /v1/admin/...; nil (or a nil *grpc.ClientConn) leaves
+	// those routes out.
+	Admin grpc.ClientConnInterface
+}
+
+// Gateway is the REST API.
+type Gateway struct {
+	cfg       Config
+	ingest    pb.IngestServiceClient
+	status    pb.StatusServiceClient
+	conns     Conns
+	variants  blob.Store
+	log       *slog.Logger
+	marshaler *runtime.JSONPb
+}
+
+// New builds the gateway's handler.
+func New(ctx context.Context, cfg Config, conns Conns, variants blob.Store, log *slog.Logger) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		ingest:   pb.NewIngestServiceClient(conns.Ingest),
+		status:   pb.NewStatusServiceClient(conns.Status),
+		conns:    conns,
+		variants: variants,
+		log:      log,
+		marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		},
+	}
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marshaler),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
+			if strings.EqualFold(h, trace.Header) {
+				return trace.Header, true // W3C trace context, as gRPC metadata
+			}
+			return runtime.DefaultHeaderMatcher(h)
+		}),
+	)
+	if err := pb.RegisterStatusServiceHandlerClient(ctx, mux, pb.NewStatusServiceClient(conns.Status)); err != nil {
+		return nil, err
+	}
+	if err := pb.RegisterProcessorServiceHandlerClient(ctx, mux, pb.NewProcessorServiceClient(conns.Processor)); err != nil {
+		return nil, err
+	}
+	if conns.hasAdmin() {
+		if err := pb.RegisterAdminServiceHandlerClient(ctx, mux, pb.NewAdminServiceClient(conns.Admin)); err != nil {
+			return nil, err
+		}
+	}
+	// Only CreateUploadURL has an HTTP rule; uploads are the custom route.
+	if err := pb.RegisterIngestServiceHandlerClient(ctx, mux, g.ingest); err != nil {
+		return nil, err
+	}
+	routes := []struct {
+		method, path string
+		h            runtime.HandlerFunc
+	}{
+		{http.MethodPost, "/v1/images", g.upload},
+		{http.MethodGet, "/a/{id}/{variant}", g.asset},
+		{http.MethodHead, "/a/{id}/{variant}", g.asset},
+		{http.MethodGet, "/healthz", g.healthz},
+		{http.MethodGet, "/openapi.json", openapi},
+	}
+	for _, r := range routes {
+		if err := mux.HandlePath(r.method, r.path, r.h); err != nil {
+			return nil, err
+		}
+	}
+	return g.withSSE(mux), nil
+}
+
+// customRoutes documents the routes that are not generated from the protos.
+//
+//go:embed openapi_routes.json
+var customRoutes []byte
+
+// openapiDoc is the generated document plus the custom routes.
+var openapiDoc = sync.OnceValues(func() ([]byte, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(openapiv2.JSON, &doc); err != nil {
+		return nil, err
+	}
+	var extra map[string]any
+	if err := json.Unmarshal(customRoutes, &extra); err != nil {
+		return nil, err
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	if paths == nil {
+		paths = map[string]any{}
+		doc["paths"] = paths
+	}
+	for p, ops := range extra {
+		paths[p] = mergeJSON(paths[p], ops)
+	}
+	return json.MarshalIndent(doc, "", "  ")
+})
+
+// mergeJSON merges extra into base: objects key by key (recursively),
+// arrays appended, anything else replaced by extra. A custom route can so
+// add to a generated operation (a header parameter, a content type)
+// without repeating it.
+func mergeJSON(base, extra any) any {
+	switch e := extra.(type) {
+	case map[string]any:
+		b, ok := base.(map[string]any)
+		if !ok {
+			return e
+		}
+		for k, v := range e {
+			b[k] = mergeJSON(b[k], v)
+		}
+		return b
+	case []any:
+		if b, ok := base.([]any); ok {
+			return append(b, e...)
+		}
+	}
+	return extra
+}
+
+func openapi(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	doc, err := openapiDoc()
+	if err != nil {
+		writeError(w, apperr.Internal(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(doc)
+}
+
+// healthz is 200 when every service answers its gRPC health check.
+// hasAdmin reports whether an AdminService connection was given (a nil
+// *grpc.ClientConn counts as none).
+func (c Conns) hasAdmin() bool {
+	cc, ok := c.Admin.(*grpc.ClientConn)
+	return c.Admin != nil && (!ok || cc != nil)
+}
+
+func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	services := map[string]grpc.ClientConnInterface{
+		pb.IngestService_ServiceDesc.ServiceName:    g.conns.Ingest,
+		pb.StatusService_ServiceDesc.ServiceName:    g.conns.Status,
+		pb.ProcessorService_ServiceDesc.ServiceName: g.conns.Processor,
+	}
+	if g.conns.hasAdmin() {
+		services[pb.AdminService_ServiceDesc.ServiceName] = g.conns.Admin
+	}
+	out := map[string]string{}
+	code := http.StatusOK
+	for name, conn := range services {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: name})
+		switch {
+		case err != nil:
+			out[name] = "UNREACHABLE"
+			code = http.StatusServiceUnavailable
+		default:
+			out[name] = resp.GetStatus().String()
+			if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				code = http.StatusServiceUnavailable
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": code == http.StatusOK, "services": out})
+}

@@ -1,0 +1,295 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/messages/jobs"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/trace"
+	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// upload is POST /v1/images: a raw image body, or multipart/form-data with
+// one or more "file" parts, each streamed into an IngestService.Upload.
+//
+// Query: preset, spec (JSON ProcessingSpec), wait (e.g. 5s, 500ms, or
+// seconds), batch_id, batch_size (how many images the batch will hold),
+// file_name, idempotency_key (or Idempotency-Key header), callback_url.
+func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	r = r.WithContext(trace.Outgoing(r.Context(), r.Header.Get(trace.Header)))
+	md, wait, err := g.uploadMetadata(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case ct == "multipart/form-data":
+		g.uploadMultipart(w, r, md, wait)
+	case ct == "" || ct == "application/octet-stream" || strings.HasPrefix(ct, "image/"):
+		md.ContentType = ct
+		md.Wait = durationpb.New(wait)
+		img, err := g.send(r.Context(), md, r.Body)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		g.writeImage(w, img)
+	default:
+		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonUnsupportedFormat, Field: "Content-Type",
+			Msg: "Content-Type must be image/*, application/octet-stream or multipart/form-data"})
+	}
+}
+
+func (g *Gateway) uploadMetadata(r *http.Request) (*pb.UploadMetadata, time.Duration, error) {
+	q := r.URL.Query()
+	md := &pb.UploadMetadata{
+		Preset:         q.Get("preset"),
+		BatchId:        q.Get("batch_id"),
+		FileName:       q.Get("file_name"),
+		IdempotencyKey: q.Get("idempotency_key"),
+		CallbackUrl:    q.Get("callback_url"),
+	}
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		md.IdempotencyKey = k
+	}
+	if s := q.Get("spec"); s != "" {
+		md.Spec = &pb.ProcessingSpec{}
+		if err := protojson.Unmarshal([]byte(s), md.Spec); err != nil {
+			return nil, 0, apperr.InvalidField("spec", "not a JSON ProcessingSpec: %v", err)
+		}
+	}
+	if s := q.Get("batch_size"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return nil, 0, apperr.InvalidField("batch_size", "must be an integer, got %q", s)
+		}
+		md.BatchSize = int32(n)
+	}
+	wait := g.cfg.DefaultWait
+	if s := q.Get("wait"); s != "" {
+		d, err := parseWait(s)
+		if err != nil || d < 0 || d > g.cfg.MaxWait {
+			return nil, 0, apperr.InvalidField("wait", "must be a duration between 0s and %s, e.g. 5s or 500ms", g.cfg.MaxWait)
+		}
+		wait = d
+	}
+	return md, wait, nil
+}
+
+// parseWait accepts a Go duration ("5s", "1m") or a number of seconds.
+func parseWait(s string) (time.Duration, error) {
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+// send streams one body through IngestService.Upload.
+func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reader) (*pb.Image, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := g.ingest.Upload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Metadata{Metadata: md}}); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	buf := make([]byte, g.cfg.ChunkSize)
+	for {
+		n, rerr := fill(body, buf)
+		if n > 0 {
+			// Send copies the message into its own buffer before returning.
+			if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Chunk{Chunk: buf[:n]}}); err != nil {
+				break // the server ended the stream; CloseAndRecv says why
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			// A body cut short (client gone, multipart part without its
+			// boundary) is not an image: cancel, so nothing is kept.
+			cancel()
+			return nil, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonBadBody, Field: "body", Msg: "the request body ended early or is malformed", Err: rerr}
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetImage(), nil
+}
+
+// fill reads until buf is full or the body ends. Only io.EOF is a clean
+// end: io.ReadFull would turn a truncated multipart part's
+// io.ErrUnexpectedEOF into a short, seemingly complete read.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// writeImage answers a single upload: 200 with the record when it is READY
+// or FAILED, else 202 with a Location to poll.
+func (g *Gateway) writeImage(w http.ResponseWriter, img *pb.Image) {
+	body, err := g.marshaler.Marshal(img)
+	if err != nil {
+		writeError(w, apperr.Internal(err))
+		return
+	}
+	code := http.StatusOK
+	if !records.Terminal(img.GetState()) {
+		code = http.StatusAccepted
+		w.Header().Set("Location", "/v1/images/"+img.GetId())
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// BatchUpload is the 202 answer to a multipart upload of several files.
+type BatchUpload struct {
+	BatchID   string            `json:"batch_id"`
+	StatusURL string            `json:"status_url"`
+	Images    []json.RawMessage `json:"images"`
+	// Files refused at upload, with why; the others are in images.
+	Errors []FileError `json:"errors,omitempty"`
+}
+
+// FileError is a refused file of a batch upload.
+type FileError struct {
+	FileName string      `json:"file_name"`
+	Error    ErrorDetail `json:"error"`
+}
+
+func (g *Gateway) uploadMultipart(w http.ResponseWriter, r *http.Request, md *pb.UploadMetadata, wait time.Duration) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeError(w, apperr.InvalidField("Content-Type", "bad multipart request: %v", err))
+		return
+	}
+	if md.BatchId == "" {
+		md.BatchId = jobs.NewID()
+	}
+	var (
+		images []*pb.Image
+		failed []FileError
+		first  error
+	)
+	refuse := func(name string, err error) {
+		if first == nil {
+			first = err
+		}
+		failed = append(failed, FileError{FileName: name, Error: errorDetail(err)})
+	}
+parts:
+	for n := 0; ; {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			refuse("", apperr.InvalidField("body", "malformed multipart body"))
+			break
+		}
+		switch part.FormName() {
+		case "file":
+			if n++; n > g.cfg.MaxFiles {
+				refuse(part.FileName(), apperr.InvalidField("file", "at most %d files per request", g.cfg.MaxFiles))
+				break parts
+			}
+			m := proto.Clone(md).(*pb.UploadMetadata)
+			m.FileName = part.FileName()
+			m.ContentType = part.Header.Get("Content-Type")
+			if md.IdempotencyKey != "" {
+				m.IdempotencyKey = fmt.Sprintf("%s/%d", md.IdempotencyKey, n)
+			}
+			img, err := g.send(r.Context(), m, part)
+			if err != nil {
+				refuse(m.FileName, err)
+				if e, ok := apperr.As(err); ok && e.Reason == apperr.ReasonBadBody {
+					break parts // the rest of the body cannot be trusted
+				}
+				continue
+			}
+			images = append(images, img)
+		case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url":
+			refuse("", apperr.InvalidField(part.FormName(), "give %s as a query parameter", part.FormName()))
+		default:
+			refuse("", apperr.InvalidField(part.FormName(), "unknown form field: send images as \"file\" parts"))
+		}
+	}
+	switch {
+	case len(images) == 0 && len(failed) == 0:
+		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "file", Msg: "no \"file\" part in the multipart body"})
+	case len(images) == 0 && len(failed) == 1:
+		writeError(w, first)
+	case len(images) == 1 && len(failed) == 0:
+		g.writeImage(w, g.waitFor(r.Context(), images[0], wait))
+	default:
+		// Several parts: every accepted image is listed with the batch, and
+		// every refused part with its error. Nothing accepted: the first
+		// error's status; else 202.
+		out := BatchUpload{BatchID: md.BatchId, StatusURL: "/v1/batches/" + md.BatchId, Errors: failed}
+		for _, img := range images {
+			b, err := g.marshaler.Marshal(img)
+			if err != nil {
+				writeError(w, apperr.Internal(err))
+				return
+			}
+			out.Images = append(out.Images, b)
+		}
+		code := http.StatusAccepted
+		if len(images) == 0 {
+			code = failed[0].Error.Code
+		} else {
+			w.Header().Set("Location", out.StatusURL)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(out)
+	}
+}
+
+// waitFor watches an image until it is terminal or wait passes, and returns
+// the latest record seen.
+func (g *Gateway) waitFor(ctx context.Context, img *pb.Image, wait time.Duration) *pb.Image {
+	if wait <= 0 || records.Terminal(img.GetState()) {
+		return img
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	stream, err := g.status.WatchImage(ctx, &pb.WatchImageRequest{Id: img.GetId()})
+	if err != nil {
+		return img
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return img
+		}
+		img = resp.GetImage()
+	}
+}

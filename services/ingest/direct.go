@@ -1,0 +1,102 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/engine/sniff"
+	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/internal/messages/jobs"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// presigner is a blob store that can sign upload URLs (s3blob).
+type presigner interface {
+	PresignPut(ctx context.Context, key, contentType string, ttl time.Duration) (string, error)
+}
+
+// Direct-upload URL lifetimes.
+const (
+	defaultUploadTTL = 15 * time.Minute
+	maxUploadTTL     = 24 * time.Hour
+)
+
+// uploadTypes are the content types a direct upload may declare.
+var uploadTypes = map[string]sniff.Format{
+	"image/jpeg": sniff.JPEG, "image/png": sniff.PNG, "image/webp": sniff.WebP, "image/gif": sniff.GIF,
+	"image/tiff": sniff.TIFF, "image/avif": sniff.AVIF, "image/heif": sniff.HEIF, "image/heic": sniff.HEIF,
+}
+
+// CreateUploadURL implements pb.IngestServiceServer: the S3 → SQS →
+// processor flow for clients that upload straight to the bucket.
+func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRequest) (*pb.CreateUploadURLResponse, error) {
+	signer, ok := s.originals.(presigner)
+	if !ok {
+		return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: "DIRECT_UPLOAD_UNAVAILABLE",
+			Msg: "direct uploads need an S3 originals store; upload through POST /v1/images instead"}
+	}
+	format, ok := uploadTypes[req.GetContentType()]
+	if !ok {
+		return nil, apperr.InvalidField("content_type", "must be one of image/jpeg, image/png, image/webp, image/gif, image/tiff, image/avif, image/heif")
+	}
+	ttl := defaultUploadTTL
+	if e := req.GetExpiresIn(); e != nil {
+		if ttl = e.AsDuration(); e.CheckValid() != nil || ttl < time.Minute || ttl > maxUploadTTL {
+			return nil, apperr.InvalidField("expires_in", "must be between 1m and 24h")
+		}
+	}
+	c, err := s.check(ctx, "", &pb.UploadMetadata{FileName: req.GetFileName(), ContentType: req.GetContentType(),
+		Preset: req.GetPreset(), Spec: req.GetSpec(), BatchId: req.GetBatchId(), IdempotencyKey: req.GetIdempotencyKey(),
+		CallbackUrl: req.GetCallbackUrl(), BatchSize: req.GetBatchSize()})
+	if err != nil {
+		return nil, err
+	}
+	now := timestamppb.Now()
+	img := &pb.Image{
+		Id:             jobs.NewID(),
+		BatchId:        req.GetBatchId(),
+		IdempotencyKey: req.GetIdempotencyKey(),
+		CallbackUrl:    req.GetCallbackUrl(),
+		BatchSize:      req.GetBatchSize(),
+		State:          pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD,
+		Preset:         c.preset,
+		Spec:           c.spec,
+		Original: &pb.OriginalInfo{
+			FileName:            req.GetFileName(),
+			DeclaredContentType: req.GetContentType(),
+			Format:              spec.SourceFormat(format),
+			DirectUpload:        true,
+		},
+		CreateTime: now,
+		UpdateTime: now,
+	}
+	rec, err := s.records.Create(ctx, img)
+	if errors.Is(err, records.ErrExists) {
+		rec, err = s.records.GetByIdempotencyKey(ctx, req.GetIdempotencyKey())
+		if err == nil && (!rec.Image.GetOriginal().GetDirectUpload() || rec.Image.GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD) {
+			// The key's image is not waiting for an upload: answer with it,
+			// without a URL that could overwrite its original.
+			return &pb.CreateUploadURLResponse{Image: rec.Image}, nil
+		}
+	}
+	if err != nil {
+		return nil, apperr.Unavailable(err)
+	}
+	contentType := rec.Image.GetOriginal().GetDeclaredContentType()
+	url, err := signer.PresignPut(ctx, jobs.OriginalKey(rec.Image), contentType, ttl)
+	if err != nil {
+		return nil, apperr.Unavailable(err)
+	}
+	return &pb.CreateUploadURLResponse{
+		Image:      rec.Image,
+		UploadUrl:  url,
+		Method:     "PUT",
+		Headers:    map[string]string{"Content-Type": contentType},
+		ExpireTime: timestamppb.New(time.Now().Add(ttl)),
+	}, nil
+}

@@ -1,0 +1,311 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"unicode"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/engine/sniff"
+	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/internal/messages/jobs"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Service implements pb.IngestServiceServer.
+type Service struct {
+	pb.UnimplementedIngestServiceServer
+	cfg       Config
+	originals blob.Store
+	queue     queue.Queue
+	records   records.Store
+	presets   *spec.Presets
+	callbacks CallbackCheck
+	log       *slog.Logger
+}
+
+// CallbackCheck vets a webhook callback URL: nil if it may be called, else
+// an error whose text is safe to show the client (webhooks.Guard.CheckURL).
+// A nil CallbackCheck means webhooks are off and callback URLs are refused.
+type CallbackCheck func(ctx context.Context, rawURL string) error
+
+// ReasonCallbackRefused: a callback URL that is malformed, unresolvable or
+// points into a private network, or webhooks are not configured.
+const ReasonCallbackRefused = "CALLBACK_URL_REFUSED"
+
+// MaxBatchSize bounds metadata.batch_size.
+const MaxBatchSize = 100000
+
+// New returns the ingest service.
+func New(cfg Config, originals blob.Store, q queue.Queue, rs records.Store, presets *spec.Presets, callbacks CallbackCheck, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, originals: originals, queue: q, records: rs, presets: presets, callbacks: callbacks, log: log}, nil
+}
+
+func validKey(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checked is a validated upload request.
+type checked struct {
+	md     *pb.UploadMetadata
+	preset string
+	spec   *pb.ProcessingSpec
+}
+
+// check validates upload metadata; errors name fields under prefix
+// ("metadata" for Upload, "" for CreateUploadURL's flat request).
+func (s *Service) check(ctx context.Context, prefix string, md *pb.UploadMetadata) (*checked, error) {
+	field := func(name string) string {
+		if prefix == "" {
+			return name
+		}
+		return prefix + "." + name
+	}
+	if md == nil {
+		return nil, apperr.InvalidField(prefix, "the first message must carry metadata")
+	}
+	if len(md.GetFileName()) > 255 {
+		return nil, apperr.InvalidField(field("file_name"), "at most 255 bytes")
+	}
+	if b := md.GetBatchId(); b != "" && !jobs.ValidBatchID(b) {
+		return nil, apperr.InvalidField(field("batch_id"), "must be 1..64 of [A-Za-z0-9_-]")
+	}
+	if k := md.GetIdempotencyKey(); k != "" && !validKey(k) {
+		return nil, apperr.InvalidField(field("idempotency_key"), "must be 1..128 printable ASCII characters")
+	}
+	if w := md.GetWait(); w != nil {
+		if err := w.CheckValid(); err != nil || w.AsDuration() < 0 || w.AsDuration() > s.cfg.MaxWait {
+			return nil, apperr.InvalidField(field("wait"), "must be between 0s and %s", s.cfg.MaxWait)
+		}
+	}
+	if n := md.GetBatchSize(); n != 0 && (n < 0 || n > MaxBatchSize || md.GetBatchId() == "") {
+		return nil, apperr.InvalidField(field("batch_size"), "must be 0..%d, and needs batch_id", MaxBatchSize)
+	}
+	if u := md.GetCallbackUrl(); u != "" {
+		if s.callbacks == nil {
+			return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: ReasonCallbackRefused, Field: field("callback_url"),
+				Msg: field("callback_url") + ": webhooks are not configured on this server (no signing secret)"}
+		}
+		if err := s.callbacks(ctx, u); err != nil {
+			return nil, &apperr.Error{Code: codes.InvalidArgument, Reason: ReasonCallbackRefused, Field: field("callback_url"),
+				Msg: field("callback_url") + ": " + err.Error()}
+		}
+	}
+	preset, sp, err := s.presets.Resolve(prefix, md.GetPreset(), md.GetSpec())
+	if err != nil {
+		return nil, err
+	}
+	return &checked{md: md, preset: preset, spec: sp}, nil
+}
+
+// Upload implements pb.IngestServiceServer.
+func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
+	ctx := stream.Context()
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return apperr.InvalidField("metadata", "empty stream: the first message must carry metadata")
+	}
+	if err != nil {
+		return err
+	}
+	req, err := s.check(ctx, "metadata", first.GetMetadata())
+	if err != nil {
+		return err
+	}
+	if key := req.md.GetIdempotencyKey(); key != "" {
+		if rec, err := s.records.GetByIdempotencyKey(ctx, key); err == nil {
+			return s.answerExisting(stream, rec, req.md)
+		} else if !errors.Is(err, records.ErrNotFound) {
+			return apperr.Unavailable(err)
+		}
+	}
+	img, err := s.store(ctx, stream, req)
+	if err != nil {
+		return err
+	}
+	// The body is stored: finish the submission even if the client leaves.
+	wctx := context.WithoutCancel(ctx)
+	rec, err := jobs.Submit(wctx, s.records, s.queue, img)
+	switch {
+	case err == nil:
+		return s.answer(stream, rec, req.md)
+	case errors.Is(err, records.ErrExists):
+		// Lost a race with a concurrent upload of the same idempotency key:
+		// drop our copy, answer with theirs.
+		s.dropOriginal(wctx, img.GetId())
+		existing, gerr := s.records.GetByIdempotencyKey(wctx, req.md.GetIdempotencyKey())
+		if gerr != nil {
+			return apperr.Unavailable(gerr)
+		}
+		return s.answerExisting(stream, existing, req.md)
+	case errors.Is(err, jobs.ErrEnqueue):
+		return apperr.Unavailable(err) // the record is FAILED, the original kept
+	default:
+		s.dropOriginal(wctx, img.GetId()) // no record: nothing may remain
+		return apperr.Unavailable(err)
+	}
+}
+
+func (s *Service) dropOriginal(ctx context.Context, id string) {
+	if err := s.originals.Delete(ctx, id); err != nil {
+		s.log.Error("could not delete an unrecorded original", "image", id, "err", err)
+	}
+}
+
+// answerExisting answers a repeated upload with the first one's image,
+// re-enqueueing it if the first upload died before its job was queued.
+func (s *Service) answerExisting(stream pb.IngestService_UploadServer, rec *records.Record, md *pb.UploadMetadata) error {
+	ctx := stream.Context()
+	if rec.Image.GetState() == pb.ImageState_IMAGE_STATE_RECEIVED {
+		next, err := jobs.Enqueue(ctx, s.records, s.queue, rec.Image.GetId())
+		if err != nil {
+			return apperr.Unavailable(err)
+		}
+		rec = next
+	}
+	return s.answer(stream, rec, md)
+}
+
+// answer waits up to metadata.wait for a terminal state, then responds.
+func (s *Service) answer(stream pb.IngestService_UploadServer, rec *records.Record, md *pb.UploadMetadata) error {
+	if wait := md.GetWait().AsDuration(); wait > 0 && !records.Terminal(rec.Image.GetState()) {
+		ctx, cancel := context.WithTimeout(stream.Context(), wait)
+		latest, err := records.Watch(ctx, s.records, rec.Image.GetId(), s.cfg.PollInterval, nil)
+		cancel()
+		if latest != nil {
+			rec = latest
+		}
+		if err != nil && stream.Context().Err() != nil {
+			return stream.Context().Err() // the client left
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			// The image is stored and queued: answer with what we know
+			// rather than an error that would invite a duplicate upload.
+			s.log.Warn("waiting for the image failed", "image", rec.Image.GetId(), "err", err)
+		}
+	}
+	return stream.SendAndClose(&pb.UploadResponse{Image: rec.Image})
+}
+
+var errTooLarge = errors.New("ingest: upload exceeds the size limit")
+
+// store streams the body into the originals store and returns the new image
+// record, not yet saved. On any error nothing is kept.
+func (s *Service) store(ctx context.Context, stream pb.IngestService_UploadServer, req *checked) (*pb.Image, error) {
+	body := &chunkReader{stream: stream}
+	head := make([]byte, sniff.HeaderLen)
+	n, err := io.ReadFull(body, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	head = head[:n]
+	if n == 0 {
+		return nil, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "chunk",
+			Msg: "the upload is empty: send the image bytes after the metadata"}
+	}
+	sniffed := sniff.Detect(head)
+	format := spec.SourceFormat(sniffed)
+	if format == pb.Format_FORMAT_UNSPECIFIED {
+		return nil, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonUnsupportedFormat, Field: "chunk",
+			Msg: "the upload is not an image of an accepted format (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"}
+	}
+	id := jobs.NewID()
+	sum := sha256.New()
+	counted := &limitReader{r: io.MultiReader(bytes.NewReader(head), body), max: s.cfg.MaxBytes, h: sum}
+	attrs, err := s.originals.Put(ctx, id, counted, blob.PutOptions{ContentType: sniffed.MIME()})
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, &apperr.Error{Code: codes.ResourceExhausted, Reason: apperr.ReasonTooLarge, Field: "chunk",
+			Msg: fmt.Sprintf("the upload is larger than the %d-byte limit", s.cfg.MaxBytes)}
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case body.err != nil:
+		return nil, body.err
+	case err != nil:
+		return nil, apperr.Unavailable(err)
+	}
+	now := timestamppb.Now()
+	return &pb.Image{
+		Id:             id,
+		BatchId:        req.md.GetBatchId(),
+		IdempotencyKey: req.md.GetIdempotencyKey(),
+		CallbackUrl:    req.md.GetCallbackUrl(),
+		BatchSize:      req.md.GetBatchSize(),
+		Preset:         req.preset,
+		Spec:           req.spec,
+		Original: &pb.OriginalInfo{
+			FileName:            req.md.GetFileName(),
+			DeclaredContentType: req.md.GetContentType(),
+			Format:              format,
+			Bytes:               attrs.Size,
+			Sha256:              hex.EncodeToString(sum.Sum(nil)),
+		},
+		CreateTime: now,
+		UpdateTime: now,
+	}, nil
+}
+
+// chunkReader reads the chunk messages of an upload stream as one body.
+type chunkReader struct {
+	stream pb.IngestService_UploadServer
+	buf    []byte
+	err    error // a protocol error, reported as such
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.buf) == 0 {
+		msg, err := c.stream.Recv()
+		if err != nil {
+			return 0, err
+		}
+		if msg.GetMetadata() != nil {
+			c.err = apperr.InvalidField("metadata", "only the first message may carry metadata")
+			return 0, c.err
+		}
+		c.buf = msg.GetChunk()
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+// limitReader hashes what it reads and fails once more than max bytes came.
+type limitReader struct {
+	r   io.Reader
+	max int64
+	n   int64
+	h   hash.Hash
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.max {
+		return 0, errTooLarge
+	}
+	l.h.Write(p[:n])
+	return n, err
+}

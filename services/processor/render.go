@@ -1,0 +1,21 @@
+package processor
+
+import (
+	"context"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/engine/imaging"
+	"github.com/imagepipe/imagepipe/internal/engine/spec"
+)
+
+// Render runs the processing pipeline on an original's bytes: the stored
+// spec validated against presets (which also resolve its watermarks),
+// converted into imaging options, the limits tightened by the spec, one
+// imaging.Process call. The workers and `imagepipe process` both call it,
+// so the command line runs exactly what the service runs.
+func Render(ctx context.Context, presets *spec.Presets, s *pb.ProcessingSpec, src []byte, lim imaging.Limits) (*imaging.Result, error) {
+	if err := presets.Validate("spec", s); err != nil {
+		return nil, &imaging.Error{Code: "invalid_spec", Msg: "the image's processing spec is invalid"}
+	}
+	return imaging.Process(ctx, src, presets.Variants(s), spec.Limits(s, lim))
+}

@@ -1,0 +1,132 @@
+// Package webhooks sends signed webhook events: image.ready, image.failed and
+// batch.completed. The processor emits an event message onto the events
+// queue when an image ends (events.Emit); the dispatcher (Dispatcher.Run, in the
+// status target) turns it into one delivery per endpoint in the delivery log
+// (package deliveries), POSTs each with an HMAC-SHA256 signature, and
+// retries failures with exponential backoff by delaying the delivery's queue
+// message. Callback URLs are checked against private networks when they are
+// accepted (Guard.CheckURL) and again when they are dialled, so DNS cannot
+// swing them onto an internal address.
+package webhooks
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config of webhook delivery.
+type Config struct {
+	// URLs are global endpoints told about every event.
+	URLs []string
+	// Secrets sign every request; each is a v1= signature, so a receiver
+	// holding any one verifies. Rotate by adding the new secret first and
+	// dropping the old one once receivers switched.
+	Secrets []string
+	// AllowNets are networks callbacks may reach although they are private,
+	// loopback or link-local (e.g. 127.0.0.0/8 for tests, 10.0.0.0/8 for an
+	// internal receiver).
+	AllowNets []netip.Prefix
+	// MaxAttempts per delivery before it is FAILED.
+	MaxAttempts int
+	// Backoff before the second attempt; doubles per attempt up to MaxBackoff.
+	Backoff, MaxBackoff time.Duration
+	// Timeout of one POST, connection included.
+	Timeout time.Duration
+	// Workers is how many deliveries are attempted at once.
+	Workers int
+}
+
+// DefaultConfig: 12 attempts over about 3.5 hours.
+func DefaultConfig() Config {
+	return Config{MaxAttempts: 12, Backoff: 10 * time.Second, MaxBackoff: time.Hour, Timeout: 10 * time.Second, Workers: 4}
+}
+
+// Enabled reports whether any secret is set: without one nothing is sent
+// and callback URLs are refused.
+func (c Config) Enabled() bool { return len(c.Secrets) > 0 }
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	for _, u := range c.URLs {
+		if err := checkSyntax(u); err != nil {
+			errs = append(errs, fmt.Errorf("webhook URL %q: %w", u, err))
+		}
+	}
+	if len(c.URLs) > 0 && !c.Enabled() {
+		errs = append(errs, errors.New("webhook URLs need a signing secret (IMAGEPIPE_WEBHOOK_SECRETS)"))
+	}
+	if len(c.Secrets) > 2 {
+		errs = append(errs, fmt.Errorf("webhook secrets: at most 2 (current and previous), got %d", len(c.Secrets)))
+	}
+	for i, s := range c.Secrets {
+		if len(s) < 16 {
+			errs = append(errs, fmt.Errorf("webhook secret %d: at least 16 characters", i+1))
+		}
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
+		errs = append(errs, fmt.Errorf("webhook max attempts %d: want 1..100", c.MaxAttempts))
+	}
+	if c.Backoff <= 0 || c.MaxBackoff < c.Backoff || c.MaxBackoff > 12*time.Hour {
+		errs = append(errs, fmt.Errorf("webhook backoff %s..%s: want 0 < backoff <= max backoff <= 12h", c.Backoff, c.MaxBackoff))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, errors.New("webhook timeout must be positive"))
+	}
+	if c.Workers < 1 {
+		errs = append(errs, errors.New("webhook workers must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseList splits a comma-separated setting, dropping blanks.
+func ParseList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ParseNets parses comma-separated CIDRs ("127.0.0.0/8,::1/128").
+func ParseNets(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range ParseList(s) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("webhook allowed network %q: want a CIDR such as 10.0.0.0/8", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// MaxURLBytes bounds a callback URL.
+const MaxURLBytes = 2048
+
+// checkSyntax accepts absolute http(s) URLs with a host and no user info.
+func checkSyntax(raw string) error {
+	if len(raw) > MaxURLBytes {
+		return fmt.Errorf("longer than %d bytes", MaxURLBytes)
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("scheme must be http or https")
+	case u.Host == "" || u.Hostname() == "":
+		return errors.New("no host")
+	case u.User != nil:
+		return errors.New("user info is not allowed")
+	case u.Fragment != "":
+		return errors.New("a fragment is not allowed")
+	}
+	return nil
+}

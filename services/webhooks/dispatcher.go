@@ -1,0 +1,510 @@
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/messages/events"
+	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
+	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Event types.
+const (
+	EventImageReady     = "image.ready"
+	EventImageFailed    = "image.failed"
+	EventBatchCompleted = "batch.completed"
+)
+
+// Request headers; see the WebhookEvent proto for the contract.
+const (
+	HeaderEventID    = "Imagepipe-Event-Id"
+	HeaderDeliveryID = "Imagepipe-Delivery-Id"
+	HeaderTimestamp  = "Imagepipe-Timestamp"
+	HeaderSignature  = "Imagepipe-Signature"
+	// UserAgent of every webhook request.
+	UserAgent = "imagepipe-webhooks/1"
+)
+
+// MaxErrorBody is how much of a failed response's body an attempt keeps.
+const MaxErrorBody = 200
+
+// ErrNoSecret: the dispatcher needs a signing secret.
+var ErrNoSecret = errors.New("webhooks: no signing secret configured")
+
+const (
+	pollWait = 20 * time.Second
+	// dueSlack: a delivery due this soon is attempted now rather than put
+	// back.
+	dueSlack = 10 * time.Millisecond
+)
+
+// Dispatcher turns event messages into deliveries and attempts them.
+//
+// Every delivery has one message on the events queue while it is PENDING,
+// hidden until its next attempt is due (a failed attempt sets the message's
+// visibility to the backoff). Before a POST the dispatcher claims the
+// delivery by moving its next_attempt_time past the attempt (a lease, by
+// conditional write), so a duplicate message — a repeated event, a replay
+// of a PENDING delivery, a crash between create and send — never makes two
+// attempts at once or one early: a message that finds its delivery not yet
+// due hides itself until it is.
+type Dispatcher struct {
+	cfg        Config
+	events     queue.Queue
+	store      deliveries.Store
+	records    records.Store
+	log        *slog.Logger
+	client     *http.Client
+	visibility time.Duration
+	grace      time.Duration
+}
+
+// NewDispatcher returns a dispatcher; Run starts its workers. Callback
+// URLs and global URLs alike are dialled through a Guard allowing
+// cfg.AllowNets.
+func NewDispatcher(cfg Config, events queue.Queue, store deliveries.Store, rs records.Store, log *slog.Logger) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !cfg.Enabled() {
+		return nil, ErrNoSecret
+	}
+	return &Dispatcher{
+		cfg:     cfg,
+		events:  events,
+		store:   store,
+		records: rs,
+		log:     log,
+		client:  NewGuard(cfg.AllowNets).Client(cfg.Timeout),
+		// One POST, plus the store writes around it.
+		visibility: min(2*cfg.Timeout+10*time.Second, queue.MaxVisibilityTimeout),
+		grace:      cfg.Timeout + 5*time.Second,
+	}, nil
+}
+
+// Run runs cfg.Workers workers until ctx ends. Workers then stop
+// receiving; messages in flight get the request timeout and a few seconds
+// to finish and are then left to redelivery.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		select {
+		case <-work.Done():
+		case <-time.After(d.grace):
+			cancel()
+		}
+	}()
+	var wg sync.WaitGroup
+	for range d.cfg.Workers {
+		wg.Go(func() { d.work(ctx, work) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (d *Dispatcher) work(ctx, work context.Context) {
+	for ctx.Err() == nil {
+		msgs, err := d.events.Receive(ctx, queue.ReceiveOptions{MaxMessages: 1, WaitTime: pollWait, VisibilityTimeout: d.visibility})
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("events receive failed", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		for _, m := range msgs {
+			d.Handle(work, m)
+		}
+	}
+}
+
+// Handle processes one events queue message: deletes it when done, leaves
+// it for redelivery when a store is unavailable, or hides it until its
+// delivery's next attempt.
+func (d *Dispatcher) Handle(ctx context.Context, m queue.Message) {
+	msg, err := events.Decode(m.Body)
+	if err != nil {
+		d.log.Error("dropping undecodable event message", "message", m.ID, "err", err)
+		d.ack(ctx, m)
+		return
+	}
+	if msg.Image != nil {
+		d.handleImage(ctx, m, msg.Image)
+		return
+	}
+	d.handleDelivery(ctx, m, msg.Delivery)
+}
+
+// hashID derives a stable id from parts.
+func hashID(prefix string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// ImageEventID is the id of the event for an image reaching state after
+// retries operator retries.
+func ImageEventID(imageID string, state pb.ImageState, retries int32) string {
+	return hashID("evt_", "image", imageID, state.String(), strconv.Itoa(int(retries)))
+}
+
+// BatchEventID is the id of a batch.completed event: a batch that
+// completes again with other counts (after a retry) is a new event.
+func BatchEventID(b *pb.Batch) string {
+	return hashID("evt_", "batch", b.GetId(), strconv.Itoa(int(b.GetTotal())),
+		strconv.Itoa(int(b.GetCounts()[pb.ImageState_IMAGE_STATE_READY.String()])),
+		strconv.Itoa(int(b.GetCounts()[pb.ImageState_IMAGE_STATE_FAILED.String()])))
+}
+
+// DeliveryID is the id of the delivery of an event to url.
+func DeliveryID(eventID, url string) string { return hashID("dlv_", eventID, url) }
+
+func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *events.ImageEvent) {
+	log := d.log.With("image", ev.ID, "state", ev.State)
+	rec, err := d.records.Get(ctx, ev.ID)
+	switch {
+	case errors.Is(err, records.ErrNotFound):
+		log.Warn("event for an unknown image; dropping it")
+		d.ack(ctx, m)
+		return
+	case err != nil:
+		log.Error("status store unavailable; event will be redelivered", "err", err)
+		return
+	}
+	img := rec.Image
+	if !records.Terminal(img.GetState()) || img.GetState().String() != ev.State || img.GetRetries() != ev.Retries {
+		log.Info("image moved on since the event; a later event covers it", "now", img.GetState(), "retries", img.GetRetries())
+		d.ack(ctx, m)
+		return
+	}
+	var (
+		batch      *pb.Batch
+		batchHooks []string
+		batchTime  *timestamppb.Timestamp
+	)
+	if img.GetBatchId() != "" {
+		if batch, batchHooks, batchTime, err = d.readBatch(ctx, img.GetBatchId()); err != nil {
+			log.Error("status store unavailable; event will be redelivered", "err", err)
+			return
+		}
+	}
+	typ := EventImageReady
+	if img.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
+		typ = EventImageFailed
+	}
+	event := &pb.WebhookEvent{
+		Id:         ImageEventID(img.GetId(), img.GetState(), img.GetRetries()),
+		Type:       typ,
+		CreateTime: img.GetUpdateTime(),
+		Image:      img,
+		Batch:      batch,
+	}
+	if err := d.publish(ctx, event, endpoints([]string{img.GetCallbackUrl()}, d.cfg.URLs), img.GetId(), img.GetBatchId()); err != nil {
+		log.Error("could not queue the event's deliveries; event will be redelivered", "err", err)
+		return
+	}
+	if batch != nil && batch.GetState() != pb.BatchState_BATCH_STATE_PENDING {
+		bev := &pb.WebhookEvent{Id: BatchEventID(batch), Type: EventBatchCompleted, CreateTime: batchTime, Batch: batch}
+		if err := d.publish(ctx, bev, endpoints(batchHooks, d.cfg.URLs), "", batch.GetId()); err != nil {
+			log.Error("could not queue the batch event's deliveries; event will be redelivered", "batch", batch.GetId(), "err", err)
+			return
+		}
+		log.Info("batch completed", "batch", batch.GetId(), "batch_state", batch.GetState())
+	}
+	d.ack(ctx, m)
+}
+
+// readBatch summarizes a batch (without image lines, as
+// records.SummarizeBatch with 0 images) and collects its images' callback
+// URLs and latest update time, in one pass.
+func (d *Dispatcher) readBatch(ctx context.Context, batchID string) (*pb.Batch, []string, *timestamppb.Timestamp, error) {
+	b := &pb.Batch{Id: batchID, Counts: map[string]int32{}}
+	var (
+		hooks  []string
+		latest *timestamppb.Timestamp
+	)
+	err := records.EachInBatch(ctx, d.records, batchID, func(r *records.Record) {
+		records.AddToBatch(b, r.Image, 0)
+		hooks = append(hooks, r.Image.GetCallbackUrl())
+		if t := r.Image.GetUpdateTime(); latest == nil || t.AsTime().After(latest.AsTime()) {
+			latest = t
+		}
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	b.State = records.BatchState(b)
+	return b, hooks, latest, nil
+}
+
+// endpoints joins URL lists, dropping blanks and repeats, keeping order.
+func endpoints(lists ...[]string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range lists {
+		for _, u := range l {
+			if u != "" && !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// publish creates one delivery of event per URL and queues a message for
+// each. A delivery that exists already (a repeated event) is queued again
+// only while PENDING, in case the first time stopped between create and
+// send; the lease makes the extra message harmless.
+func (d *Dispatcher) publish(ctx context.Context, event *pb.WebhookEvent, urls []string, imageID, batchID string) error {
+	payload, err := protojson.Marshal(event)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	now := timestamppb.Now()
+	for _, u := range urls {
+		id := DeliveryID(event.GetId(), u)
+		_, err := d.store.Create(ctx, &pb.WebhookDelivery{
+			Id:              id,
+			EventId:         event.GetId(),
+			EventType:       event.GetType(),
+			Url:             u,
+			ImageId:         imageID,
+			BatchId:         batchID,
+			State:           pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING,
+			CreateTime:      now,
+			UpdateTime:      now,
+			NextAttemptTime: now,
+			Payload:         string(payload),
+		})
+		if errors.Is(err, deliveries.ErrExists) {
+			cur, gerr := d.store.Get(ctx, id)
+			if gerr != nil {
+				return gerr
+			}
+			if cur.Delivery.GetState() != pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING {
+				continue
+			}
+		} else if err != nil {
+			return err
+		}
+		if _, err := d.events.Send(ctx, events.Message{Delivery: id}.Encode(), queue.SendOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errNotDue: the delivery is not due; its message is put back until it is.
+var errNotDue = errors.New("not due")
+
+func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id string) {
+	log := d.log.With("delivery", id)
+	var wait time.Duration
+	claimed, err := deliveries.Mutate(ctx, d.store, id, func(dl *pb.WebhookDelivery) error {
+		if dl.GetState() != pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING {
+			return deliveries.ErrNoChange
+		}
+		now := time.Now()
+		if next := dl.GetNextAttemptTime(); next != nil {
+			if wait = next.AsTime().Sub(now); wait > dueSlack {
+				return errNotDue
+			}
+		}
+		dl.NextAttemptTime = timestamppb.New(now.Add(d.visibility)) // the lease
+		return nil
+	})
+	switch {
+	case errors.Is(err, deliveries.ErrNoChange):
+		d.ack(ctx, m) // delivered or failed already
+		return
+	case errors.Is(err, errNotDue):
+		d.delay(ctx, m, wait)
+		return
+	case errors.Is(err, deliveries.ErrNotFound):
+		log.Warn("message for an unknown delivery; dropping it")
+		d.ack(ctx, m)
+		return
+	case err != nil:
+		log.Error("delivery log unavailable; message will be redelivered", "err", err)
+		return
+	}
+	dl := claimed.Delivery
+	log = log.With("event", dl.GetEventId(), "host", hostOf(dl.GetUrl()))
+
+	attempt, permanent := d.post(ctx, dl)
+	if ctx.Err() != nil {
+		log.Warn("attempt cut short by shutdown; message will be redelivered")
+		return
+	}
+	var backoff time.Duration
+	rec, err := deliveries.Mutate(ctx, d.store, id, func(dl *pb.WebhookDelivery) error {
+		now := timestamppb.Now()
+		dl.Attempts = append(dl.Attempts, attempt)
+		dl.RoundAttempts++
+		dl.UpdateTime = now
+		if dl.GetState() != pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING {
+			return nil // settled meanwhile (a lease that ran out): keep the log only
+		}
+		switch {
+		case attempt.GetError() == "":
+			dl.State, dl.NextAttemptTime = pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED, nil
+		case permanent || int(dl.GetRoundAttempts()) >= d.cfg.MaxAttempts:
+			dl.State, dl.NextAttemptTime = pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED, nil
+		default:
+			backoff = d.backoff(int(dl.GetRoundAttempts()))
+			dl.NextAttemptTime = timestamppb.New(now.AsTime().Add(backoff))
+		}
+		return nil
+	})
+	if err != nil {
+		log.Error("could not record the attempt; message will be redelivered", "status", attempt.GetStatusCode(), "err", err)
+		return
+	}
+	dl = rec.Delivery
+	switch dl.GetState() {
+	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED:
+		log.Info("webhook delivered", "status", attempt.GetStatusCode(), "attempt", dl.GetRoundAttempts())
+		d.ack(ctx, m)
+	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED:
+		log.Warn("webhook failed; giving up", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts())
+		d.ack(ctx, m)
+	default:
+		log.Info("webhook attempt failed; retrying", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts(), "in", backoff)
+		d.delay(ctx, m, backoff)
+	}
+}
+
+// backoff is the delay after the n-th failed attempt of a round:
+// cfg.Backoff doubling per attempt, at most cfg.MaxBackoff.
+func (d *Dispatcher) backoff(n int) time.Duration {
+	b := d.cfg.Backoff
+	for i := 1; i < n && b < d.cfg.MaxBackoff; i++ {
+		b *= 2
+	}
+	return min(b, d.cfg.MaxBackoff)
+}
+
+// post makes one attempt. permanent reports a failure no retry can fix
+// (the address is refused, the URL does not parse).
+func (d *Dispatcher) post(ctx context.Context, dl *pb.WebhookDelivery) (a *pb.WebhookAttempt, permanent bool) {
+	start := time.Now()
+	a = &pb.WebhookAttempt{Time: timestamppb.New(start)}
+	defer func() { a.Duration = durationpb.New(time.Since(start)) }()
+	body := []byte(dl.GetPayload())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.GetUrl(), bytes.NewReader(body))
+	if err != nil {
+		a.Error = "invalid URL"
+		return a, true
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set(HeaderEventID, dl.GetEventId())
+	req.Header.Set(HeaderDeliveryID, dl.GetId())
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(start.Unix(), 10))
+	req.Header.Set(HeaderSignature, Sign(d.cfg.Secrets, start, body))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		if errors.Is(err, ErrAddressNotAllowed) {
+			a.Error = ErrAddressNotAllowed.Error()
+			return a, true
+		}
+		a.Error = shortError(err)
+		return a, false
+	}
+	defer resp.Body.Close()
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	a.StatusCode = int32(resp.StatusCode)
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		a.Error = fmt.Sprintf("HTTP %d: redirects are not followed", resp.StatusCode)
+	default:
+		a.Error = fmt.Sprintf("HTTP %d", resp.StatusCode)
+		if s := printable(head); s != "" {
+			a.Error += ": " + s
+		}
+	}
+	return a, false
+}
+
+// shortError describes a failed request without the URL (its query may
+// hold the receiver's token).
+func shortError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	s := err.Error()
+	if len(s) > MaxErrorBody {
+		s = s[:MaxErrorBody]
+	}
+	return strings.ToValidUTF8(s, "")
+}
+
+// printable makes a response body excerpt safe for a log line.
+func printable(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+func (d *Dispatcher) ack(ctx context.Context, m queue.Message) {
+	if err := d.events.Delete(ctx, m.ReceiptHandle); err != nil {
+		d.log.Warn("could not delete a handled event message; it will be redelivered and ignored", "message", m.ID, "err", err)
+	}
+}
+
+// delay hides the message for wait (at most the queue's longest
+// visibility timeout; a longer wait just comes round again).
+func (d *Dispatcher) delay(ctx context.Context, m queue.Message, wait time.Duration) {
+	if err := d.events.ChangeVisibility(ctx, m.ReceiptHandle, min(max(wait, 0), queue.MaxVisibilityTimeout)); err != nil {
+		d.log.Warn("could not delay the event message; it comes back after the visibility timeout", "message", m.ID, "err", err)
+	}
+}
