@@ -348,7 +348,7 @@ func TestBatchOf200WithCorruptImages(t *testing.T) {
 func TestDeadLettersListRedrivePurgeRetry(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
-	fault := func(ctx context.Context, id string, attempt int) error {
+	fault := func(ctx context.Context, key string) error {
 		if failing.Load() {
 			return fmt.Errorf("simulated: variants store down")
 		}
@@ -356,7 +356,7 @@ func TestDeadLettersListRedrivePurgeRetry(t *testing.T) {
 	}
 	cfg := testConfig(t.TempDir())
 	cfg.Processor.MaxAttempts = 2
-	s := start(t, cfg, app.WithProcessorFault(fault))
+	s := start(t, cfg, failVariants(fault))
 	var ids []string
 	for _, name := range []string{"orient-1.jpg", "orient-2.jpg"} {
 		r := s.post(t, "/v1/images?wait=0", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, name)))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,9 @@ import (
 	"time"
 
 	"github.com/imagepipe/imagepipe/internal/app"
+	"github.com/imagepipe/imagepipe/internal/platform/logging"
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
 )
 
 // The test binary doubles as an imagepipe process: with childDirEnv set,
@@ -25,24 +27,30 @@ const (
 	childFaultEnv = "IMAGEPIPE_TEST_CHILD_FAULT" // "", "stall" or "retry"
 )
 
-// childFault is the processor fault a child runs with:
+// failVariants makes the variants store's writes go through fault.
+func failVariants(fault faultblob.Fault) app.Option {
+	return app.WithVariantsStore(func(s blob.Store) blob.Store { return faultblob.Wrap(s, fault) })
+}
+
+// childFault is the variants-store fault a child runs with:
 //   - stall: write the image id to dir/stalled, then hang until killed;
-//   - retry: fail every image's first attempt, and every attempt of the
-//     images listed in dir/poison.
+//   - retry: fail every image's first attempt (its first variant write),
+//     and every attempt of the images listed in dir/poison.
 func childFault(dir, mode string) app.Option {
 	switch mode {
 	case "stall":
-		return app.WithProcessorFault(func(ctx context.Context, id string, attempt int) error {
-			writeFile(filepath.Join(dir, "stalled"), id)
+		return failVariants(func(ctx context.Context, key string) error {
+			writeFile(filepath.Join(dir, "stalled"), faultblob.ImageID(key))
 			select {}
 		})
 	case "retry":
-		return app.WithProcessorFault(func(ctx context.Context, id string, attempt int) error {
+		first := faultblob.FirstPerImage(errors.New("simulated failure of a first attempt"))
+		return failVariants(func(ctx context.Context, key string) error {
 			poison, _ := os.ReadFile(filepath.Join(dir, "poison"))
-			if attempt == 1 || slices.Contains(strings.Fields(string(poison)), id) {
-				return fmt.Errorf("simulated failure of attempt %d", attempt)
+			if slices.Contains(strings.Fields(string(poison)), faultblob.ImageID(key)) {
+				return errors.New("simulated failure of a poisoned image")
 			}
-			return nil
+			return first(ctx, key)
 		})
 	}
 	return func(*app.App) {}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 )
 
@@ -26,15 +26,9 @@ func variantFiles(t *testing.T, dataDir, id string) int {
 // A transient failure is retried through redelivery; the image ends READY
 // once, with one set of variants.
 func TestTransientFailureIsRetried(t *testing.T) {
-	var calls atomic.Int32
-	fault := func(ctx context.Context, id string, attempt int) error {
-		if calls.Add(1) == 1 {
-			return errors.New("simulated: variants bucket unreachable")
-		}
-		return nil
-	}
+	fault := faultblob.FirstPerImage(errors.New("simulated: variants bucket unreachable"))
 	cfg := testConfig(t.TempDir())
-	s := start(t, cfg, app.WithProcessorFault(fault))
+	s := start(t, cfg, failVariants(fault))
 	r := s.post(t, "/v1/images?wait=30s", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "dandelion.jpg")))
 	if r.code != http.StatusOK {
 		t.Fatalf("upload: %d %s", r.code, r.body)
@@ -97,8 +91,8 @@ func TestProcessorKilledMidJob(t *testing.T) {
 // image FAILED.
 func TestPoisonJobGoesToDeadLetterQueue(t *testing.T) {
 	cfg := testConfig(t.TempDir())
-	always := func(context.Context, string, int) error { return errors.New("simulated: always broken") }
-	s := start(t, cfg, app.WithProcessorFault(always))
+	always := func(context.Context, string) error { return errors.New("simulated: always broken") }
+	s := start(t, cfg, failVariants(always))
 	r := s.post(t, "/v1/images?wait=0", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "dandelion.jpg")))
 	if r.code != http.StatusAccepted {
 		t.Fatalf("upload: %d %s", r.code, r.body)

@@ -48,15 +48,19 @@ import (
 // Option adjusts an App; tests use them.
 type Option func(*App)
 
-// WithProcessorFault injects a fault into the processor (see processor.Fault).
-func WithProcessorFault(f processor.Fault) Option { return func(a *App) { a.fault = f } }
+// WithVariantsStore wraps the variants store once it is opened; tests use
+// it to make the public store fail or stall (see testkit/faultblob).
+func WithVariantsStore(wrap func(blob.Store) blob.Store) Option {
+	return func(a *App) { a.wrapVariants = wrap }
+}
 
 // App is one imagepipe process.
 type App struct {
 	cfg     Config
 	log     *slog.Logger
 	modules map[module]bool
-	fault   processor.Fault
+
+	wrapVariants func(blob.Store) blob.Store
 
 	originals, variants blob.Store
 	queue               queue.Queue
@@ -129,6 +133,9 @@ func (a *App) openStores(ctx context.Context, need needs) error {
 			return fmt.Errorf("variants store: %w", err)
 		}
 		a.closers = append(a.closers, a.variants.Close)
+		if a.wrapVariants != nil {
+			a.variants = a.wrapVariants(a.variants)
+		}
 	}
 	if need.queue {
 		if a.queue, err = queue.Open(ctx, a.cfg.QueueURL); err != nil {
@@ -230,7 +237,8 @@ func (a *App) buildGRPC() error {
 		// default: the most images per core, see processor.Config).
 		n := a.cfg.Processor.JobThreads
 		imaging.Startup(imaging.Config{Concurrency: n, Parallelism: n})
-		proc, err := processor.New(a.cfg.Processor, presets, a.originals, a.variants, a.queue, a.events, a.records, a.log.With("module", "processor"), a.fault)
+		proc, err := processor.New(a.cfg.Processor, processor.Deps{Presets: presets, Originals: a.originals, Variants: a.variants,
+			Queue: a.queue, Events: a.events, Records: a.records, Log: a.log.With("module", "processor")})
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"net"
 	"net/url"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"github.com/imagepipe/imagepipe/services/gateway"
 	"github.com/imagepipe/imagepipe/services/ingest"
 	"github.com/imagepipe/imagepipe/services/processor"

@@ -4,12 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"io"
 	"os/signal"
 	"syscall"
 
 	"github.com/imagepipe/imagepipe/internal/app"
+	"github.com/imagepipe/imagepipe/internal/platform/logging"
 )
 
 // serve runs a target until SIGINT or SIGTERM.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"image"
 	"image/color"
 	"image/png"
@@ -17,6 +16,7 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/app"
+	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )

@@ -20,6 +20,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue/sqlitequeue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords"
+	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 	"github.com/imagepipe/imagepipe/services/processor"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -35,7 +36,7 @@ type rig struct {
 
 // newRig builds a processor on real embedded stores: max attempts 2, so
 // the queue's max receive is 3.
-func newRig(t *testing.T, fault processor.Fault) *rig {
+func newRig(t *testing.T, fault faultblob.Fault) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	r := &rig{dir: dir}
@@ -62,7 +63,12 @@ func newRig(t *testing.T, fault processor.Fault) *rig {
 	must(err)
 	cfg := processor.DefaultConfig()
 	cfg.MaxAttempts, cfg.Visibility, cfg.RetryBackoff, cfg.PollWait = 2, 2*time.Second, 0, 100*time.Millisecond
-	r.proc, err = processor.New(cfg, spec.Builtin(), r.originals, r.variants, r.q, nil, r.rs, slog.New(slog.NewTextHandler(io.Discard, nil)), fault)
+	variants := r.variants
+	if fault != nil {
+		variants = faultblob.Wrap(r.variants, fault)
+	}
+	r.proc, err = processor.New(cfg, processor.Deps{Presets: spec.Builtin(), Originals: r.originals, Variants: variants,
+		Queue: r.q, Records: r.rs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(err)
 	t.Cleanup(func() { r.q.Close(); r.dlq.Close(); r.rs.Close() })
 	return r
@@ -162,13 +168,7 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 
 // A transient failure is retried; the retry finishes the image.
 func TestTransientFailureRetries(t *testing.T) {
-	calls := 0
-	r := newRig(t, func(context.Context, string, int) error {
-		if calls++; calls == 1 {
-			return errors.New("simulated outage")
-		}
-		return nil
-	})
+	r := newRig(t, faultblob.FirstPerImage(errors.New("simulated outage")))
 	id := r.submit(t, "coffee.png")
 	ctx := context.Background()
 	r.proc.Handle(ctx, r.receive(t))

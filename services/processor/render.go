@@ -6,6 +6,7 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/internal/messages/failure"
 )
 
 // Render runs the processing pipeline on an original's bytes: the stored
@@ -15,7 +16,7 @@ import (
 // so the command line runs exactly what the service runs.
 func Render(ctx context.Context, presets *spec.Presets, s *pb.ProcessingSpec, src []byte, lim imaging.Limits) (*imaging.Result, error) {
 	if err := presets.Validate("spec", s); err != nil {
-		return nil, &imaging.Error{Code: "invalid_spec", Msg: "the image's processing spec is invalid"}
+		return nil, &imaging.Error{Code: failure.InvalidSpec, Msg: "the image's processing spec is invalid"}
 	}
 	return imaging.Process(ctx, src, presets.Variants(s), spec.Limits(s, lim))
 }

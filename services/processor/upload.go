@@ -9,6 +9,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
 	"github.com/imagepipe/imagepipe/internal/engine/sniff"
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/internal/messages/failure"
 )
 
 // uploadInfo is what the processor learns about a directly uploaded
@@ -41,5 +42,5 @@ func (p *Processor) admitUpload(img *pb.Image, src []byte) (*uploadInfo, error) 
 
 // tooLarge is the permanent failure of an original over MaxOriginalBytes.
 func (p *Processor) tooLarge() error {
-	return &imaging.Error{Code: "too_large", Msg: fmt.Sprintf("the upload is larger than the %d-byte limit", p.cfg.MaxOriginalBytes)}
+	return &imaging.Error{Code: failure.TooLarge, Msg: fmt.Sprintf("the upload is larger than the %d-byte limit", p.cfg.MaxOriginalBytes)}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
 	"github.com/imagepipe/imagepipe/internal/messages/events"
+	"github.com/imagepipe/imagepipe/internal/messages/failure"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
@@ -24,32 +25,32 @@ import (
 // CacheControl of every variant: its URL never changes meaning.
 const CacheControl = "public, max-age=31536000, immutable"
 
-// Fault, if set, runs after a job's variants are computed and before they
-// are stored; an error from it fails the attempt as a transient error would.
-// Tests use it to fail or stall a worker mid-job.
-type Fault func(ctx context.Context, imageID string, attempt int) error
+// Deps are what a processor works with.
+type Deps struct {
+	// Presets validate specs and resolve their watermarks.
+	Presets   *spec.Presets
+	Originals blob.Store
+	Variants  blob.Store
+	Queue     queue.Queue
+	// Events is the webhooks' events queue: every image that ends READY or
+	// FAILED is announced there. Nil when webhooks are off.
+	Events  queue.Queue
+	Records records.Store
+	Log     *slog.Logger
+}
 
 // Processor pulls jobs and turns originals into variants.
 type Processor struct {
-	cfg       Config
-	presets   *spec.Presets // validates specs and resolves their watermarks
-	originals blob.Store
-	variants  blob.Store
-	queue     queue.Queue
-	events    queue.Queue // nil: webhooks off
-	records   records.Store
-	log       *slog.Logger
-	fault     Fault
+	cfg Config
+	Deps
 }
 
-// New returns a processor; Run starts its workers. events, if not nil, is
-// the webhooks' events queue: every image that ends READY or FAILED is
-// announced there.
-func New(cfg Config, presets *spec.Presets, originals, variants blob.Store, q, events queue.Queue, rs records.Store, log *slog.Logger, fault Fault) (*Processor, error) {
+// New returns a processor; Run starts its workers.
+func New(cfg Config, d Deps) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, presets: presets, originals: originals, variants: variants, queue: q, events: events, records: rs, log: log, fault: fault}, nil
+	return &Processor{cfg: cfg, Deps: d}, nil
 }
 
 // Run runs cfg.Workers workers until ctx ends. Workers then stop
@@ -81,10 +82,10 @@ func (p *Processor) Run(ctx context.Context) error {
 
 func (p *Processor) work(ctx, jobs context.Context) {
 	for ctx.Err() == nil {
-		msgs, err := p.queue.Receive(ctx, queue.ReceiveOptions{MaxMessages: 1, WaitTime: p.cfg.PollWait, VisibilityTimeout: p.cfg.Visibility})
+		msgs, err := p.Queue.Receive(ctx, queue.ReceiveOptions{MaxMessages: 1, WaitTime: p.cfg.PollWait, VisibilityTimeout: p.cfg.Visibility})
 		if err != nil {
 			if ctx.Err() == nil {
-				p.log.Error("receive failed", "err", err)
+				p.Log.Error("receive failed", "err", err)
 				sleep(ctx, time.Second)
 			}
 			continue
@@ -122,14 +123,14 @@ func (p *Processor) backoff(receiveCount int) time.Duration {
 func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	job, err := jobs.Decode(m.Body)
 	if err != nil {
-		p.log.Error("dropping undecodable job", "message", m.ID, "err", err)
+		p.Log.Error("dropping undecodable job", "message", m.ID, "err", err)
 		p.ack(ctx, m)
 		return
 	}
-	log := p.log.With("image", job.ImageID, "attempt", m.ReceiveCount, "trace_id", trace.ID(m.Attributes[trace.Header]))
+	log := p.Log.With("image", job.ImageID, "attempt", m.ReceiveCount, "trace_id", trace.ID(m.Attributes[trace.Header]))
 	ctx = trace.With(ctx, m.Attributes[trace.Header])
 	if m.ReceiveCount > p.cfg.MaxAttempts {
-		if err := p.fail(ctx, job.ImageID, "processing_failed", fmt.Sprintf("processing failed after %d attempts", p.cfg.MaxAttempts)); err != nil {
+		if err := p.fail(ctx, job.ImageID, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", p.cfg.MaxAttempts)); err != nil {
 			log.Error("could not mark image failed; job will be redelivered", "err", err)
 			return
 		}
@@ -138,7 +139,7 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 		p.release(ctx, m)
 		return
 	}
-	rec, err := records.Mutate(ctx, p.records, job.ImageID, func(img *pb.Image) error {
+	rec, err := records.Mutate(ctx, p.Records, job.ImageID, func(img *pb.Image) error {
 		if !records.CanMove(img.GetState(), pb.ImageState_IMAGE_STATE_PROCESSING) {
 			return records.ErrNoChange
 		}
@@ -167,7 +168,7 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 
 	stopHeartbeat := p.heartbeat(ctx, m.ReceiptHandle)
 	jobCtx, cancel := context.WithTimeout(ctx, p.cfg.JobTimeout)
-	err = p.process(jobCtx, rec.Image, int(rec.Image.GetAttempts()))
+	err = p.process(jobCtx, rec.Image)
 	cancel()
 	stopHeartbeat()
 	if ctx.Err() != nil {
@@ -192,7 +193,7 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 		}
 	case m.ReceiveCount >= p.cfg.MaxAttempts:
 		log.Error("last attempt failed; image failed, job goes to the dead-letter queue", "err", err)
-		if ferr := p.fail(ctx, job.ImageID, "processing_failed", fmt.Sprintf("processing failed after %d attempts", m.ReceiveCount)); ferr != nil {
+		if ferr := p.fail(ctx, job.ImageID, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", m.ReceiveCount)); ferr != nil {
 			log.Error("could not mark image failed; the next delivery will", "err", ferr)
 		} else {
 			p.announce(ctx, log, job.ImageID)
@@ -201,11 +202,11 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	default:
 		delay := p.backoff(m.ReceiveCount)
 		log.Warn("attempt failed; retrying", "in", delay, "err", err)
-		_, _ = records.Mutate(ctx, p.records, job.ImageID, func(img *pb.Image) error {
+		_, _ = records.Mutate(ctx, p.Records, job.ImageID, func(img *pb.Image) error {
 			if records.Terminal(img.GetState()) {
 				return records.ErrNoChange
 			}
-			img.Error = &pb.ImageError{Code: "retrying", Message: fmt.Sprintf("attempt %d failed; retrying in %s", m.ReceiveCount, delay)}
+			img.Error = &pb.ImageError{Code: failure.Retrying, Message: fmt.Sprintf("attempt %d failed; retrying in %s", m.ReceiveCount, delay)}
 			return nil
 		})
 		p.delay(ctx, m, delay)
@@ -216,12 +217,12 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 // It reports false when that failed: the caller then leaves the job to be
 // redelivered, and the redelivery, a duplicate, announces again.
 func (p *Processor) announce(ctx context.Context, log *slog.Logger, id string) bool {
-	if p.events == nil {
+	if p.Events == nil {
 		return true
 	}
-	rec, err := p.records.Get(ctx, id)
+	rec, err := p.Records.Get(ctx, id)
 	if err == nil {
-		err = events.Emit(ctx, p.events, rec.Image)
+		err = events.Emit(ctx, p.Events, rec.Image)
 	}
 	if err != nil {
 		log.Error("could not announce the image's end to webhooks; the job will be redelivered", "err", err)
@@ -231,15 +232,15 @@ func (p *Processor) announce(ctx context.Context, log *slog.Logger, id string) b
 }
 
 func (p *Processor) ack(ctx context.Context, m queue.Message) {
-	if err := p.queue.Delete(ctx, m.ReceiptHandle); err != nil {
-		p.log.Warn("could not delete a finished job; it will be redelivered and ignored", "message", m.ID, "err", err)
+	if err := p.Queue.Delete(ctx, m.ReceiptHandle); err != nil {
+		p.Log.Warn("could not delete a finished job; it will be redelivered and ignored", "message", m.ID, "err", err)
 	}
 }
 
 // delay hides the message for d: a delayed redelivery.
 func (p *Processor) delay(ctx context.Context, m queue.Message, d time.Duration) {
-	if err := p.queue.ChangeVisibility(ctx, m.ReceiptHandle, d); err != nil {
-		p.log.Warn("could not delay the retry; it comes after the visibility timeout", "message", m.ID, "err", err)
+	if err := p.Queue.ChangeVisibility(ctx, m.ReceiptHandle, d); err != nil {
+		p.Log.Warn("could not delay the retry; it comes after the visibility timeout", "message", m.ID, "err", err)
 	}
 }
 
@@ -262,8 +263,8 @@ func (p *Processor) heartbeat(ctx context.Context, handle string) (stop func()) 
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := p.queue.ChangeVisibility(ctx, handle, p.cfg.Visibility); err != nil && ctx.Err() == nil {
-					p.log.Warn("visibility heartbeat failed", "err", err)
+				if err := p.Queue.ChangeVisibility(ctx, handle, p.cfg.Visibility); err != nil && ctx.Err() == nil {
+					p.Log.Warn("visibility heartbeat failed", "err", err)
 				}
 			}
 		}
@@ -275,7 +276,7 @@ func (p *Processor) heartbeat(ctx context.Context, handle string) (stop func()) 
 // and removes any variants an attempt stored, so nothing of a failed image
 // is served.
 func (p *Processor) fail(ctx context.Context, id, code, msg string) error {
-	rec, err := records.Mutate(ctx, p.records, id, func(img *pb.Image) error {
+	rec, err := records.Mutate(ctx, p.Records, id, func(img *pb.Image) error {
 		if !records.CanMove(img.GetState(), pb.ImageState_IMAGE_STATE_FAILED) {
 			return records.ErrNoChange
 		}
@@ -296,14 +297,14 @@ func (p *Processor) fail(ctx context.Context, id, code, msg string) error {
 // deleteVariants removes every variant key of an image's spec.
 func (p *Processor) deleteVariants(ctx context.Context, img *pb.Image) {
 	for _, v := range img.GetSpec().GetVariants() {
-		if err := p.variants.Delete(ctx, img.GetId()+"/"+v.GetName()); err != nil {
-			p.log.Warn("could not delete a failed image's variant", "image", img.GetId(), "variant", v.GetName(), "err", err)
+		if err := p.Variants.Delete(ctx, img.GetId()+"/"+v.GetName()); err != nil {
+			p.Log.Warn("could not delete a failed image's variant", "image", img.GetId(), "variant", v.GetName(), "err", err)
 		}
 	}
 }
 
 // process makes and stores the variants and marks the image READY.
-func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) error {
+func (p *Processor) process(ctx context.Context, img *pb.Image) error {
 	src, err := p.readOriginal(ctx, img)
 	if err != nil {
 		return err
@@ -312,14 +313,9 @@ func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) err
 	if err != nil {
 		return err
 	}
-	res, err := Render(ctx, p.presets, img.GetSpec(), src, p.cfg.Limits)
+	res, err := Render(ctx, p.Presets, img.GetSpec(), src, p.cfg.Limits)
 	if err != nil {
 		return err
-	}
-	if p.fault != nil {
-		if err := p.fault(ctx, img.GetId(), attempt); err != nil {
-			return err
-		}
 	}
 	if err := p.storeVariants(ctx, img.GetId(), res.Variants); err != nil {
 		return err
@@ -339,7 +335,7 @@ func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) err
 			Quality:     int32(v.Quality),
 		})
 	}
-	cur, err := records.Mutate(ctx, p.records, img.GetId(), func(im *pb.Image) error {
+	cur, err := records.Mutate(ctx, p.Records, img.GetId(), func(im *pb.Image) error {
 		if records.Terminal(im.GetState()) {
 			return records.ErrNoChange // another delivery finished first; same keys, same variants
 		}
@@ -370,9 +366,9 @@ func (p *Processor) process(ctx context.Context, img *pb.Image, attempt int) err
 }
 
 func (p *Processor) readOriginal(ctx context.Context, img *pb.Image) ([]byte, error) {
-	rc, attrs, err := p.originals.Get(ctx, jobs.OriginalKey(img))
+	rc, attrs, err := p.Originals.Get(ctx, jobs.OriginalKey(img))
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, &imaging.Error{Code: "original_missing", Msg: "the original is no longer stored"}
+		return nil, &imaging.Error{Code: failure.OriginalMissing, Msg: "the original is no longer stored"}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read original: %w", err)
@@ -407,7 +403,7 @@ func (p *Processor) storeVariants(ctx context.Context, id string, outs []imaging
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			key := id + "/" + v.Name
-			if _, err := p.variants.Put(ctx, key, bytes.NewReader(v.Data), blob.PutOptions{ContentType: v.ContentType, CacheControl: CacheControl}); err != nil {
+			if _, err := p.Variants.Put(ctx, key, bytes.NewReader(v.Data), blob.PutOptions{ContentType: v.ContentType, CacheControl: CacheControl}); err != nil {
 				errs[i] = fmt.Errorf("store variant %s: %w", key, err)
 			}
 		}()

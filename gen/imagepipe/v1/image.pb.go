@@ -95,8 +95,16 @@ func (ImageState) EnumDescriptor() ([]byte, []int) {
 // ImageError says why an image failed, or why the last attempt failed.
 type ImageError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Machine-readable, stable: e.g. "unsupported_format", "corrupt",
-	// "too_many_pixels", "processing_failed".
+	// Machine-readable and stable; one of:
+	//   - from the image (FAILED at once, never retried): "empty",
+	//     "unsupported_format", "corrupt", "too_many_pixels",
+	//     "too_large_dimensions", "too_many_frames", "polyglot",
+	//     "invalid_crop", "max_bytes_unreachable", "too_large";
+	//   - from its record or stores: "invalid_spec", "original_missing",
+	//     "enqueue_failed";
+	//   - "retrying": the image is still PROCESSING, a retry is pending;
+	//   - "processing_failed": every attempt failed, the job is in the
+	//     dead-letter queue (AdminService retries it).
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// For humans.
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`

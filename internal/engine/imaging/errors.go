@@ -3,20 +3,23 @@ package imaging
 import (
 	"errors"
 	"strings"
+
+	"github.com/imagepipe/imagepipe/internal/messages/failure"
 )
 
 // Error codes of *Error. Every one of them is permanent: the same input will
-// always fail the same way, so a retry cannot help.
+// always fail the same way, so a retry cannot help. They are the engine's
+// part of the one list in package failure.
 const (
-	CodeEmpty               = "empty"                 // zero bytes of input
-	CodeUnsupportedFormat   = "unsupported_format"    // not an allowlisted image format
-	CodeCorrupt             = "corrupt"               // truncated, damaged or undecodable data
-	CodeTooManyPixels       = "too_many_pixels"       // width*height above Limits.MaxPixels
-	CodeTooLargeDimensions  = "too_large_dimensions"  // width or height above Limits.MaxWidth/MaxHeight
-	CodeTooManyFrames       = "too_many_frames"       // an animation with more frames than Limits.MaxFrames
-	CodePolyglot            = "polyglot"              // an image that is also another kind of file (ZIP, PDF)
-	CodeInvalidCrop         = "invalid_crop"          // Variant.Crop does not fit inside the image
-	CodeMaxBytesUnreachable = "max_bytes_unreachable" // Variant.MaxBytes cannot be met even at MinQuality
+	CodeEmpty               = failure.Empty               // zero bytes of input
+	CodeUnsupportedFormat   = failure.UnsupportedFormat   // not an allowlisted image format
+	CodeCorrupt             = failure.Corrupt             // truncated, damaged or undecodable data
+	CodeTooManyPixels       = failure.TooManyPixels       // width*height above Limits.MaxPixels
+	CodeTooLargeDimensions  = failure.TooLargeDimensions  // width or height above Limits.MaxWidth/MaxHeight
+	CodeTooManyFrames       = failure.TooManyFrames       // an animation with more frames than Limits.MaxFrames
+	CodePolyglot            = failure.Polyglot            // an image that is also another kind of file (ZIP, PDF)
+	CodeInvalidCrop         = failure.InvalidCrop         // Variant.Crop does not fit inside the image
+	CodeMaxBytesUnreachable = failure.MaxBytesUnreachable // Variant.MaxBytes cannot be met even at MinQuality
 )
 
 // Error is a permanent, input-caused failure. Error() is safe to show to the

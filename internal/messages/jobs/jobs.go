@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/messages/failure"
 	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
@@ -165,7 +166,7 @@ func Enqueue(ctx context.Context, rs records.Store, q queue.Queue, id string) (*
 }
 
 // ErrEnqueue says Submit created the record but could not queue its job;
-// the record is then FAILED (code "enqueue_failed"), not left RECEIVED.
+// the record is then FAILED (code failure.EnqueueFailed), not left RECEIVED.
 var ErrEnqueue = errors.New("jobs: could not queue the job")
 
 // Submit creates the RECEIVED record and enqueues it. records.ErrExists
@@ -184,7 +185,7 @@ func Submit(ctx context.Context, rs records.Store, q queue.Queue, img *pb.Image)
 				return records.ErrNoChange
 			}
 			im.State = pb.ImageState_IMAGE_STATE_FAILED
-			im.Error = &pb.ImageError{Code: "enqueue_failed", Message: "the image could not be queued for processing; upload it again"}
+			im.Error = &pb.ImageError{Code: failure.EnqueueFailed, Message: "the image could not be queued for processing; upload it again"}
 			return nil
 		})
 		return nil, fmt.Errorf("%w: %v", ErrEnqueue, err)
