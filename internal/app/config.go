@@ -8,11 +8,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/imagepipe/imagepipe/internal/platform/flagenv"
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"github.com/imagepipe/imagepipe/services/gateway"
 	"github.com/imagepipe/imagepipe/services/ingest"
@@ -75,111 +74,104 @@ func DefaultConfig() Config {
 	}
 }
 
-// envVars maps each environment variable onto the field it sets.
-func (c *Config) envVars() map[string]any {
-	return map[string]any{
-		"IMAGEPIPE_TARGET":           &c.Target,
-		"IMAGEPIPE_HTTP_ADDR":        &c.HTTPAddr,
-		"IMAGEPIPE_GRPC_ADDR":        &c.GRPCAddr,
-		"IMAGEPIPE_DATA_DIR":         &c.DataDir,
-		"IMAGEPIPE_ORIGINALS":        &c.OriginalsURL,
-		"IMAGEPIPE_VARIANTS":         &c.VariantsURL,
-		"IMAGEPIPE_QUEUE":            &c.QueueURL,
-		"IMAGEPIPE_STATUS":           &c.StatusURL,
-		"IMAGEPIPE_PUBLIC_URL":       &c.PublicURL,
-		"IMAGEPIPE_INGEST_ADDR":      &c.IngestAddr,
-		"IMAGEPIPE_STATUS_ADDR":      &c.StatusAddr,
-		"IMAGEPIPE_PROCESSOR_ADDR":   &c.ProcessorAddr,
-		"IMAGEPIPE_LOG_LEVEL":        &c.LogLevel,
-		"IMAGEPIPE_PRESETS":          &c.PresetsFile,
-		"IMAGEPIPE_WORKERS":          &c.Processor.Workers,
-		"IMAGEPIPE_JOB_THREADS":      &c.Processor.JobThreads,
-		"IMAGEPIPE_MAX_ATTEMPTS":     &c.Processor.MaxAttempts,
-		"IMAGEPIPE_MAX_UPLOAD_BYTES": &c.Ingest.MaxBytes,
-		"IMAGEPIPE_DEFAULT_WAIT":     &c.Gateway.DefaultWait,
-		"IMAGEPIPE_EVENTS":           &c.EventsURL,
+// Flags and environment variables follow one scheme: a flag is
+// lower-case words joined by '-', a module's settings prefixed with the
+// module's name and a dot (processor.workers, gateway.status-addr); its
+// variable is IMAGEPIPE_ and the flag's name upper-cased with '.' and '-'
+// as '_' (IMAGEPIPE_PROCESSOR_WORKERS). Every flag has a variable. Older
+// names keep working: envAliases and flagAliases map them to the new ones.
+var envSet = flagenv.Set{Prefix: "IMAGEPIPE", Aliases: envAliases}
 
-		"IMAGEPIPE_WEBHOOK_URLS":         &c.WebhookURLs,
-		"IMAGEPIPE_WEBHOOK_SECRETS":      &c.WebhookSecrets,
-		"IMAGEPIPE_WEBHOOK_ALLOW_NETS":   &c.WebhookAllowNets,
-		"IMAGEPIPE_WEBHOOK_MAX_ATTEMPTS": &c.Webhooks.MaxAttempts,
-		"IMAGEPIPE_WEBHOOK_BACKOFF":      &c.Webhooks.Backoff,
-		"IMAGEPIPE_WEBHOOK_MAX_BACKOFF":  &c.Webhooks.MaxBackoff,
-		"IMAGEPIPE_WEBHOOK_TIMEOUT":      &c.Webhooks.Timeout,
-	}
+// envAliases are the variables of earlier releases, each the flag it sets.
+var envAliases = map[string]string{
+	"IMAGEPIPE_WORKERS":              "processor.workers",
+	"IMAGEPIPE_JOB_THREADS":          "processor.job-threads",
+	"IMAGEPIPE_MAX_ATTEMPTS":         "processor.max-attempts",
+	"IMAGEPIPE_MAX_UPLOAD_BYTES":     "ingest.max-bytes",
+	"IMAGEPIPE_DEFAULT_WAIT":         "gateway.default-wait",
+	"IMAGEPIPE_INGEST_ADDR":          "gateway.ingest-addr",
+	"IMAGEPIPE_STATUS_ADDR":          "gateway.status-addr",
+	"IMAGEPIPE_PROCESSOR_ADDR":       "gateway.processor-addr",
+	"IMAGEPIPE_WEBHOOK_URLS":         "webhooks.urls",
+	"IMAGEPIPE_WEBHOOK_SECRETS":      "webhooks.secrets",
+	"IMAGEPIPE_WEBHOOK_ALLOW_NETS":   "webhooks.allow-nets",
+	"IMAGEPIPE_WEBHOOK_MAX_ATTEMPTS": "webhooks.max-attempts",
+	"IMAGEPIPE_WEBHOOK_BACKOFF":      "webhooks.backoff",
+	"IMAGEPIPE_WEBHOOK_MAX_BACKOFF":  "webhooks.max-backoff",
+	"IMAGEPIPE_WEBHOOK_TIMEOUT":      "webhooks.timeout",
 }
 
-// EnvNames lists the environment variables LoadEnv reads.
+// flagAliases are the flags of earlier releases, each the flag it now is.
+var flagAliases = map[string]string{
+	"ingest-addr":          "gateway.ingest-addr",
+	"status-addr":          "gateway.status-addr",
+	"processor-addr":       "gateway.processor-addr",
+	"webhook-urls":         "webhooks.urls",
+	"webhook-allow-nets":   "webhooks.allow-nets",
+	"webhook-max-attempts": "webhooks.max-attempts",
+	"webhook-backoff":      "webhooks.backoff",
+	"webhook-max-backoff":  "webhooks.max-backoff",
+	"webhook-timeout":      "webhooks.timeout",
+}
+
+// EnvNames lists the environment variables LoadEnv reads, aliases included.
 func EnvNames() []string {
 	var c Config
-	names := make([]string, 0, len(c.envVars()))
-	for k := range c.envVars() {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
+	return envSet.Names(c.envFlags())
+}
+
+// envFlags binds every setting to a flag set used only for the
+// environment: the command-line flags plus the settings that only the
+// environment may give (secrets: a command line is visible to every user
+// of the machine).
+func (c *Config) envFlags() *flag.FlagSet {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	c.registerFlags(fs)
+	fs.StringVar(&c.WebhookSecrets, "webhooks.secrets", c.WebhookSecrets, "comma-separated webhook signing secrets, newest first")
+	return fs
 }
 
 // LoadEnv applies IMAGEPIPE_* variables; every bad value is reported, joined.
 func (c *Config) LoadEnv(getenv func(string) string) error {
-	var errs []error
-	for name, field := range c.envVars() {
-		v := getenv(name)
-		if v == "" {
-			continue
-		}
-		switch f := field.(type) {
-		case *string:
-			*f = v
-		case *int:
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: not an integer", name, v))
-			}
-			*f = n
-		case *int64:
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: not an integer", name, v))
-			}
-			*f = n
-		case *time.Duration:
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: not a duration (e.g. 5s)", name, v))
-			}
-			*f = d
-		}
-	}
-	return errors.Join(errs...)
+	return envSet.Apply(c.envFlags(), getenv)
 }
 
-// RegisterFlags binds the config to flags; current values are the defaults,
-// so call LoadEnv first.
+// RegisterFlags binds the config to flags, the older names included; the
+// current values are the defaults, so call LoadEnv first.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Target, "target", c.Target, "what to run: "+strings.Join(TargetNames(), "|")+" (env IMAGEPIPE_TARGET)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "REST listen address, gateway and all (env IMAGEPIPE_HTTP_ADDR)")
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address (env IMAGEPIPE_GRPC_ADDR)")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded stores (env IMAGEPIPE_DATA_DIR)")
-	fs.StringVar(&c.OriginalsURL, "originals", c.OriginalsURL, "private originals store URL, e.g. file:///srv/imagepipe/originals (env IMAGEPIPE_ORIGINALS)")
-	fs.StringVar(&c.VariantsURL, "variants", c.VariantsURL, "public variants store URL (env IMAGEPIPE_VARIANTS)")
-	fs.StringVar(&c.QueueURL, "queue", c.QueueURL, "job queue URL, e.g. sqlite:///srv/imagepipe/queue.db (env IMAGEPIPE_QUEUE)")
-	fs.StringVar(&c.StatusURL, "status", c.StatusURL, "status store URL, e.g. sqlite:///srv/imagepipe/status.db (env IMAGEPIPE_STATUS)")
-	fs.StringVar(&c.EventsURL, "events", c.EventsURL, "webhooks' events queue URL; default: beside an embedded job queue (env IMAGEPIPE_EVENTS)")
-	fs.StringVar(&c.WebhookURLs, "webhook-urls", c.WebhookURLs, "comma-separated global webhook URLs, told about every event (env IMAGEPIPE_WEBHOOK_URLS; signing secrets only from env IMAGEPIPE_WEBHOOK_SECRETS)")
-	fs.StringVar(&c.WebhookAllowNets, "webhook-allow-nets", c.WebhookAllowNets, "comma-separated private CIDRs webhooks may call, e.g. 10.0.0.0/8 (env IMAGEPIPE_WEBHOOK_ALLOW_NETS)")
-	fs.IntVar(&c.Webhooks.MaxAttempts, "webhook-max-attempts", c.Webhooks.MaxAttempts, "attempts per webhook delivery (env IMAGEPIPE_WEBHOOK_MAX_ATTEMPTS)")
-	fs.DurationVar(&c.Webhooks.Backoff, "webhook-backoff", c.Webhooks.Backoff, "delay before a webhook's second attempt, doubling after (env IMAGEPIPE_WEBHOOK_BACKOFF)")
-	fs.DurationVar(&c.Webhooks.MaxBackoff, "webhook-max-backoff", c.Webhooks.MaxBackoff, "longest delay between webhook attempts (env IMAGEPIPE_WEBHOOK_MAX_BACKOFF)")
-	fs.DurationVar(&c.Webhooks.Timeout, "webhook-timeout", c.Webhooks.Timeout, "timeout of one webhook request (env IMAGEPIPE_WEBHOOK_TIMEOUT)")
-	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of variant URLs (env IMAGEPIPE_PUBLIC_URL)")
-	fs.StringVar(&c.IngestAddr, "ingest-addr", c.IngestAddr, "ingest service address the gateway dials (env IMAGEPIPE_INGEST_ADDR)")
-	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "status service address the gateway dials (env IMAGEPIPE_STATUS_ADDR)")
-	fs.StringVar(&c.ProcessorAddr, "processor-addr", c.ProcessorAddr, "processor service address the gateway dials (env IMAGEPIPE_PROCESSOR_ADDR)")
-	fs.StringVar(&c.PresetsFile, "presets", c.PresetsFile, "JSON file of presets merged over the built-ins (env IMAGEPIPE_PRESETS)")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug|info|warn|error (env IMAGEPIPE_LOG_LEVEL)")
+	c.registerFlags(fs)
+	envSet.Document(fs)
+	for old, name := range flagAliases {
+		fs.Var(fs.Lookup(name).Value, old, "older name of -"+name)
+	}
+}
+
+func (c *Config) registerFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Target, "target", c.Target, "what to run: "+strings.Join(TargetNames(), "|"))
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "REST listen address, gateway and all")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded stores")
+	fs.StringVar(&c.OriginalsURL, "originals", c.OriginalsURL, "private originals store URL, e.g. file:///srv/imagepipe/originals")
+	fs.StringVar(&c.VariantsURL, "variants", c.VariantsURL, "public variants store URL")
+	fs.StringVar(&c.QueueURL, "queue", c.QueueURL, "job queue URL, e.g. sqlite:///srv/imagepipe/queue.db")
+	fs.StringVar(&c.StatusURL, "status", c.StatusURL, "status store URL, e.g. sqlite:///srv/imagepipe/status.db")
+	fs.StringVar(&c.EventsURL, "events", c.EventsURL, "webhooks' events queue URL; default: beside an embedded job queue")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of variant URLs")
+	fs.StringVar(&c.PresetsFile, "presets", c.PresetsFile, "JSON file of presets merged over the built-ins")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug|info|warn|error")
+	fs.StringVar(&c.IngestAddr, "gateway.ingest-addr", c.IngestAddr, "ingest service address the gateway dials")
+	fs.StringVar(&c.StatusAddr, "gateway.status-addr", c.StatusAddr, "status service address the gateway dials")
+	fs.StringVar(&c.ProcessorAddr, "gateway.processor-addr", c.ProcessorAddr, "processor service address the gateway dials")
+	fs.StringVar(&c.WebhookURLs, "webhooks.urls", c.WebhookURLs, "comma-separated global webhook URLs, told about every event (signing secrets only from env IMAGEPIPE_WEBHOOKS_SECRETS)")
+	fs.StringVar(&c.WebhookAllowNets, "webhooks.allow-nets", c.WebhookAllowNets, "comma-separated private CIDRs webhooks may call, e.g. 10.0.0.0/8")
+	fs.IntVar(&c.Webhooks.MaxAttempts, "webhooks.max-attempts", c.Webhooks.MaxAttempts, "attempts per webhook delivery")
+	fs.DurationVar(&c.Webhooks.Backoff, "webhooks.backoff", c.Webhooks.Backoff, "delay before a webhook's second attempt, doubling after")
+	fs.DurationVar(&c.Webhooks.MaxBackoff, "webhooks.max-backoff", c.Webhooks.MaxBackoff, "longest delay between webhook attempts")
+	fs.DurationVar(&c.Webhooks.Timeout, "webhooks.timeout", c.Webhooks.Timeout, "timeout of one webhook request")
+	fs.IntVar(&c.Webhooks.Workers, "webhooks.workers", c.Webhooks.Workers, "webhook deliveries attempted at once")
 	c.Ingest.RegisterFlags(fs)
 	c.Processor.RegisterFlags(fs)
+	c.Status.RegisterFlags(fs)
 	c.Gateway.RegisterFlags(fs)
 }
 
@@ -241,7 +233,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("target %q: want one of %s", c.Target, strings.Join(TargetNames(), ", ")))
 	}
 	for name, addr := range map[string]string{"http-addr": c.HTTPAddr, "grpc-addr": c.GRPCAddr,
-		"ingest-addr": c.IngestAddr, "status-addr": c.StatusAddr, "processor-addr": c.ProcessorAddr} {
+		"gateway.ingest-addr": c.IngestAddr, "gateway.status-addr": c.StatusAddr, "gateway.processor-addr": c.ProcessorAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: want host:port", name, addr))
 		}
@@ -263,7 +255,7 @@ func (c *Config) Validate() error {
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.Ingest.Validate(), c.Processor.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())
+	errs = append(errs, c.Ingest.Validate(), c.Processor.Validate(), c.Status.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())
 	return errors.Join(errs...)
 }
 

@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,4 +72,74 @@ func TestQueueRedriveMustMatchMaxAttempts(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	a.Run(ctx)
+}
+
+// Every variable and flag of earlier releases still sets its setting, and
+// every flag has a variable by the one naming rule.
+func TestOlderNamesStillWork(t *testing.T) {
+	cases := []struct {
+		env, flag, value string
+		got              func(c app.Config) string
+	}{
+		{"IMAGEPIPE_WORKERS", "", "3", func(c app.Config) string { return fmt.Sprint(c.Processor.Workers) }},
+		{"IMAGEPIPE_JOB_THREADS", "", "2", func(c app.Config) string { return fmt.Sprint(c.Processor.JobThreads) }},
+		{"IMAGEPIPE_MAX_ATTEMPTS", "", "5", func(c app.Config) string { return fmt.Sprint(c.Processor.MaxAttempts) }},
+		{"IMAGEPIPE_MAX_UPLOAD_BYTES", "", "1024", func(c app.Config) string { return fmt.Sprint(c.Ingest.MaxBytes) }},
+		{"IMAGEPIPE_DEFAULT_WAIT", "", "3s", func(c app.Config) string { return c.Gateway.DefaultWait.String() }},
+		{"IMAGEPIPE_INGEST_ADDR", "ingest-addr", "ingest:1", func(c app.Config) string { return c.IngestAddr }},
+		{"IMAGEPIPE_STATUS_ADDR", "status-addr", "status:1", func(c app.Config) string { return c.StatusAddr }},
+		{"IMAGEPIPE_PROCESSOR_ADDR", "processor-addr", "proc:1", func(c app.Config) string { return c.ProcessorAddr }},
+		{"IMAGEPIPE_WEBHOOK_URLS", "webhook-urls", "https://example.com/h", func(c app.Config) string { return c.WebhookURLs }},
+		{"IMAGEPIPE_WEBHOOK_SECRETS", "", "s3cret", func(c app.Config) string { return c.WebhookSecrets }},
+		{"IMAGEPIPE_WEBHOOK_ALLOW_NETS", "webhook-allow-nets", "10.0.0.0/8", func(c app.Config) string { return c.WebhookAllowNets }},
+		{"IMAGEPIPE_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", "4", func(c app.Config) string { return fmt.Sprint(c.Webhooks.MaxAttempts) }},
+		{"IMAGEPIPE_WEBHOOK_BACKOFF", "webhook-backoff", "2s", func(c app.Config) string { return c.Webhooks.Backoff.String() }},
+		{"IMAGEPIPE_WEBHOOK_MAX_BACKOFF", "webhook-max-backoff", "1m0s", func(c app.Config) string { return c.Webhooks.MaxBackoff.String() }},
+		{"IMAGEPIPE_WEBHOOK_TIMEOUT", "webhook-timeout", "7s", func(c app.Config) string { return c.Webhooks.Timeout.String() }},
+		{"IMAGEPIPE_STATUS", "status", "sqlite:///tmp/s.db", func(c app.Config) string { return c.StatusURL }},
+		{"IMAGEPIPE_ORIGINALS", "originals", "file:///tmp/o", func(c app.Config) string { return c.OriginalsURL }},
+		{"IMAGEPIPE_TARGET", "target", "status", func(c app.Config) string { return c.Target }},
+	}
+	for _, c := range cases {
+		t.Run(c.env, func(t *testing.T) {
+			cfg := app.DefaultConfig()
+			if err := cfg.LoadEnv(func(k string) string { return map[string]string{c.env: c.value}[k] }); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.got(cfg); got != c.value {
+				t.Errorf("env %s=%s set %q", c.env, c.value, got)
+			}
+			if !slices.Contains(app.EnvNames(), c.env) {
+				t.Errorf("EnvNames lacks %s", c.env)
+			}
+			if c.flag == "" {
+				return
+			}
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			got, err := app.FromArgs(fs, []string{"-" + c.flag + "=" + c.value})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.got(got) != c.value {
+				t.Errorf("flag -%s=%s set %q", c.flag, c.value, c.got(got))
+			}
+		})
+	}
+}
+
+// Each flag has a variable named by the rule, and -h says which.
+func TestEveryFlagHasAVariable(t *testing.T) {
+	cfg := app.DefaultConfig()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	names := app.EnvNames()
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, "older name of -") {
+			return
+		}
+		env := "IMAGEPIPE_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(f.Name))
+		if !slices.Contains(names, env) || !strings.Contains(f.Usage, "(env "+env) {
+			t.Errorf("-%s: variable %s missing or undocumented (usage %q)", f.Name, env, f.Usage)
+		}
+	})
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
-	"github.com/imagepipe/imagepipe/internal/app"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -60,13 +59,13 @@ func deadLetters(t *testing.T, n int) *pb.ListDeadLettersResponse {
 func TestDeadLetters(t *testing.T) {
 	var broken atomic.Bool
 	broken.Store(true)
-	fault := func(context.Context, string, int) error {
+	fault := func(context.Context, string) error {
 		if broken.Load() {
 			return errors.New("simulated: broken")
 		}
 		return nil
 	}
-	s := startServer(t, app.WithProcessorFault(fault))
+	s := startServer(t, failVariants(fault))
 	requireAdmin(t, s)
 	files := writePNGs(t, t.TempDir(), 2)
 	ids := uploadFiles(t, "-batch", "dl", files[0], files[1])

@@ -17,6 +17,8 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -48,6 +50,11 @@ func (s *syncBuffer) String() string {
 }
 
 // startServer runs a server until the test ends and points the client
+// failVariants makes the variants store's writes go through fault.
+func failVariants(fault faultblob.Fault) app.Option {
+	return app.WithVariantsStore(func(s blob.Store) blob.Store { return faultblob.Wrap(s, fault) })
+}
+
 // commands at it through IMAGEPIPE_ADDR (the default of -addr).
 func startServer(t *testing.T, opts ...app.Option) *testServer {
 	t.Helper()

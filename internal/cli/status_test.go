@@ -10,14 +10,13 @@ import (
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
-	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // slowProcessing keeps every image PROCESSING for a while, so that a
 // watch sees the transition.
-func slowProcessing(ctx context.Context, _ string, _ int) error {
+func slowProcessing(ctx context.Context, _ string) error {
 	select {
 	case <-time.After(500 * time.Millisecond):
 	case <-ctx.Done():
@@ -42,7 +41,7 @@ func uploadFiles(t *testing.T, args ...string) []string {
 // watch prints one line per transition and ends READY; -json prints every
 // message of the stream as protojson; both as the image and batch forms.
 func TestWatch(t *testing.T) {
-	startServer(t, app.WithProcessorFault(slowProcessing))
+	startServer(t, failVariants(slowProcessing))
 	photo := imagetest.FixturePath(t, "grey.jpg")
 	id := uploadFiles(t, photo)[0]
 

@@ -27,7 +27,7 @@ func DefaultConfig() Config {
 
 // RegisterFlags binds the config to flags, keeping current values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.Int64Var(&c.MaxBytes, "ingest.max-bytes", c.MaxBytes, "largest original accepted, in bytes (env IMAGEPIPE_MAX_UPLOAD_BYTES)")
+	fs.Int64Var(&c.MaxBytes, "ingest.max-bytes", c.MaxBytes, "largest original accepted, in bytes")
 	fs.DurationVar(&c.MaxWait, "ingest.max-wait", c.MaxWait, "longest an upload may wait for processing to finish")
 }
 

@@ -70,11 +70,11 @@ func DefaultConfig() Config {
 
 // RegisterFlags binds the config to flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.IntVar(&c.Workers, "processor.workers", c.Workers, "concurrent processing jobs (env IMAGEPIPE_WORKERS; default: one per core)")
-	fs.IntVar(&c.JobThreads, "processor.job-threads", c.JobThreads, "threads per job: libvips threads and variants at once (env IMAGEPIPE_JOB_THREADS)")
+	fs.IntVar(&c.Workers, "processor.workers", c.Workers, "concurrent processing jobs (default: one per core)")
+	fs.IntVar(&c.JobThreads, "processor.job-threads", c.JobThreads, "threads per job: libvips threads and variants at once")
 	fs.DurationVar(&c.Visibility, "processor.visibility", c.Visibility, "queue visibility timeout of a job; extended while it runs")
 	fs.DurationVar(&c.JobTimeout, "processor.job-timeout", c.JobTimeout, "deadline of one processing attempt")
-	fs.IntVar(&c.MaxAttempts, "processor.max-attempts", c.MaxAttempts, "attempts before an image is FAILED; the queue's max receive count must be this + 1 (env IMAGEPIPE_MAX_ATTEMPTS)")
+	fs.IntVar(&c.MaxAttempts, "processor.max-attempts", c.MaxAttempts, "attempts before an image is FAILED; the queue's max receive count must be this + 1")
 	fs.DurationVar(&c.RetryBackoff, "processor.retry-backoff", c.RetryBackoff, "delay before retrying a transient failure (doubles each attempt)")
 	fs.Int64Var(&c.Limits.MaxPixels, "processor.max-pixels", c.Limits.MaxPixels, "largest original, in pixels, checked before decoding")
 }

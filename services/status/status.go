@@ -13,19 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Config of the status service.
-type Config struct {
-	// PollInterval bounds how late a watch stream sees a change.
-	PollInterval time.Duration
-	// MaxBatchImages caps the images GetBatch summarises.
-	MaxBatchImages int
-}
-
-// DefaultConfig returns the defaults.
-func DefaultConfig() Config {
-	return Config{PollInterval: 100 * time.Millisecond, MaxBatchImages: 10000}
-}
-
 // Service implements pb.StatusServiceServer.
 type Service struct {
 	pb.UnimplementedStatusServiceServer

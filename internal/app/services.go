@@ -1,0 +1,181 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/engine/imaging"
+	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/trace"
+	"github.com/imagepipe/imagepipe/services/admin"
+	"github.com/imagepipe/imagepipe/services/gateway"
+	"github.com/imagepipe/imagepipe/services/ingest"
+	"github.com/imagepipe/imagepipe/services/processor"
+	"github.com/imagepipe/imagepipe/services/status"
+	"github.com/imagepipe/imagepipe/services/webhooks"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// The service modules: each builds one service of services/ from the
+// shared modules and registers it on the gRPC server or as a runner.
+
+// initGRPCServer binds the gRPC listener; every gRPC server registers the
+// standard health service and server reflection. The stores close only
+// after handlers return (WaitForHandlers).
+func (a *App) initGRPCServer(context.Context) error {
+	lis, err := net.Listen("tcp", a.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc listen: %w", err)
+	}
+	a.grpcLis = lis
+	a.grpcServer = grpc.NewServer(
+		grpc.WaitForHandlers(true),
+		grpc.ChainUnaryInterceptor(trace.UnaryInterceptor(), apperr.UnaryInterceptor(a.log)),
+		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log)),
+	)
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.grpcServer, a.health)
+	reflection.Register(a.grpcServer)
+	a.addRunner(runner{
+		name: "grpc",
+		run:  func(context.Context) error { return a.grpcServer.Serve(a.grpcLis) },
+		stop: func(ctx context.Context) { gracefulStop(ctx, a.grpcServer) },
+	})
+	return nil
+}
+
+// gracefulStop lets in-flight RPCs finish until ctx ends, then cuts them.
+func gracefulStop(ctx context.Context, s *grpc.Server) {
+	stopped := make(chan struct{})
+	go func() { s.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		s.Stop()
+	}
+}
+
+// register adds a gRPC service and reports it SERVING once New is done.
+func (a *App) register(desc *grpc.ServiceDesc, impl any) {
+	a.grpcServer.RegisterService(desc, impl)
+	a.serving = append(a.serving, desc.ServiceName)
+}
+
+func (a *App) initIngest(context.Context) error {
+	var callbacks ingest.CallbackCheck
+	if a.cfg.Webhooks.Enabled() {
+		callbacks = webhooks.NewGuard(a.cfg.Webhooks.AllowNets).CheckURL
+	}
+	svc, err := ingest.New(a.cfg.Ingest, a.originals, a.queue, a.records, a.presets, callbacks, a.log.With("module", Ingest))
+	if err != nil {
+		return err
+	}
+	a.register(&pb.IngestService_ServiceDesc, svc)
+	return nil
+}
+
+func (a *App) initStatus(context.Context) error {
+	a.register(&pb.StatusService_ServiceDesc, status.New(a.cfg.Status, a.records))
+	return nil
+}
+
+func (a *App) initAdmin(context.Context) error {
+	a.register(&pb.AdminService_ServiceDesc, admin.New(a.queue, a.records, a.deliveries, a.events, a.log.With("module", Admin)))
+	return nil
+}
+
+// initWebhooks starts the dispatcher when webhooks are on (a signing
+// secret is set); otherwise the module does nothing.
+func (a *App) initWebhooks(context.Context) error {
+	if !a.cfg.Webhooks.Enabled() {
+		return nil
+	}
+	d, err := webhooks.NewDispatcher(a.cfg.Webhooks, a.events, a.deliveries, a.records, a.log.With("module", Webhooks))
+	if err != nil {
+		return err
+	}
+	a.addRunner(runner{name: Webhooks, run: d.Run})
+	return nil
+}
+
+// initProcessor sizes libvips to the worker pool: the pool uses the
+// cores, each job has JobThreads (1 by default: the most images per core,
+// see processor.Config).
+func (a *App) initProcessor(context.Context) error {
+	n := a.cfg.Processor.JobThreads
+	imaging.Startup(imaging.Config{Concurrency: n, Parallelism: n})
+	proc, err := processor.New(a.cfg.Processor, processor.Deps{Presets: a.presets, Originals: a.originals, Variants: a.variants,
+		Queue: a.queue, Events: a.events, Records: a.records, Log: a.log.With("module", Processor)})
+	if err != nil {
+		return err
+	}
+	a.register(&pb.ProcessorService_ServiceDesc, processor.NewService(a.presets, a.records, a.queue))
+	a.addRunner(runner{name: Processor, run: proc.Run})
+	return nil
+}
+
+// initGateway dials the gRPC services, its own listener for those this
+// process runs (in "all", both modes run the same code path) and the
+// configured addresses for the rest, and binds the HTTP listener.
+func (a *App) initGateway(ctx context.Context) error {
+	own := ""
+	if a.grpcLis != nil {
+		own = dialAddr(a.grpcLis.Addr().String())
+	}
+	addr := func(module, configured string) string {
+		if a.modules[module] && own != "" {
+			return own
+		}
+		return configured
+	}
+	var conns gateway.Conns
+	for _, c := range []struct {
+		name, addr string
+		conn       *grpc.ClientConnInterface
+	}{
+		{Ingest, addr(Ingest, a.cfg.IngestAddr), &conns.Ingest},
+		{Status, addr(Status, a.cfg.StatusAddr), &conns.Status},
+		{Processor, addr(Processor, a.cfg.ProcessorAddr), &conns.Processor},
+		{Admin, addr(Admin, a.cfg.StatusAddr), &conns.Admin}, // AdminService runs in the status target
+	} {
+		conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("dial %s service at %s: %w", c.name, c.addr, err)
+		}
+		a.closers = append(a.closers, conn.Close)
+		*c.conn = conn
+	}
+	h, err := gateway.New(ctx, a.cfg.Gateway, conns, a.variants, a.log.With("module", Gateway))
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	a.httpLis = lis
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	a.addRunner(runner{
+		name: "http",
+		run:  func(context.Context) error { return srv.Serve(lis) },
+		stop: func(ctx context.Context) { _ = srv.Shutdown(ctx) },
+	})
+	return nil
+}
+
+// dialAddr turns a listen address into one to dial (":9090" -> "localhost:9090").
+func dialAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return net.JoinHostPort("localhost", port)
+	}
+	return addr
+}
