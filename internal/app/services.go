@@ -74,7 +74,8 @@ func (a *App) initIngest(context.Context) error {
 	if a.cfg.Webhooks.Enabled() {
 		callbacks = webhooks.NewGuard(a.cfg.Webhooks.AllowNets).CheckURL
 	}
-	svc, err := ingest.New(a.cfg.Ingest, a.originals, a.queue, a.records, a.presets, callbacks, a.log.With("module", Ingest))
+	svc, err := ingest.New(a.cfg.Ingest, ingest.Deps{Originals: a.originals, Queue: a.queue, Records: a.records,
+		Presets: a.presets, Callbacks: callbacks, Log: a.log.With("module", Ingest)})
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,8 @@ func (a *App) initStatus(context.Context) error {
 }
 
 func (a *App) initAdmin(context.Context) error {
-	a.register(&pb.AdminService_ServiceDesc, admin.New(a.queue, a.records, a.deliveries, a.events, a.log.With("module", Admin)))
+	a.register(&pb.AdminService_ServiceDesc, admin.New(admin.Deps{Jobs: a.queue, Records: a.records,
+		Deliveries: a.deliveries, Events: a.events, Log: a.log.With("module", Admin)}))
 	return nil
 }
 

@@ -33,25 +33,30 @@ var _ pb.AdminServiceServer = (*Service)(nil)
 // Service implements pb.AdminServiceServer.
 type Service struct {
 	pb.UnimplementedAdminServiceServer
-	jobs       queue.Queue
-	records    records.Store
-	deliveries deliveries.Store
-	events     queue.Queue
-	log        *slog.Logger
+	Deps
 }
 
-// New returns the AdminService. jobs is the job queue (its dead-letter
-// queue is opened through queue.DeadLetterer for each request), events the
-// webhook events queue that replays go to. With webhooks off, del and events
-// are nil and the delivery log's RPCs answer FailedPrecondition.
-func New(jobs queue.Queue, rs records.Store, del deliveries.Store, events queue.Queue, log *slog.Logger) *Service {
-	return &Service{jobs: jobs, records: rs, deliveries: del, events: events, log: log}
+// Deps are what the AdminService works with.
+type Deps struct {
+	// Jobs is the job queue; its dead-letter queue is opened through
+	// queue.DeadLetterer for each request.
+	Jobs    queue.Queue
+	Records records.Store
+	// Deliveries is the webhook delivery log and Events the events queue
+	// replays go to; with webhooks off both are nil and the delivery log's
+	// RPCs answer FailedPrecondition.
+	Deliveries deliveries.Store
+	Events     queue.Queue
+	Log        *slog.Logger
 }
+
+// New returns the AdminService.
+func New(d Deps) *Service { return &Service{Deps: d} }
 
 // deadLetterQueue opens the job queue's dead-letter queue; the caller
 // closes it.
 func (s *Service) deadLetterQueue(ctx context.Context) (queue.Queue, error) {
-	d, ok := s.jobs.(queue.DeadLetterer)
+	d, ok := s.Jobs.(queue.DeadLetterer)
 	if !ok {
 		return nil, apperr.FailedPrecondition("the job queue has no dead-letter queue")
 	}
@@ -116,7 +121,7 @@ func (s *Service) ListDeadLetters(ctx context.Context, req *pb.ListDeadLettersRe
 		dl.ImageId = job.ImageID
 		img, seen := images[job.ImageID]
 		if !seen {
-			rec, err := s.records.Get(ctx, job.ImageID)
+			rec, err := s.Records.Get(ctx, job.ImageID)
 			switch {
 			case err == nil:
 				img = rec.Image
@@ -156,7 +161,7 @@ func (s *Service) RedriveDeadLetters(ctx context.Context, req *pb.RedriveDeadLet
 			return false, err
 		}
 		if job, err := jobs.Decode(m.Body); err == nil {
-			_, err := jobs.Retry(work, s.records, s.jobs, job.ImageID)
+			_, err := jobs.Retry(work, s.Records, s.Jobs, job.ImageID)
 			switch {
 			case err == nil:
 				retried = append(retried, job.ImageID)
@@ -165,12 +170,12 @@ func (s *Service) RedriveDeadLetters(ctx context.Context, req *pb.RedriveDeadLet
 				return false, err
 			}
 		}
-		if err := dlq.Send(work, s.jobs, m); err != nil {
+		if err := dlq.Send(work, s.Jobs, m); err != nil {
 			return false, err
 		}
 		return true, nil
 	})
-	s.log.Info("dead letters redriven", "messages", len(moved), "retried_images", len(retried), "not_found", len(notFound), "err", err)
+	s.Log.Info("dead letters redriven", "messages", len(moved), "retried_images", len(retried), "not_found", len(notFound), "err", err)
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
@@ -188,7 +193,7 @@ func (s *Service) PurgeDeadLetters(ctx context.Context, req *pb.PurgeDeadLetters
 	}
 	defer dq.Close()
 	deleted, notFound, err := dlq.Purge(ctx, dq, req.GetMessageIds(), req.GetAll())
-	s.log.Info("dead letters purged", "messages", len(deleted), "not_found", len(notFound), "err", err)
+	s.Log.Info("dead letters purged", "messages", len(deleted), "not_found", len(notFound), "err", err)
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}

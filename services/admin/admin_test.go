@@ -64,7 +64,7 @@ func newEnv(t *testing.T, maxReceive int) *env {
 		}
 		t.Cleanup(func() { e.dead.Close() })
 	}
-	e.svc = admin.New(e.jobs, e.rs, e.del, e.events, slog.New(slog.DiscardHandler))
+	e.svc = admin.New(admin.Deps{Jobs: e.jobs, Records: e.rs, Deliveries: e.del, Events: e.events, Log: slog.New(slog.DiscardHandler)})
 	return e
 }
 
@@ -249,7 +249,7 @@ func TestNoDeadLetterQueue(t *testing.T) {
 
 func TestWebhooksOff(t *testing.T) {
 	e := newEnv(t, 3)
-	svc := admin.New(e.jobs, e.rs, nil, nil, slog.New(slog.DiscardHandler))
+	svc := admin.New(admin.Deps{Jobs: e.jobs, Records: e.rs, Log: slog.New(slog.DiscardHandler)})
 	_, err := svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{})
 	wantError(t, err, codes.FailedPrecondition, apperr.ReasonFailedPrecondition, "")
 	_, err = svc.ReplayWebhookDelivery(t.Context(), &pb.ReplayWebhookDeliveryRequest{Id: "dlv-1"})

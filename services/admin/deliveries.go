@@ -23,7 +23,7 @@ func (s *Service) ListWebhookDeliveries(ctx context.Context, req *pb.ListWebhook
 	if err != nil {
 		return nil, err
 	}
-	if s.deliveries == nil {
+	if s.Deliveries == nil {
 		return nil, errNoWebhooks()
 	}
 	f := deliveries.Filter{State: req.GetState(), ImageID: req.GetImageId(), BatchID: req.GetBatchId()}
@@ -35,7 +35,7 @@ func (s *Service) ListWebhookDeliveries(ctx context.Context, req *pb.ListWebhook
 	case f.BatchID != "" && !jobs.ValidBatchID(f.BatchID):
 		return nil, apperr.InvalidField("batch_id", "must be 1..64 of [A-Za-z0-9_-]")
 	}
-	page, err := s.deliveries.List(ctx, f, n, req.GetPageToken())
+	page, err := s.Deliveries.List(ctx, f, n, req.GetPageToken())
 	if errors.Is(err, deliveries.ErrInvalidToken) {
 		return nil, apperr.InvalidField("page_token", "invalid page token")
 	}
@@ -55,17 +55,17 @@ func (s *Service) ReplayWebhookDelivery(ctx context.Context, req *pb.ReplayWebho
 	if id == "" {
 		return nil, apperr.InvalidField("id", "required")
 	}
-	if s.deliveries == nil || s.events == nil {
+	if s.Deliveries == nil || s.Events == nil {
 		return nil, errNoWebhooks()
 	}
 	// Not cut in two by the client: the record is PENDING, then queued.
-	rec, err := webhooks.Replay(context.WithoutCancel(ctx), s.events, s.deliveries, id)
+	rec, err := webhooks.Replay(context.WithoutCancel(ctx), s.Events, s.Deliveries, id)
 	if errors.Is(err, deliveries.ErrNotFound) {
 		return nil, apperr.NotFound("webhook delivery", id)
 	}
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
-	s.log.Info("webhook delivery replayed", "delivery", id, "replays", rec.Delivery.GetReplays())
+	s.Log.Info("webhook delivery replayed", "delivery", id, "replays", rec.Delivery.GetReplays())
 	return &pb.ReplayWebhookDeliveryResponse{Delivery: rec.Delivery}, nil
 }

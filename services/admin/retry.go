@@ -53,7 +53,7 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 		if err := ctx.Err(); err != nil {
 			return nil, apperr.Unavailable(err)
 		}
-		rec, err := jobs.Retry(context.WithoutCancel(ctx), s.records, s.jobs, id)
+		rec, err := jobs.Retry(context.WithoutCancel(ctx), s.Records, s.Jobs, id)
 		switch {
 		case err == nil:
 			resp.Images = append(resp.Images, rec.Image)
@@ -62,11 +62,11 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 		case errors.Is(err, jobs.ErrNotFailed):
 			resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFailed})
 		default:
-			s.log.Error("retrying images failed", "image", id, "retried", len(resp.Images), "err", err)
+			s.Log.Error("retrying images failed", "image", id, "retried", len(resp.Images), "err", err)
 			return nil, apperr.Unavailable(err)
 		}
 	}
-	s.log.Info("images retried", "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped))
+	s.Log.Info("images retried", "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped))
 	return resp, nil
 }
 
@@ -75,7 +75,7 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 func (s *Service) failedInBatch(ctx context.Context, batch string) ([]string, error) {
 	var ids []string
 	total := 0
-	err := records.EachInBatch(ctx, s.records, batch, func(r *records.Record) {
+	err := records.EachInBatch(ctx, s.Records, batch, func(r *records.Record) {
 		total++
 		if r.Image.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
 			ids = append(ids, r.Image.GetId())

@@ -45,7 +45,7 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 			// New refuses the config too.
-			if svc, err := ingest.New(cfg, nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler)); err == nil || svc != nil {
+			if svc, err := ingest.New(cfg, ingest.Deps{Log: slog.New(slog.DiscardHandler)}); err == nil || svc != nil {
 				t.Errorf("New with a bad config = %v, %v; want an error", svc, err)
 			}
 		})

@@ -35,7 +35,7 @@ var uploadTypes = map[string]sniff.Format{
 // CreateUploadURL implements pb.IngestServiceServer: the S3 → SQS →
 // processor flow for clients that upload straight to the bucket.
 func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRequest) (*pb.CreateUploadURLResponse, error) {
-	signer, ok := s.originals.(presigner)
+	signer, ok := s.Originals.(presigner)
 	if !ok {
 		return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: "DIRECT_UPLOAD_UNAVAILABLE",
 			Msg: "direct uploads need an S3 originals store; upload through POST /v1/images instead"}
@@ -75,9 +75,9 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 		CreateTime: now,
 		UpdateTime: now,
 	}
-	rec, err := s.records.Create(ctx, img)
+	rec, err := s.Records.Create(ctx, img)
 	if errors.Is(err, records.ErrExists) {
-		rec, err = s.records.GetByIdempotencyKey(ctx, req.GetIdempotencyKey())
+		rec, err = s.Records.GetByIdempotencyKey(ctx, req.GetIdempotencyKey())
 		if err == nil && (!rec.Image.GetOriginal().GetDirectUpload() || rec.Image.GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD) {
 			// The key's image is not waiting for an upload: answer with it,
 			// without a URL that could overwrite its original.

@@ -24,16 +24,22 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+// Deps are what the ingest service works with.
+type Deps struct {
+	Originals blob.Store
+	Queue     queue.Queue
+	Records   records.Store
+	Presets   *spec.Presets
+	// Callbacks vets callback URLs; nil refuses them (webhooks off).
+	Callbacks CallbackCheck
+	Log       *slog.Logger
+}
+
 // Service implements pb.IngestServiceServer.
 type Service struct {
 	pb.UnimplementedIngestServiceServer
-	cfg       Config
-	originals blob.Store
-	queue     queue.Queue
-	records   records.Store
-	presets   *spec.Presets
-	callbacks CallbackCheck
-	log       *slog.Logger
+	cfg Config
+	Deps
 }
 
 // CallbackCheck vets a webhook callback URL: nil if it may be called, else
@@ -49,11 +55,11 @@ const ReasonCallbackRefused = "CALLBACK_URL_REFUSED"
 const MaxBatchSize = 100000
 
 // New returns the ingest service.
-func New(cfg Config, originals blob.Store, q queue.Queue, rs records.Store, presets *spec.Presets, callbacks CallbackCheck, log *slog.Logger) (*Service, error) {
+func New(cfg Config, d Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, originals: originals, queue: q, records: rs, presets: presets, callbacks: callbacks, log: log}, nil
+	return &Service{cfg: cfg, Deps: d}, nil
 }
 
 func validKey(s string) bool {
@@ -105,16 +111,16 @@ func (s *Service) check(ctx context.Context, prefix string, md *pb.UploadMetadat
 		return nil, apperr.InvalidField(field("batch_size"), "must be 0..%d, and needs batch_id", MaxBatchSize)
 	}
 	if u := md.GetCallbackUrl(); u != "" {
-		if s.callbacks == nil {
+		if s.Callbacks == nil {
 			return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: ReasonCallbackRefused, Field: field("callback_url"),
 				Msg: field("callback_url") + ": webhooks are not configured on this server (no signing secret)"}
 		}
-		if err := s.callbacks(ctx, u); err != nil {
+		if err := s.Callbacks(ctx, u); err != nil {
 			return nil, &apperr.Error{Code: codes.InvalidArgument, Reason: ReasonCallbackRefused, Field: field("callback_url"),
 				Msg: field("callback_url") + ": " + err.Error()}
 		}
 	}
-	preset, sp, err := s.presets.Resolve(prefix, md.GetPreset(), md.GetSpec())
+	preset, sp, err := s.Presets.Resolve(prefix, md.GetPreset(), md.GetSpec())
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +142,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 		return err
 	}
 	if key := req.md.GetIdempotencyKey(); key != "" {
-		if rec, err := s.records.GetByIdempotencyKey(ctx, key); err == nil {
+		if rec, err := s.Records.GetByIdempotencyKey(ctx, key); err == nil {
 			return s.answerExisting(stream, rec, req.md)
 		} else if !errors.Is(err, records.ErrNotFound) {
 			return apperr.Unavailable(err)
@@ -148,7 +154,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 	}
 	// The body is stored: finish the submission even if the client leaves.
 	wctx := context.WithoutCancel(ctx)
-	rec, err := jobs.Submit(wctx, s.records, s.queue, img)
+	rec, err := jobs.Submit(wctx, s.Records, s.Queue, img)
 	switch {
 	case err == nil:
 		return s.answer(stream, rec, req.md)
@@ -156,7 +162,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 		// Lost a race with a concurrent upload of the same idempotency key:
 		// drop our copy, answer with theirs.
 		s.dropOriginal(wctx, img.GetId())
-		existing, gerr := s.records.GetByIdempotencyKey(wctx, req.md.GetIdempotencyKey())
+		existing, gerr := s.Records.GetByIdempotencyKey(wctx, req.md.GetIdempotencyKey())
 		if gerr != nil {
 			return apperr.Unavailable(gerr)
 		}
@@ -170,8 +176,8 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 }
 
 func (s *Service) dropOriginal(ctx context.Context, id string) {
-	if err := s.originals.Delete(ctx, id); err != nil {
-		s.log.Error("could not delete an unrecorded original", "image", id, "err", err)
+	if err := s.Originals.Delete(ctx, id); err != nil {
+		s.Log.Error("could not delete an unrecorded original", "image", id, "err", err)
 	}
 }
 
@@ -180,7 +186,7 @@ func (s *Service) dropOriginal(ctx context.Context, id string) {
 func (s *Service) answerExisting(stream pb.IngestService_UploadServer, rec *records.Record, md *pb.UploadMetadata) error {
 	ctx := stream.Context()
 	if rec.Image.GetState() == pb.ImageState_IMAGE_STATE_RECEIVED {
-		next, err := jobs.Enqueue(ctx, s.records, s.queue, rec.Image.GetId())
+		next, err := jobs.Enqueue(ctx, s.Records, s.Queue, rec.Image.GetId())
 		if err != nil {
 			return apperr.Unavailable(err)
 		}
@@ -193,7 +199,7 @@ func (s *Service) answerExisting(stream pb.IngestService_UploadServer, rec *reco
 func (s *Service) answer(stream pb.IngestService_UploadServer, rec *records.Record, md *pb.UploadMetadata) error {
 	if wait := md.GetWait().AsDuration(); wait > 0 && !records.Terminal(rec.Image.GetState()) {
 		ctx, cancel := context.WithTimeout(stream.Context(), wait)
-		latest, err := records.Watch(ctx, s.records, rec.Image.GetId(), s.cfg.PollInterval, nil)
+		latest, err := records.Watch(ctx, s.Records, rec.Image.GetId(), s.cfg.PollInterval, nil)
 		cancel()
 		if latest != nil {
 			rec = latest
@@ -204,7 +210,7 @@ func (s *Service) answer(stream pb.IngestService_UploadServer, rec *records.Reco
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			// The image is stored and queued: answer with what we know
 			// rather than an error that would invite a duplicate upload.
-			s.log.Warn("waiting for the image failed", "image", rec.Image.GetId(), "err", err)
+			s.Log.Warn("waiting for the image failed", "image", rec.Image.GetId(), "err", err)
 		}
 	}
 	return stream.SendAndClose(&pb.UploadResponse{Image: rec.Image})
@@ -235,7 +241,7 @@ func (s *Service) store(ctx context.Context, stream pb.IngestService_UploadServe
 	id := jobs.NewID()
 	sum := sha256.New()
 	counted := &limitReader{r: io.MultiReader(bytes.NewReader(head), body), max: s.cfg.MaxBytes, h: sum}
-	attrs, err := s.originals.Put(ctx, id, counted, blob.PutOptions{ContentType: sniffed.MIME()})
+	attrs, err := s.Originals.Put(ctx, id, counted, blob.PutOptions{ContentType: sniffed.MIME()})
 	switch {
 	case errors.Is(err, errTooLarge):
 		return nil, &apperr.Error{Code: codes.ResourceExhausted, Reason: apperr.ReasonTooLarge, Field: "chunk",

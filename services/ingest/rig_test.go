@@ -78,7 +78,7 @@ func newRig(t *testing.T, opt ...func(*options)) *rig {
 		originals = o.wrap(originals)
 	}
 	log := slog.New(slog.DiscardHandler)
-	svc, err := ingest.New(o.cfg, originals, r.q, r.rs, spec.Builtin(), o.callbacks, log)
+	svc, err := ingest.New(o.cfg, ingest.Deps{Originals: originals, Queue: r.q, Records: r.rs, Presets: spec.Builtin(), Callbacks: o.callbacks, Log: log})
 	must(err)
 
 	srv := grpc.NewServer(grpc.ChainStreamInterceptor(apperr.StreamInterceptor(log)), grpc.ChainUnaryInterceptor(apperr.UnaryInterceptor(log)))
