@@ -149,7 +149,7 @@ func TestComposeUsesOnlyWhatExists(t *testing.T) {
 	if !slices.Contains(gw.Ports, "8080:8080") {
 		t.Errorf("gateway ports %v, want 8080:8080", gw.Ports)
 	}
-	for _, peer := range []string{"IMAGEPIPE_INGEST_ADDR", "IMAGEPIPE_STATUS_ADDR", "IMAGEPIPE_PROCESSOR_ADDR"} {
+	for _, peer := range []string{"IMAGEPIPE_GATEWAY_INGEST_ADDR", "IMAGEPIPE_GATEWAY_STATUS_ADDR", "IMAGEPIPE_GATEWAY_PROCESSOR_ADDR"} {
 		host, _, _ := strings.Cut(gw.Environment[peer], ":")
 		if _, ok := c.Services[host]; !ok {
 			t.Errorf("gateway %s=%q names no service", peer, gw.Environment[peer])

@@ -366,7 +366,7 @@ def service_run(binary, images, copies, workers, tmp, job_threads=1):
     data = tempfile.mkdtemp(prefix="svc.", dir=tmp)
     grpc_ingest, http = free_port(), free_port()
     common = ["-data-dir", data, "-log-level", "warn"]
-    env = env_with(IMAGEPIPE_WORKERS=workers, IMAGEPIPE_JOB_THREADS=job_threads)
+    env = env_with(IMAGEPIPE_PROCESSOR_WORKERS=workers, IMAGEPIPE_PROCESSOR_JOB_THREADS=job_threads)
     procs = []
     try:
         procs.append(subprocess.Popen([binary, "-target", "ingest", "-grpc-addr", f"127.0.0.1:{grpc_ingest}"] + common,
