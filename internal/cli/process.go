@@ -278,102 +278,147 @@ type processedExtras struct {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func runProcess(ctx context.Context, o *processOptions, files []string, stdout, stderr io.Writer) int {
-	fail := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "imagepipe process: "+format+"\n", args...)
+	pl, err := o.prepare(files)
+	if err != nil {
+		fmt.Fprintf(stderr, "imagepipe process: %v\n", err)
 		return 2
 	}
+	imaging.Startup(imaging.Config{Concurrency: o.jobThreads, Parallelism: o.jobThreads}) // as the processor does (app.New)
+	run := &processRun{o: o, pl: pl, stdout: stdout, stderr: stderr, failed: map[int]bool{}}
+	start := time.Now()
+	run.processAll(ctx, files)
+	run.printSummary(len(files), time.Since(start))
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "imagepipe process: interrupted")
+		return 1
+	}
+	if len(run.failed) > 0 {
+		return 1
+	}
+	return 0
+}
+
+// prepare checks the flags and files, resolves the pipeline and makes the
+// output directory: an error here is bad usage or a bad spec.
+func (o *processOptions) prepare(files []string) (*pipeline, error) {
+	if err := o.check(files); err != nil {
+		return nil, err
+	}
+	pl, err := resolvePipeline(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// check refuses flags out of range, no files, and two files whose
+// variants would go to the same directory.
+func (o *processOptions) check(files []string) error {
 	switch {
 	case o.outDir == "":
-		return fail("-o DIR is required")
+		return errors.New("-o DIR is required")
 	case len(files) == 0:
-		return fail("no input files")
+		return errors.New("no input files")
 	case o.repeat < 1:
-		return fail("-repeat must be at least 1")
+		return errors.New("-repeat must be at least 1")
 	case o.workers < 1 || o.workers > 256:
-		return fail("-workers must be 1..256")
+		return errors.New("-workers must be 1..256")
 	case o.jobThreads < 1 || o.jobThreads > 64:
-		return fail("-job-threads must be 1..64")
+		return errors.New("-job-threads must be 1..64")
 	}
 	stems := map[string]string{}
 	for _, f := range files {
 		s := stem(f)
 		if prev, dup := stems[s]; dup {
-			return fail("%s and %s would both be written to %s: rename one", prev, f, filepath.Join(o.outDir, s))
+			return fmt.Errorf("%s and %s would both be written to %s: rename one", prev, f, filepath.Join(o.outDir, s))
 		}
 		stems[s] = f
 	}
-	pl, err := resolvePipeline(o)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
-		return fail("%v", err)
-	}
-	imaging.Startup(imaging.Config{Concurrency: o.jobThreads, Parallelism: o.jobThreads}) // as the processor does (app.New)
+	return nil
+}
 
+// processRun is one `imagepipe process` over its files, -repeat times, on
+// -workers workers.
+type processRun struct {
+	o              *processOptions
+	pl             *pipeline
+	stdout, stderr io.Writer
+
+	mu     sync.Mutex   // guards output, failed, done
+	failed map[int]bool // indexes of the files that failed
+	done   int          // runs that succeeded
+}
+
+// processAll runs every file o.repeat times on o.workers workers, until
+// done or ctx is.
+func (r *processRun) processAll(ctx context.Context, files []string) {
 	jobs := make(chan processJob)
-	var (
-		mu     sync.Mutex // guards output, failed, done
-		failed = map[int]bool{}
-		done   int
-	)
-	start := time.Now()
 	var wg sync.WaitGroup
-	for w := 0; w < o.workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range r.o.workers {
+		wg.Go(func() {
 			for j := range jobs {
-				out, err := processOne(ctx, pl, o.outDir, j.file)
-				mu.Lock()
-				switch {
-				case err != nil:
-					if !failed[j.index] {
-						failed[j.index] = true
-						fmt.Fprintf(stderr, "imagepipe process: %s: %s\n", j.file, describe(err))
-					}
-				case j.run == 0:
-					done++
-					printProcessed(stdout, o.json, out)
-				default:
-					done++
-				}
-				mu.Unlock()
+				out, err := processOne(ctx, r.pl, r.o.outDir, j.file)
+				r.record(j, out, err)
 			}
-		}()
+		})
 	}
-feed:
-	for run := 0; run < o.repeat; run++ {
+	r.feed(ctx, jobs, files)
+	close(jobs)
+	wg.Wait()
+}
+
+// feed sends every file's runs to jobs, run by run, skipping files that
+// failed, until ctx is done.
+func (r *processRun) feed(ctx context.Context, jobs chan<- processJob, files []string) {
+	for run := 0; run < r.o.repeat; run++ {
 		for i, f := range files {
-			mu.Lock()
-			skip := failed[i]
-			mu.Unlock()
-			if skip {
+			if r.hasFailed(i) {
 				continue // it failed once; it would fail again
 			}
 			select {
 			case jobs <- processJob{index: i, run: run, file: f}:
 			case <-ctx.Done():
-				break feed
+				return
 			}
 		}
 	}
-	close(jobs)
-	wg.Wait()
-	elapsed := time.Since(start)
+}
 
-	if n := len(files) * o.repeat; n > 1 {
-		fmt.Fprintf(stderr, "imagepipe process: %d of %d files processed (%d runs in %.3f s, %.2f images/s, %d workers)\n",
-			len(files)-len(failed), len(files), done, elapsed.Seconds(), float64(done)/elapsed.Seconds(), o.workers)
+func (r *processRun) hasFailed(i int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed[i]
+}
+
+// record counts a run of a file: a file's first error is printed on
+// stderr, its first run's variants on stdout.
+func (r *processRun) record(j processJob, out *processedFile, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		if !r.failed[j.index] {
+			r.failed[j.index] = true
+			fmt.Fprintf(r.stderr, "imagepipe process: %s: %s\n", j.file, describe(err))
+		}
+	case j.run == 0:
+		r.done++
+		printProcessed(r.stdout, r.o.json, out)
+	default:
+		r.done++
 	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "imagepipe process: interrupted")
-		return 1
+}
+
+// printSummary prints, when more than one run was asked for, how many
+// files were processed and how fast.
+func (r *processRun) printSummary(files int, elapsed time.Duration) {
+	if n := files * r.o.repeat; n > 1 {
+		fmt.Fprintf(r.stderr, "imagepipe process: %d of %d files processed (%d runs in %.3f s, %.2f images/s, %d workers)\n",
+			files-len(r.failed), files, r.done, elapsed.Seconds(), float64(r.done)/elapsed.Seconds(), r.o.workers)
 	}
-	if len(failed) > 0 {
-		return 1
-	}
-	return 0
 }
 
 // processOne runs the pipeline on one file and writes its variants.

@@ -116,6 +116,13 @@ func serveSSE[T any](g *Gateway, w http.ResponseWriter, r *http.Request, event s
 		writeError(w, err)
 		return
 	}
+	s := &sseStream[T]{g: g, w: w, rc: http.NewResponseController(w), event: event, body: body, n: 1}
+	s.run(ctx, receive(ctx, stream))
+}
+
+// receive passes the stream's messages, and its final error, to the
+// channel it returns, until ctx is done.
+func receive[T any](ctx context.Context, stream grpc.ServerStreamingClient[T]) <-chan recvResult[T] {
 	msgs := make(chan recvResult[T])
 	go func() {
 		for {
@@ -130,68 +137,109 @@ func serveSSE[T any](g *Gateway, w http.ResponseWriter, r *http.Request, event s
 			}
 		}
 	}()
+	return msgs
+}
 
-	rc := http.NewResponseController(w)
-	started := false
-	start := func() {
-		if started {
-			return
-		}
-		started = true
-		h := w.Header()
-		h.Set("Content-Type", eventStream)
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusOK)
-		fmt.Fprintf(w, "retry: %d\n\n", sseRetryMS)
-	}
-	keepalive := time.NewTicker(g.cfg.SSEKeepalive)
+// sseStream is the response of one SSE watch.
+type sseStream[T any] struct {
+	g     *Gateway
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	event string                 // the name of the message events
+	body  func(*T) proto.Message // what of a message is sent
+
+	started bool // the 200 and its headers are written
+	n       int  // the id of the next message event
+}
+
+// run writes an event per message, and keepalives while idle, until the
+// watch ends, fails, or the client goes away.
+func (s *sseStream[T]) run(ctx context.Context, msgs <-chan recvResult[T]) {
+	keepalive := time.NewTicker(s.g.cfg.SSEKeepalive)
 	defer keepalive.Stop()
-	for n := 1; ; {
-		var out bytes.Buffer
-		done := false
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-keepalive.C:
-			if !started {
-				continue // nothing is sent before the first message or error
-			}
-			out.WriteString(": keepalive\n\n")
-		case res := <-msgs:
-			var data []byte
-			err := res.err
-			if err == nil {
-				if data, err = g.marshaler.Marshal(body(res.msg)); err != nil {
-					err = apperr.Internal(err)
-				}
-			}
-			switch {
-			case errors.Is(err, io.EOF):
-				start()
-				writeEvent(&out, "", eventEnd, []byte("{}"))
-				done = true
-			case err != nil && !started:
-				writeError(w, err)
+			// Nothing is sent before the first message or error.
+			if s.started && !s.write([]byte(": keepalive\n\n")) {
 				return
-			case err != nil:
-				data, _ = json.Marshal(ErrorBody{Error: errorDetail(err)})
-				writeEvent(&out, "", eventError, data)
-				done = true
-			default:
-				start()
-				writeEvent(&out, strconv.Itoa(n), event, data)
-				n++
 			}
-		}
-		if _, err := w.Write(out.Bytes()); err != nil {
-			return // the client is gone
-		}
-		if err := rc.Flush(); err != nil || done {
-			return
+		case res := <-msgs:
+			if !s.message(res) {
+				return
+			}
 		}
 	}
+}
+
+// message writes the event of one received message, and reports whether
+// the stream goes on: the end of the watch and an error end it. An error
+// before the first event is answered as a plain JSON error.
+func (s *sseStream[T]) message(res recvResult[T]) bool {
+	data, err := s.marshal(res)
+	switch {
+	case errors.Is(err, io.EOF):
+		s.start()
+		s.send("", eventEnd, []byte("{}"))
+		return false
+	case err != nil && !s.started:
+		writeError(s.w, err)
+		return false
+	case err != nil:
+		data, _ = json.Marshal(ErrorBody{Error: errorDetail(err)})
+		s.send("", eventError, data)
+		return false
+	default:
+		s.start()
+		id := strconv.Itoa(s.n)
+		s.n++
+		return s.send(id, s.event, data)
+	}
+}
+
+// marshal is the JSON of a received message, or why there is none.
+func (s *sseStream[T]) marshal(res recvResult[T]) ([]byte, error) {
+	if res.err != nil {
+		return nil, res.err
+	}
+	data, err := s.g.marshaler.Marshal(s.body(res.msg))
+	if err != nil {
+		return nil, apperr.Internal(err)
+	}
+	return data, nil
+}
+
+// start writes the 200 and the event-stream headers, once.
+func (s *sseStream[T]) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	h := s.w.Header()
+	h.Set("Content-Type", eventStream)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Content-Type-Options", "nosniff")
+	s.w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(s.w, "retry: %d\n\n", sseRetryMS)
+}
+
+// send writes one event, and reports whether the client is still there.
+func (s *sseStream[T]) send(id, event string, data []byte) bool {
+	var b bytes.Buffer
+	writeEvent(&b, id, event, data)
+	return s.write(b.Bytes())
+}
+
+// write writes and flushes b, and reports whether the client is still
+// there.
+func (s *sseStream[T]) write(b []byte) bool {
+	if _, err := s.w.Write(b); err != nil {
+		return false
+	}
+	return s.rc.Flush() == nil
 }
 
 // writeEvent appends one event; data may span lines (one data: field each).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -184,6 +185,21 @@ type FileError struct {
 	Error    ErrorDetail `json:"error"`
 }
 
+// multipartUpload is one multipart POST /v1/images: its parts are read in
+// order, every "file" part is sent as one upload of the batch, and the
+// answer lists what was accepted and what refused.
+type multipartUpload struct {
+	g    *Gateway
+	r    *http.Request
+	md   *pb.UploadMetadata // the query's metadata, with the batch id
+	wait time.Duration
+
+	files  int // "file" parts seen
+	images []*pb.Image
+	failed []FileError
+	first  error // the first refusal
+}
+
 func (g *Gateway) uploadMultipart(w http.ResponseWriter, r *http.Request, md *pb.UploadMetadata, wait time.Duration) {
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -193,84 +209,118 @@ func (g *Gateway) uploadMultipart(w http.ResponseWriter, r *http.Request, md *pb
 	if md.BatchId == "" {
 		md.BatchId = jobs.NewID()
 	}
-	var (
-		images []*pb.Image
-		failed []FileError
-		first  error
-	)
-	refuse := func(name string, err error) {
-		if first == nil {
-			first = err
-		}
-		failed = append(failed, FileError{FileName: name, Error: errorDetail(err)})
-	}
-parts:
-	for n := 0; ; {
+	u := &multipartUpload{g: g, r: r, md: md, wait: wait}
+	u.readParts(mr)
+	u.answer(w)
+}
+
+// readParts handles the parts until the body ends or cannot be trusted.
+func (u *multipartUpload) readParts(mr *multipart.Reader) {
+	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			break
+			return
 		}
 		if err != nil {
-			refuse("", apperr.InvalidField("body", "malformed multipart body"))
-			break
+			u.refuse("", apperr.InvalidField("body", "malformed multipart body"))
+			return
 		}
-		switch part.FormName() {
-		case "file":
-			if n++; n > g.cfg.MaxFiles {
-				refuse(part.FileName(), apperr.InvalidField("file", "at most %d files per request", g.cfg.MaxFiles))
-				break parts
-			}
-			m := proto.Clone(md).(*pb.UploadMetadata)
-			m.FileName = part.FileName()
-			m.ContentType = part.Header.Get("Content-Type")
-			if md.IdempotencyKey != "" {
-				m.IdempotencyKey = fmt.Sprintf("%s/%d", md.IdempotencyKey, n)
-			}
-			img, err := g.send(r.Context(), m, part)
-			if err != nil {
-				refuse(m.FileName, err)
-				if e, ok := apperr.As(err); ok && e.Reason == apperr.ReasonBadBody {
-					break parts // the rest of the body cannot be trusted
-				}
-				continue
-			}
-			images = append(images, img)
-		case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url":
-			refuse("", apperr.InvalidField(part.FormName(), "give %s as a query parameter", part.FormName()))
-		default:
-			refuse("", apperr.InvalidField(part.FormName(), "unknown form field: send images as \"file\" parts"))
+		if !u.readPart(part) {
+			return
 		}
 	}
-	switch {
-	case len(images) == 0 && len(failed) == 0:
-		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "file", Msg: "no \"file\" part in the multipart body"})
-	case len(images) == 0 && len(failed) == 1:
-		writeError(w, first)
-	case len(images) == 1 && len(failed) == 0:
-		g.writeImage(w, g.waitFor(r.Context(), images[0], wait))
+}
+
+// readPart uploads a "file" part and refuses any other, and reports
+// whether to go on with the next part.
+func (u *multipartUpload) readPart(part *multipart.Part) bool {
+	switch part.FormName() {
+	case "file":
+		return u.uploadPart(part)
+	case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url":
+		u.refuse("", apperr.InvalidField(part.FormName(), "give %s as a query parameter", part.FormName()))
 	default:
-		// Several parts: every accepted image is listed with the batch, and
-		// every refused part with its error. Nothing accepted: the first
-		// error's status; else 202.
-		out := BatchUpload{BatchID: md.BatchId, StatusURL: "/v1/batches/" + md.BatchId, Errors: failed}
-		for _, img := range images {
-			b, err := g.marshaler.Marshal(img)
-			if err != nil {
-				writeError(w, apperr.Internal(err))
-				return
-			}
-			out.Images = append(out.Images, b)
-		}
-		code := http.StatusAccepted
-		if len(images) == 0 {
-			code = failed[0].Error.Code
-		} else {
-			w.Header().Set("Location", out.StatusURL)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(out)
+		u.refuse("", apperr.InvalidField(part.FormName(), "unknown form field: send images as \"file\" parts"))
 	}
+	return true
+}
+
+// uploadPart sends a "file" part as one upload, and reports whether to go
+// on: not past MaxFiles, nor after a part whose body was cut short.
+func (u *multipartUpload) uploadPart(part *multipart.Part) bool {
+	if u.files++; u.files > u.g.cfg.MaxFiles {
+		u.refuse(part.FileName(), apperr.InvalidField("file", "at most %d files per request", u.g.cfg.MaxFiles))
+		return false
+	}
+	m := u.partMetadata(part)
+	img, err := u.g.send(u.r.Context(), m, part)
+	if err != nil {
+		u.refuse(m.FileName, err)
+		e, ok := apperr.As(err)
+		return !ok || e.Reason != apperr.ReasonBadBody // else the rest of the body cannot be trusted
+	}
+	u.images = append(u.images, img)
+	return true
+}
+
+// partMetadata is the query's metadata for the current "file" part: its
+// file name and type, and the idempotency key suffixed with the part's
+// number.
+func (u *multipartUpload) partMetadata(part *multipart.Part) *pb.UploadMetadata {
+	m := proto.Clone(u.md).(*pb.UploadMetadata)
+	m.FileName = part.FileName()
+	m.ContentType = part.Header.Get("Content-Type")
+	if u.md.IdempotencyKey != "" {
+		m.IdempotencyKey = fmt.Sprintf("%s/%d", u.md.IdempotencyKey, u.files)
+	}
+	return m
+}
+
+// refuse records a refused part, named by its file name if any.
+func (u *multipartUpload) refuse(name string, err error) {
+	if u.first == nil {
+		u.first = err
+	}
+	u.failed = append(u.failed, FileError{FileName: name, Error: errorDetail(err)})
+}
+
+// answer writes the response: a single part is answered like a raw upload
+// (its image, or its error), several with a BatchUpload.
+func (u *multipartUpload) answer(w http.ResponseWriter) {
+	switch {
+	case len(u.images) == 0 && len(u.failed) == 0:
+		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "file", Msg: "no \"file\" part in the multipart body"})
+	case len(u.images) == 0 && len(u.failed) == 1:
+		writeError(w, u.first)
+	case len(u.images) == 1 && len(u.failed) == 0:
+		u.g.writeImage(w, u.g.waitFor(u.r.Context(), u.images[0], u.wait))
+	default:
+		u.answerBatch(w)
+	}
+}
+
+// answerBatch answers several parts: every accepted image is listed with
+// the batch, and every refused part with its error. Nothing accepted: the
+// first error's status; else 202.
+func (u *multipartUpload) answerBatch(w http.ResponseWriter) {
+	out := BatchUpload{BatchID: u.md.BatchId, StatusURL: "/v1/batches/" + u.md.BatchId, Errors: u.failed}
+	for _, img := range u.images {
+		b, err := u.g.marshaler.Marshal(img)
+		if err != nil {
+			writeError(w, apperr.Internal(err))
+			return
+		}
+		out.Images = append(out.Images, b)
+	}
+	code := http.StatusAccepted
+	if len(u.images) == 0 {
+		code = u.failed[0].Error.Code
+	} else {
+		w.Header().Set("Location", out.StatusURL)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // waitFor watches an image until it is terminal or wait passes, and returns
