@@ -53,8 +53,8 @@ func processCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	fs.StringVar(&o.outDir, "o", "", "output directory (required): variants go to DIR/<file stem>/<variant>.<ext>")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per processed file instead of one line per variant")
 	fs.IntVar(&o.repeat, "repeat", 1, "process every file this many times (benchmarking); output lines are those of the first run")
-	fs.IntVar(&o.workers, "workers", 1, "files processed at once, like the processor's worker pool (IMAGEPIPE_WORKERS)")
-	fs.IntVar(&o.jobThreads, "job-threads", 1, "threads per file: libvips threads and variants at once, like the processor's IMAGEPIPE_JOB_THREADS")
+	fs.IntVar(&o.workers, "workers", 1, "files processed at once, like the processor's worker pool (IMAGEPIPE_PROCESSOR_WORKERS)")
+	fs.IntVar(&o.jobThreads, "job-threads", 1, "threads per file: libvips threads and variants at once, like the processor's IMAGEPIPE_PROCESSOR_JOB_THREADS")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "usage: imagepipe process [-preset NAME | -spec FILE_OR_JSON] [-presets FILE] -o DIR [flags] FILE...")
