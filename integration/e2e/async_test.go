@@ -17,6 +17,7 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/app"
+	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 	"github.com/imagepipe/imagepipe/services/webhooks"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -248,7 +249,7 @@ func TestCallbackURLRefused(t *testing.T) {
 			t.Errorf("%s (%s): %d %s field %q, want 400 CALLBACK_URL_REFUSED naming callback_url", tc.url, tc.why, r.code, e.Error.Reason, e.Error.Field)
 		}
 	}
-	if n := countFiles(t, s.cfg.DataDir+"/originals"); n != 0 {
+	if n := countFiles(t, s.Cfg.DataDir+"/originals"); n != 0 {
 		t.Errorf("%d originals stored by refused uploads", n)
 	}
 	plain := sharedServer(t) // no secret configured
@@ -283,7 +284,7 @@ func TestBatchOf200WithCorruptImages(t *testing.T) {
 	// Follow the batch over gRPC to its end.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	stream, err := pb.NewStatusServiceClient(s.grpcConn(t)).WatchBatch(ctx, &pb.WatchBatchRequest{Id: "big-batch"})
+	stream, err := pb.NewStatusServiceClient(s.Conn(t)).WatchBatch(ctx, &pb.WatchBatchRequest{Id: "big-batch"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +357,7 @@ func TestDeadLettersListRedrivePurgeRetry(t *testing.T) {
 	}
 	cfg := testConfig(t.TempDir())
 	cfg.Processor.MaxAttempts = 2
-	s := start(t, cfg, failVariants(fault))
+	s := start(t, cfg, apptest.FailVariants(fault))
 	var ids []string
 	for _, name := range []string{"orient-1.jpg", "orient-2.jpg"} {
 		r := s.post(t, "/v1/images?wait=0", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, name)))

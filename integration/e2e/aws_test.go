@@ -16,6 +16,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/awstest"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 )
@@ -74,8 +75,8 @@ func TestSplitProcessesOnAWS(t *testing.T) {
 	proc := spawn(t, dir, "processor", "retry", envList(stores, "IMAGEPIPE_TARGET=processor")...)
 	gw := spawn(t, dir, "gateway", "", envList(stores, "IMAGEPIPE_TARGET=gateway",
 		"IMAGEPIPE_STATUS_ADDR="+status.grpc, "IMAGEPIPE_INGEST_ADDR="+ingest.grpc, "IMAGEPIPE_PROCESSOR_ADDR="+proc.grpc)...)
-	s := &server{base: "http://" + gw.http}
-	if err := waitHealthy(s.base); err != nil {
+	s := &server{&apptest.Server{Base: "http://" + gw.http}}
+	if err := apptest.WaitHealthy(s.Base); err != nil {
 		t.Fatal(err)
 	}
 

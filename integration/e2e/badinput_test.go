@@ -46,7 +46,7 @@ func TestBadUploadsAreRefusedClearly(t *testing.T) {
 		{"wait too long", "?wait=1h", "image/jpeg", jpeg, 400, "INVALID_FIELD", "wait"},
 		{"bad batch id", "?batch_id=no/slashes", "image/jpeg", jpeg, 400, "INVALID_FIELD", "batch_id"},
 	}
-	originals := filepath.Join(s.cfg.DataDir, "originals")
+	originals := filepath.Join(s.Cfg.DataDir, "originals")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := countFiles(t, originals)
@@ -58,7 +58,7 @@ func TestBadUploadsAreRefusedClearly(t *testing.T) {
 			if e.Error.Status != "INVALID_ARGUMENT" {
 				t.Errorf("gRPC status %q, want INVALID_ARGUMENT", e.Error.Status)
 			}
-			if e.Error.Message == "" || strings.Contains(e.Error.Message, s.cfg.DataDir) || strings.Contains(e.Error.Message, "sqlite") {
+			if e.Error.Message == "" || strings.Contains(e.Error.Message, s.Cfg.DataDir) || strings.Contains(e.Error.Message, "sqlite") {
 				t.Errorf("message %q: empty, or leaks internals", e.Error.Message)
 			}
 			if after := countFiles(t, originals); after != before {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
-	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
 )
 
@@ -27,11 +27,6 @@ const (
 	childFaultEnv = "IMAGEPIPE_TEST_CHILD_FAULT" // "", "stall" or "retry"
 )
 
-// failVariants makes the variants store's writes go through fault.
-func failVariants(fault faultblob.Fault) app.Option {
-	return app.WithVariantsStore(func(s blob.Store) blob.Store { return faultblob.Wrap(s, fault) })
-}
-
 // childFault is the variants-store fault a child runs with:
 //   - stall: write the image id to dir/stalled, then hang until killed;
 //   - retry: fail every image's first attempt (its first variant write),
@@ -39,13 +34,13 @@ func failVariants(fault faultblob.Fault) app.Option {
 func childFault(dir, mode string) app.Option {
 	switch mode {
 	case "stall":
-		return failVariants(func(ctx context.Context, key string) error {
+		return apptest.FailVariants(func(ctx context.Context, key string) error {
 			writeFile(filepath.Join(dir, "stalled"), faultblob.ImageID(key))
 			select {}
 		})
 	case "retry":
 		first := faultblob.FirstPerImage(errors.New("simulated failure of a first attempt"))
-		return failVariants(func(ctx context.Context, key string) error {
+		return apptest.FailVariants(func(ctx context.Context, key string) error {
 			poison, _ := os.ReadFile(filepath.Join(dir, "poison"))
 			if slices.Contains(strings.Fields(string(poison)), faultblob.ImageID(key)) {
 				return errors.New("simulated failure of a poisoned image")
@@ -85,7 +80,7 @@ func runChild(dir string) {
 type child struct {
 	cmd        *exec.Cmd
 	exited     chan struct{}
-	logs       *syncBuffer
+	logs       *apptest.Buffer
 	grpc, http string
 }
 
@@ -94,7 +89,7 @@ type child struct {
 // test ends, and its logs are printed if the test failed.
 func spawn(t *testing.T, dir, name, fault string, env ...string) *child {
 	t.Helper()
-	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), exited: make(chan struct{}), logs: &syncBuffer{}}
+	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), exited: make(chan struct{}), logs: &apptest.Buffer{}}
 	c.cmd.Env = append(append(os.Environ(), childDirEnv+"="+dir, childNameEnv+"="+name, childFaultEnv+"="+fault), env...)
 	c.cmd.Stderr = c.logs
 	if err := c.cmd.Start(); err != nil {

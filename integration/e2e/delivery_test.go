@@ -13,6 +13,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 )
@@ -28,7 +29,7 @@ func variantFiles(t *testing.T, dataDir, id string) int {
 func TestTransientFailureIsRetried(t *testing.T) {
 	fault := faultblob.FirstPerImage(errors.New("simulated: variants bucket unreachable"))
 	cfg := testConfig(t.TempDir())
-	s := start(t, cfg, failVariants(fault))
+	s := start(t, cfg, apptest.FailVariants(fault))
 	r := s.post(t, "/v1/images?wait=30s", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "dandelion.jpg")))
 	if r.code != http.StatusOK {
 		t.Fatalf("upload: %d %s", r.code, r.body)
@@ -47,7 +48,7 @@ func TestTransientFailureIsRetried(t *testing.T) {
 func TestProcessorKilledMidJob(t *testing.T) {
 	dir := t.TempDir()
 	proc := spawn(t, dir, "first", "stall")
-	first := &server{base: "http://" + proc.http}
+	first := &server{&apptest.Server{Base: "http://" + proc.http}}
 	r := first.post(t, "/v1/images?wait=0", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "dandelion.jpg")))
 	if r.code != http.StatusAccepted {
 		t.Fatalf("upload: %d %s", r.code, r.body)
@@ -92,7 +93,7 @@ func TestProcessorKilledMidJob(t *testing.T) {
 func TestPoisonJobGoesToDeadLetterQueue(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	always := func(context.Context, string) error { return errors.New("simulated: always broken") }
-	s := start(t, cfg, failVariants(always))
+	s := start(t, cfg, apptest.FailVariants(always))
 	r := s.post(t, "/v1/images?wait=0", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "dandelion.jpg")))
 	if r.code != http.StatusAccepted {
 		t.Fatalf("upload: %d %s", r.code, r.body)
@@ -131,10 +132,10 @@ func TestSplitTargets(t *testing.T) {
 	ingest := start(t, cfgFor(app.TargetIngest))
 	proc := start(t, cfgFor(app.TargetProcessor))
 	gw := cfgFor(app.TargetGateway)
-	gw.StatusAddr, gw.IngestAddr, gw.ProcessorAddr = status.app.GRPCAddr(), ingest.app.GRPCAddr(), proc.app.GRPCAddr()
+	gw.StatusAddr, gw.IngestAddr, gw.ProcessorAddr = status.App.GRPCAddr(), ingest.App.GRPCAddr(), proc.App.GRPCAddr()
 	s := start(t, gw)
-	if s.app.GRPCAddr() != "" || status.app.HTTPAddr() != "" {
-		t.Errorf("gateway serves gRPC (%q) or status serves HTTP (%q)", s.app.GRPCAddr(), status.app.HTTPAddr())
+	if s.App.GRPCAddr() != "" || status.App.HTTPAddr() != "" {
+		t.Errorf("gateway serves gRPC (%q) or status serves HTTP (%q)", s.App.GRPCAddr(), status.App.HTTPAddr())
 	}
 	src := imagetest.Fixture(t, "dandelion.jpg")
 	info := imagetest.Decode(t, src)
@@ -147,9 +148,9 @@ func TestSplitTargets(t *testing.T) {
 		t.Errorf("GET /v1/presets: %d %s", p.code, p.body)
 	}
 	// With the status service down the gateway answers 503, not internals.
-	status.kill()
+	status.Kill()
 	r = s.get(t, "/v1/images/"+r.image(t).GetId())
-	if r.code != http.StatusServiceUnavailable || bytes.Contains(r.body, []byte(status.app.GRPCAddr())) {
+	if r.code != http.StatusServiceUnavailable || bytes.Contains(r.body, []byte(status.App.GRPCAddr())) {
 		t.Errorf("status down: %d %s", r.code, r.body)
 	}
 	if h := s.get(t, "/healthz"); h.code != http.StatusServiceUnavailable {

@@ -34,9 +34,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	shared.kill()
+	shared.Kill()
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "logs of the shared server:\n%s", shared.logs.String())
+		fmt.Fprintf(os.Stderr, "logs of the shared server:\n%s", shared.Logs.String())
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -121,7 +121,7 @@ func checkVariants(t *testing.T, s *server, img *pb.Image, source []byte, srcW, 
 		if etag == "" {
 			t.Fatalf("%s: no ETag", v.GetName())
 		}
-		req, _ := http.NewRequest(http.MethodGet, s.base+assetPath(t, v.GetUrl()), nil)
+		req, _ := http.NewRequest(http.MethodGet, s.Base+assetPath(t, v.GetUrl()), nil)
 		req.Header.Set("If-None-Match", etag)
 		if r := do(t, req); r.code != http.StatusNotModified || len(r.body) != 0 {
 			t.Errorf("%s: If-None-Match answered %d with %d bytes, want 304 and none", v.GetName(), r.code, len(r.body))

@@ -42,7 +42,7 @@ func uploadGRPC(t *testing.T, conn grpc.ClientConnInterface, md *pb.UploadMetada
 
 // Operators use grpcurl: reflection lists every service, health answers.
 func TestGRPCReflectionAndHealth(t *testing.T) {
-	conn := sharedServer(t).grpcConn(t)
+	conn := sharedServer(t).Conn(t)
 	ctx := context.Background()
 	rc, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
 	if err != nil {
@@ -73,7 +73,7 @@ func TestGRPCReflectionAndHealth(t *testing.T) {
 }
 
 func TestGRPCUploadWatchAndIdempotency(t *testing.T) {
-	conn := sharedServer(t).grpcConn(t)
+	conn := sharedServer(t).Conn(t)
 	src := imagetest.Fixture(t, "dandelion.jpg")
 	md := &pb.UploadMetadata{FileName: "d.jpg", IdempotencyKey: "grpc-test-" + time.Now().Format(time.RFC3339Nano)}
 	img, err := uploadGRPC(t, conn, md, src)
@@ -115,7 +115,7 @@ func TestGRPCUploadWatchAndIdempotency(t *testing.T) {
 }
 
 func TestGRPCErrorsCarryCodeReasonAndField(t *testing.T) {
-	conn := sharedServer(t).grpcConn(t)
+	conn := sharedServer(t).Conn(t)
 	src := imagetest.Fixture(t, "dandelion.jpg")
 	cases := []struct {
 		name   string
@@ -150,7 +150,7 @@ func TestGRPCErrorsCarryCodeReasonAndField(t *testing.T) {
 
 func TestPresetsAndReprocess(t *testing.T) {
 	s := sharedServer(t)
-	conn := s.grpcConn(t)
+	conn := s.Conn(t)
 	presets, err := pb.NewProcessorServiceClient(conn).ListPresets(context.Background(), &pb.ListPresetsRequest{})
 	if err != nil || len(presets.GetPresets()) == 0 || presets.GetPresets()[0].GetName() != "default" {
 		t.Fatalf("ListPresets: %v %v", presets, err)

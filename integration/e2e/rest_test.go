@@ -22,7 +22,7 @@ func TestRESTWatchStreamsStates(t *testing.T) {
 		t.Fatalf("upload: %d %s", r.code, r.body)
 	}
 	id := r.image(t).GetId()
-	resp, err := http.Get(s.base + "/v1/images/" + id + ":watch")
+	resp, err := http.Get(s.Base + "/v1/images/" + id + ":watch")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestOpenAPIAndHealth(t *testing.T) {
 func TestTraceContextReachesTheProcessor(t *testing.T) {
 	s := sharedServer(t)
 	const traceID = "0af7651916cd43dd8448eb211c80319c"
-	req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/images?wait=30s", bytes.NewReader(imagetest.Fixture(t, "coffee.png")))
+	req, _ := http.NewRequest(http.MethodPost, s.Base+"/v1/images?wait=30s", bytes.NewReader(imagetest.Fixture(t, "coffee.png")))
 	req.Header.Set("Content-Type", "image/png")
 	req.Header.Set("traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
 	r := do(t, req)
@@ -97,7 +97,7 @@ func TestTraceContextReachesTheProcessor(t *testing.T) {
 		t.Fatalf("upload: %d %s", r.code, r.body)
 	}
 	id := r.image(t).GetId()
-	for _, line := range strings.Split(s.logs.String(), "\n") {
+	for _, line := range strings.Split(s.Logs.String(), "\n") {
 		if strings.Contains(line, id) && strings.Contains(line, `"msg":"image ready"`) {
 			if !strings.Contains(line, `"trace_id":"`+traceID+`"`) {
 				t.Fatalf("processor log line without the trace id: %s", line)

@@ -1,138 +1,42 @@
 package e2e_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/app"
-	"github.com/imagepipe/imagepipe/internal/platform/logging"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
-// server is an imagepipe process started in-process on loopback.
-type server struct {
-	app     *app.App
-	cfg     app.Config
-	base    string // http://127.0.0.1:port
-	logs    *syncBuffer
-	stop    context.CancelFunc
-	stopped chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// server is an imagepipe process started in-process on loopback, with the
+// HTTP helpers the tests use.
+type server struct{ *apptest.Server }
 
 // testConfig is the all-in-one config on a fresh data dir with short
 // timeouts, so redelivery tests take seconds.
-func testConfig(dir string) app.Config {
-	cfg := app.DefaultConfig()
-	cfg.DataDir = dir
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.GRPCAddr = "127.0.0.1:0"
-	cfg.Processor.Visibility = 2 * time.Second
-	cfg.Processor.RetryBackoff = 100 * time.Millisecond
-	cfg.Processor.PollWait = 500 * time.Millisecond
-	cfg.LogLevel = "debug"
-	return cfg
-}
+func testConfig(dir string) app.Config { return apptest.Config(dir) }
 
 // launch starts a server and waits until it is healthy.
 func launch(cfg app.Config, opts ...app.Option) (*server, error) {
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, logging.New(logs, cfg.LogLevel), opts...)
+	s, err := apptest.Launch(cfg, opts...)
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("start %s: %w", cfg.Target, err)
+		return nil, err
 	}
-	s := &server{app: a, cfg: cfg, logs: logs, stop: cancel, stopped: make(chan error, 1)}
-	go func() { s.stopped <- a.Run(ctx) }()
-	if a.HTTPAddr() != "" {
-		s.base = "http://" + a.HTTPAddr()
-		if err := waitHealthy(s.base); err != nil {
-			s.kill()
-			return nil, fmt.Errorf("%w; logs:\n%s", err, logs.String())
-		}
-	}
-	return s, nil
+	return &server{s}, nil
 }
 
 // start runs a server until the test ends; its logs are printed if the
 // test fails.
 func start(t testing.TB, cfg app.Config, opts ...app.Option) *server {
-	t.Helper()
-	s, err := launch(cfg, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			t.Logf("logs of %s:\n%s", cfg.Target, s.logs.String())
-		}
-	})
-	return s
-}
-
-// kill stops the server (idempotent) and waits for it.
-func (s *server) kill() {
-	s.stop()
-	select {
-	case <-s.stopped:
-		s.stopped <- nil
-	case <-time.After(15 * time.Second):
-	}
-}
-
-func waitHealthy(base string) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s/healthz never became healthy", base)
-}
-
-func (s *server) grpcConn(t testing.TB) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(s.app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return &server{apptest.Start(t, cfg, opts...)}
 }
 
 // response is an HTTP answer read whole.
@@ -158,13 +62,13 @@ func do(t testing.TB, req *http.Request) response {
 
 func (s *server) get(t testing.TB, path string) response {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
+	req, _ := http.NewRequest(http.MethodGet, s.Base+path, nil)
 	return do(t, req)
 }
 
 func (s *server) post(t testing.TB, path, contentType string, body io.Reader) response {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.base+path, body)
+	req, _ := http.NewRequest(http.MethodPost, s.Base+path, body)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

@@ -25,7 +25,7 @@ type sseEvent struct{ id, name, data string }
 func sseStream(t *testing.T, s *server, path string) (<-chan sseEvent, *http.Response) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+path, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Base+path, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -226,7 +226,7 @@ func TestSSEBatchWatchWaitsForBatchSize(t *testing.T) {
 // batch_size on upload is refused naming it.
 func TestSSEErrors(t *testing.T) {
 	s := sharedServer(t)
-	req, _ := http.NewRequest(http.MethodGet, s.base+"/v1/batches/no-such-batch:watch", nil)
+	req, _ := http.NewRequest(http.MethodGet, s.Base+"/v1/batches/no-such-batch:watch", nil)
 	req.Header.Set("Accept", "text/event-stream")
 	r := do(t, req)
 	if e := r.errorBody(t); r.code != http.StatusNotFound || e.Error.Reason != "NOT_FOUND" || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {

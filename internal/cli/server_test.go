@@ -10,17 +10,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/app"
-	"github.com/imagepipe/imagepipe/internal/platform/logging"
-	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // testServer is an imagepipe server (target all) running in-process on
@@ -32,66 +27,19 @@ type testServer struct {
 	admin  pb.AdminServiceClient
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// failVariants makes the variants store's writes go through fault.
+func failVariants(fault faultblob.Fault) app.Option { return apptest.FailVariants(fault) }
 
 // startServer runs a server until the test ends and points the client
-// failVariants makes the variants store's writes go through fault.
-func failVariants(fault faultblob.Fault) app.Option {
-	return app.WithVariantsStore(func(s blob.Store) blob.Store { return faultblob.Wrap(s, fault) })
-}
-
 // commands at it through IMAGEPIPE_ADDR (the default of -addr).
 func startServer(t *testing.T, opts ...app.Option) *testServer {
 	t.Helper()
-	cfg := app.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.GRPCAddr = "127.0.0.1:0"
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.Processor.Visibility = 2 * time.Second
-	cfg.Processor.RetryBackoff = 100 * time.Millisecond
-	cfg.Processor.PollWait = 500 * time.Millisecond
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, logging.New(logs, "info"), opts...)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-stopped:
-		case <-time.After(30 * time.Second):
-			t.Errorf("server did not stop")
-		}
-		if t.Failed() {
-			t.Logf("server logs:\n%s", logs.String())
-		}
-	})
-	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	t.Setenv("IMAGEPIPE_ADDR", a.GRPCAddr())
-	return &testServer{cfg: cfg, addr: a.GRPCAddr(), status: pb.NewStatusServiceClient(conn), admin: pb.NewAdminServiceClient(conn)}
+	cfg := apptest.Config(t.TempDir())
+	cfg.LogLevel = "info"
+	srv := apptest.Start(t, cfg, opts...)
+	conn := srv.Conn(t)
+	t.Setenv("IMAGEPIPE_ADDR", srv.App.GRPCAddr())
+	return &testServer{cfg: cfg, addr: srv.App.GRPCAddr(), status: pb.NewStatusServiceClient(conn), admin: pb.NewAdminServiceClient(conn)}
 }
 
 // originals counts the originals in the server's file store.
