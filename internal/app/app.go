@@ -226,7 +226,7 @@ func (a *App) buildGRPC() error {
 		serving = append(serving, pb.AdminService_ServiceDesc.ServiceName)
 	}
 	if a.modules[modWebhooks] && a.cfg.Webhooks.Enabled() {
-		d, err := webhooks.NewDispatcher(a.cfg.Webhooks, a.events, a.deliveries, a.records, a.log.With("module", "webhooks"))
+		d, err := webhooks.NewDispatcher(a.cfg.Webhooks, webhooks.Deps{Events: a.events, Deliveries: a.deliveries, Records: a.records, Log: a.log.With("module", "webhooks")})
 		if err != nil {
 			return err
 		}
