@@ -100,7 +100,8 @@ func (a *App) initWebhooks(context.Context) error {
 	if !a.cfg.Webhooks.Enabled() {
 		return nil
 	}
-	d, err := webhooks.NewDispatcher(a.cfg.Webhooks, a.events, a.deliveries, a.records, a.log.With("module", Webhooks))
+	d, err := webhooks.NewDispatcher(a.cfg.Webhooks, webhooks.Deps{Events: a.events, Deliveries: a.deliveries,
+		Records: a.records, Log: a.log.With("module", Webhooks)})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/messages/events"
 	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/stores/queue/consumer"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -76,29 +76,57 @@ type Dispatcher struct {
 	log        *slog.Logger
 	client     *http.Client
 	visibility time.Duration
-	grace      time.Duration
+	// consumer receives the events queue's messages and acks and delays
+	// them.
+	consumer *consumer.Consumer
+}
+
+// Deps are what a dispatcher works with.
+type Deps struct {
+	// Events is the events queue: the processor's image events, and a
+	// message per PENDING delivery.
+	Events queue.Queue
+	// Deliveries is the delivery log.
+	Deliveries deliveries.Store
+	// Records is the status store, for the images and batches events are
+	// about.
+	Records records.Store
+	Log     *slog.Logger
 }
 
 // NewDispatcher returns a dispatcher; Run starts its workers. Callback
 // URLs and global URLs alike are dialled through a Guard allowing
 // cfg.AllowNets.
-func NewDispatcher(cfg Config, events queue.Queue, store deliveries.Store, rs records.Store, log *slog.Logger) (*Dispatcher, error) {
+func NewDispatcher(cfg Config, deps Deps) (*Dispatcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if !cfg.Enabled() {
 		return nil, ErrNoSecret
 	}
+	// One POST, plus the store writes around it.
+	visibility := min(2*cfg.Timeout+10*time.Second, queue.MaxVisibilityTimeout)
+	c := consumer.New(deps.Events, consumer.Config{
+		Workers:    cfg.Workers,
+		PollWait:   pollWait,
+		Visibility: visibility,
+		Grace:      cfg.Timeout + 5*time.Second,
+		Log:        deps.Log,
+		Wording: consumer.Wording{
+			ReceiveFailed: "events receive failed",
+			AckFailed:     "could not delete a handled event message; it will be redelivered and ignored",
+			DelayFailed:   "could not delay the event message; it comes back after the visibility timeout",
+		},
+	})
 	return &Dispatcher{
-		cfg:     cfg,
-		events:  events,
-		store:   store,
-		records: rs,
-		log:     log,
-		client:  NewGuard(cfg.AllowNets).Client(cfg.Timeout),
-		// One POST, plus the store writes around it.
-		visibility: min(2*cfg.Timeout+10*time.Second, queue.MaxVisibilityTimeout),
-		grace:      cfg.Timeout + 5*time.Second,
+		cfg:        cfg,
+		events:     deps.Events,
+		store:      deps.Deliveries,
+		records:    deps.Records,
+		log:        deps.Log,
+		client:     NewGuard(cfg.AllowNets).Client(cfg.Timeout),
+		visibility: visibility,
+		consumer:   c,
 	}, nil
 }
 
@@ -106,41 +134,8 @@ func NewDispatcher(cfg Config, events queue.Queue, store deliveries.Store, rs re
 // receiving; messages in flight get the request timeout and a few seconds
 // to finish and are then left to redelivery.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	go func() {
-		<-ctx.Done()
-		select {
-		case <-work.Done():
-		case <-time.After(d.grace):
-			cancel()
-		}
-	}()
-	var wg sync.WaitGroup
-	for range d.cfg.Workers {
-		wg.Go(func() { d.work(ctx, work) })
-	}
-	wg.Wait()
+	d.consumer.Run(ctx, d.Handle)
 	return nil
-}
-
-func (d *Dispatcher) work(ctx, work context.Context) {
-	for ctx.Err() == nil {
-		msgs, err := d.events.Receive(ctx, queue.ReceiveOptions{MaxMessages: 1, WaitTime: pollWait, VisibilityTimeout: d.visibility})
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Error("events receive failed", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-			continue
-		}
-		for _, m := range msgs {
-			d.Handle(work, m)
-		}
-	}
 }
 
 // Handle processes one events queue message: deletes it when done, leaves
@@ -150,7 +145,7 @@ func (d *Dispatcher) Handle(ctx context.Context, m queue.Message) {
 	msg, err := events.Decode(m.Body)
 	if err != nil {
 		d.log.Error("dropping undecodable event message", "message", m.ID, "err", err)
-		d.ack(ctx, m)
+		d.consumer.Ack(ctx, m)
 		return
 	}
 	if msg.Image != nil {
@@ -193,7 +188,7 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 	switch {
 	case errors.Is(err, records.ErrNotFound):
 		log.Warn("event for an unknown image; dropping it")
-		d.ack(ctx, m)
+		d.consumer.Ack(ctx, m)
 		return
 	case err != nil:
 		log.Error("status store unavailable; event will be redelivered", "err", err)
@@ -202,7 +197,7 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 	img := rec.Image
 	if !records.Terminal(img.GetState()) || img.GetState().String() != ev.State || img.GetRetries() != ev.Retries {
 		log.Info("image moved on since the event; a later event covers it", "now", img.GetState(), "retries", img.GetRetries())
-		d.ack(ctx, m)
+		d.consumer.Ack(ctx, m)
 		return
 	}
 	var (
@@ -239,7 +234,7 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 		}
 		log.Info("batch completed", "batch", batch.GetId(), "batch_state", batch.GetState())
 	}
-	d.ack(ctx, m)
+	d.consumer.Ack(ctx, m)
 }
 
 // readBatch summarizes a batch (without image lines, as
@@ -328,6 +323,40 @@ var errNotDue = errors.New("not due")
 
 func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id string) {
 	log := d.log.With("delivery", id)
+	dl, ok := d.claim(ctx, log, m, id)
+	if !ok {
+		return
+	}
+	log = log.With("event", dl.GetEventId(), "host", hostOf(dl.GetUrl()))
+
+	attempt, permanent := d.post(ctx, dl)
+	if ctx.Err() != nil {
+		log.Warn("attempt cut short by shutdown; message will be redelivered")
+		return
+	}
+	dl, backoff, err := d.record(ctx, id, attempt, permanent)
+	if err != nil {
+		log.Error("could not record the attempt; message will be redelivered", "status", attempt.GetStatusCode(), "err", err)
+		return
+	}
+	switch dl.GetState() {
+	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED:
+		log.Info("webhook delivered", "status", attempt.GetStatusCode(), "attempt", dl.GetRoundAttempts())
+		d.consumer.Ack(ctx, m)
+	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED:
+		log.Warn("webhook failed; giving up", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts())
+		d.consumer.Ack(ctx, m)
+	default:
+		log.Info("webhook attempt failed; retrying", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts(), "in", backoff)
+		d.consumer.Delay(ctx, m, backoff)
+	}
+}
+
+// claim leases a due PENDING delivery for one attempt by moving its next
+// attempt time past the attempt. When there is nothing to attempt now (the
+// delivery is settled, not due, unknown, or the log is down) it settles
+// the message and reports false.
+func (d *Dispatcher) claim(ctx context.Context, log *slog.Logger, m queue.Message, id string) (*pb.WebhookDelivery, bool) {
 	var wait time.Duration
 	claimed, err := deliveries.Mutate(ctx, d.store, id, func(dl *pb.WebhookDelivery) error {
 		if dl.GetState() != pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING {
@@ -344,27 +373,26 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 	})
 	switch {
 	case errors.Is(err, deliveries.ErrNoChange):
-		d.ack(ctx, m) // delivered or failed already
-		return
+		d.consumer.Ack(ctx, m) // delivered or failed already
+		return nil, false
 	case errors.Is(err, errNotDue):
-		d.delay(ctx, m, wait)
-		return
+		d.consumer.Delay(ctx, m, wait)
+		return nil, false
 	case errors.Is(err, deliveries.ErrNotFound):
 		log.Warn("message for an unknown delivery; dropping it")
-		d.ack(ctx, m)
-		return
+		d.consumer.Ack(ctx, m)
+		return nil, false
 	case err != nil:
 		log.Error("delivery log unavailable; message will be redelivered", "err", err)
-		return
+		return nil, false
 	}
-	dl := claimed.Delivery
-	log = log.With("event", dl.GetEventId(), "host", hostOf(dl.GetUrl()))
+	return claimed.Delivery, true
+}
 
-	attempt, permanent := d.post(ctx, dl)
-	if ctx.Err() != nil {
-		log.Warn("attempt cut short by shutdown; message will be redelivered")
-		return
-	}
+// record adds an attempt to the delivery's log and settles it: DELIVERED,
+// FAILED (a permanent failure, or the round's attempts used up), or due
+// again after the returned backoff.
+func (d *Dispatcher) record(ctx context.Context, id string, attempt *pb.WebhookAttempt, permanent bool) (*pb.WebhookDelivery, time.Duration, error) {
 	var backoff time.Duration
 	rec, err := deliveries.Mutate(ctx, d.store, id, func(dl *pb.WebhookDelivery) error {
 		now := timestamppb.Now()
@@ -386,31 +414,15 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 		return nil
 	})
 	if err != nil {
-		log.Error("could not record the attempt; message will be redelivered", "status", attempt.GetStatusCode(), "err", err)
-		return
+		return nil, 0, err
 	}
-	dl = rec.Delivery
-	switch dl.GetState() {
-	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED:
-		log.Info("webhook delivered", "status", attempt.GetStatusCode(), "attempt", dl.GetRoundAttempts())
-		d.ack(ctx, m)
-	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED:
-		log.Warn("webhook failed; giving up", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts())
-		d.ack(ctx, m)
-	default:
-		log.Info("webhook attempt failed; retrying", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts(), "in", backoff)
-		d.delay(ctx, m, backoff)
-	}
+	return rec.Delivery, backoff, nil
 }
 
 // backoff is the delay after the n-th failed attempt of a round:
 // cfg.Backoff doubling per attempt, at most cfg.MaxBackoff.
 func (d *Dispatcher) backoff(n int) time.Duration {
-	b := d.cfg.Backoff
-	for i := 1; i < n && b < d.cfg.MaxBackoff; i++ {
-		b *= 2
-	}
-	return min(b, d.cfg.MaxBackoff)
+	return consumer.Backoff(d.cfg.Backoff, d.cfg.MaxBackoff, n)
 }
 
 // post makes one attempt. permanent reports a failure no retry can fix
@@ -493,18 +505,4 @@ func hostOf(raw string) string {
 		return ""
 	}
 	return u.Hostname()
-}
-
-func (d *Dispatcher) ack(ctx context.Context, m queue.Message) {
-	if err := d.events.Delete(ctx, m.ReceiptHandle); err != nil {
-		d.log.Warn("could not delete a handled event message; it will be redelivered and ignored", "message", m.ID, "err", err)
-	}
-}
-
-// delay hides the message for wait (at most the queue's longest
-// visibility timeout; a longer wait just comes round again).
-func (d *Dispatcher) delay(ctx context.Context, m queue.Message, wait time.Duration) {
-	if err := d.events.ChangeVisibility(ctx, m.ReceiptHandle, min(max(wait, 0), queue.MaxVisibilityTimeout)); err != nil {
-		d.log.Warn("could not delay the event message; it comes back after the visibility timeout", "message", m.ID, "err", err)
-	}
 }

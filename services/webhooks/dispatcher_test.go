@@ -100,10 +100,15 @@ func newEnv(t *testing.T) *env {
 	return &env{events: events, store: store, rs: rs, logs: &lockedBuffer{}}
 }
 
+// deps are the dispatcher's dependencies on e's stores.
+func (e *env) deps(log *slog.Logger) webhooks.Deps {
+	return webhooks.Deps{Events: e.events, Deliveries: e.store, Records: e.rs, Log: log}
+}
+
 func (e *env) start(t *testing.T, cfg webhooks.Config) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), e.logs), nil))
-	d, err := webhooks.NewDispatcher(cfg, e.events, e.store, e.rs, log)
+	d, err := webhooks.NewDispatcher(cfg, e.deps(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,12 +295,12 @@ func TestNewDispatcherNeedsSecret(t *testing.T) {
 	e := newEnv(t)
 	cfg := testConfig()
 	cfg.Secrets = nil
-	if _, err := webhooks.NewDispatcher(cfg, e.events, e.store, e.rs, slog.Default()); !errors.Is(err, webhooks.ErrNoSecret) {
+	if _, err := webhooks.NewDispatcher(cfg, e.deps(slog.Default())); !errors.Is(err, webhooks.ErrNoSecret) {
 		t.Fatalf("NewDispatcher without secret = %v, want ErrNoSecret", err)
 	}
 	cfg = testConfig()
 	cfg.Workers = 0
-	if _, err := webhooks.NewDispatcher(cfg, e.events, e.store, e.rs, slog.Default()); err == nil {
+	if _, err := webhooks.NewDispatcher(cfg, e.deps(slog.Default())); err == nil {
 		t.Fatal("NewDispatcher with 0 workers: want an error")
 	}
 }
@@ -488,42 +493,58 @@ func TestBatchCompleted(t *testing.T) {
 			ds := e.waitSettled(t, deliveries.Filter{BatchID: "batch-1"}, want, delivered)
 			e.waitQuiet(t)
 
-			var batchDeliveries []*pb.WebhookDelivery
-			for _, d := range ds {
-				if d.GetEventType() == webhooks.EventBatchCompleted {
-					batchDeliveries = append(batchDeliveries, d)
-				}
-			}
-			var batchEvents []*pb.WebhookEvent
-			for _, r := range rcv.requests() {
-				checkSigned(t, r)
-				switch r.event.GetType() {
-				case webhooks.EventBatchCompleted:
-					batchEvents = append(batchEvents, r.event)
-				default:
-					if b := r.event.GetBatch(); b.GetId() != "batch-1" || len(b.GetImages()) != 0 || b.GetExpected() != tt.batchSize {
-						t.Errorf("image event's batch %v: want batch-1's summary without images", b)
-					}
-				}
-			}
+			batchDeliveries, batchEvents := batchCompletions(t, ds, rcv.requests(), tt.batchSize)
 			if !tt.complete {
 				if len(batchDeliveries) != 0 || len(batchEvents) != 0 {
 					t.Fatalf("incomplete batch: %d batch deliveries, %d batch events; want none", len(batchDeliveries), len(batchEvents))
 				}
 				return
 			}
-			if len(batchDeliveries) != 1 || len(batchEvents) != 1 {
-				t.Fatalf("%d batch deliveries, %d batch events; want 1 each", len(batchDeliveries), len(batchEvents))
-			}
-			b := batchEvents[0].GetBatch()
-			if b.GetTotal() != 3 || b.GetCounts()["IMAGE_STATE_READY"] != 2 || b.GetCounts()["IMAGE_STATE_FAILED"] != 1 ||
-				b.GetState() != pb.BatchState_BATCH_STATE_PARTIALLY_FAILED || len(b.GetImages()) != 0 || batchEvents[0].GetImage() != nil {
-				t.Fatalf("batch.completed %v: want 3 images, 2 ready, 1 failed, PARTIALLY_FAILED, no image lines", batchEvents[0])
-			}
-			if d := batchDeliveries[0]; d.GetUrl() != hook || d.GetImageId() != "" || d.GetEventId() != batchEvents[0].GetId() {
-				t.Fatalf("batch delivery %v: want one to %s for event %s", d, hook, batchEvents[0].GetId())
-			}
+			checkBatchCompleted(t, batchDeliveries, batchEvents, hook)
 		})
+	}
+}
+
+// batchCompletions picks out batch-1's batch.completed deliveries and the
+// batch.completed events received, checking that every request is signed
+// and every image event carries batch-1's summary without images.
+func batchCompletions(t *testing.T, ds []*pb.WebhookDelivery, reqs []request, batchSize int32) ([]*pb.WebhookDelivery, []*pb.WebhookEvent) {
+	t.Helper()
+	var batchDeliveries []*pb.WebhookDelivery
+	for _, d := range ds {
+		if d.GetEventType() == webhooks.EventBatchCompleted {
+			batchDeliveries = append(batchDeliveries, d)
+		}
+	}
+	var batchEvents []*pb.WebhookEvent
+	for _, r := range reqs {
+		checkSigned(t, r)
+		switch r.event.GetType() {
+		case webhooks.EventBatchCompleted:
+			batchEvents = append(batchEvents, r.event)
+		default:
+			if b := r.event.GetBatch(); b.GetId() != "batch-1" || len(b.GetImages()) != 0 || b.GetExpected() != batchSize {
+				t.Errorf("image event's batch %v: want batch-1's summary without images", b)
+			}
+		}
+	}
+	return batchDeliveries, batchEvents
+}
+
+// checkBatchCompleted wants one batch.completed event for batch-1 (3
+// images, 2 ready, 1 failed), delivered once to hook.
+func checkBatchCompleted(t *testing.T, batchDeliveries []*pb.WebhookDelivery, batchEvents []*pb.WebhookEvent, hook string) {
+	t.Helper()
+	if len(batchDeliveries) != 1 || len(batchEvents) != 1 {
+		t.Fatalf("%d batch deliveries, %d batch events; want 1 each", len(batchDeliveries), len(batchEvents))
+	}
+	b := batchEvents[0].GetBatch()
+	if b.GetTotal() != 3 || b.GetCounts()["IMAGE_STATE_READY"] != 2 || b.GetCounts()["IMAGE_STATE_FAILED"] != 1 ||
+		b.GetState() != pb.BatchState_BATCH_STATE_PARTIALLY_FAILED || len(b.GetImages()) != 0 || batchEvents[0].GetImage() != nil {
+		t.Fatalf("batch.completed %v: want 3 images, 2 ready, 1 failed, PARTIALLY_FAILED, no image lines", batchEvents[0])
+	}
+	if d := batchDeliveries[0]; d.GetUrl() != hook || d.GetImageId() != "" || d.GetEventId() != batchEvents[0].GetId() {
+		t.Fatalf("batch delivery %v: want one to %s for event %s", d, hook, batchEvents[0].GetId())
 	}
 }
 

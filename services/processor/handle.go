@@ -1,0 +1,194 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/engine/imaging"
+	"github.com/imagepipe/imagepipe/internal/messages/events"
+	"github.com/imagepipe/imagepipe/internal/messages/failure"
+	"github.com/imagepipe/imagepipe/internal/messages/jobs"
+	"github.com/imagepipe/imagepipe/internal/platform/trace"
+	"github.com/imagepipe/imagepipe/internal/stores/queue"
+	"github.com/imagepipe/imagepipe/internal/stores/records"
+)
+
+// Handle runs one delivery of a job. Every outcome is decided here: delete
+// the message (done, permanently failed, duplicate), delay it (transient
+// failure: a later delivery retries), or release it to the dead-letter
+// queue (attempts used up). The queue's max receive count is MaxAttempts+1:
+// the extra delivery is the safety net that marks an image FAILED when its
+// last attempt was cut short by a crash or shutdown.
+func (p *Processor) Handle(ctx context.Context, m queue.Message) {
+	job, err := jobs.Decode(m.Body)
+	if err != nil {
+		p.Log.Error("dropping undecodable job", "message", m.ID, "err", err)
+		p.consumer.Ack(ctx, m)
+		return
+	}
+	log := p.Log.With("image", job.ImageID, "attempt", m.ReceiveCount, "trace_id", trace.ID(m.Attributes[trace.Header]))
+	ctx = trace.With(ctx, m.Attributes[trace.Header])
+	if m.ReceiveCount > p.cfg.MaxAttempts {
+		p.attemptsUsedUp(ctx, log, m, job.ImageID)
+		return
+	}
+	img, ok := p.claim(ctx, log, m, job.ImageID)
+	if !ok {
+		return
+	}
+	err = p.attempt(ctx, m, img)
+	if ctx.Err() != nil {
+		return // cut short by shutdown: the job is redelivered
+	}
+	p.finish(ctx, log, m, job.ImageID, err)
+}
+
+// attemptsUsedUp handles the extra delivery after the last attempt, which
+// was cut short: the image is FAILED and the job goes to the dead-letter
+// queue.
+func (p *Processor) attemptsUsedUp(ctx context.Context, log *slog.Logger, m queue.Message, id string) {
+	if err := p.fail(ctx, id, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", p.cfg.MaxAttempts)); err != nil {
+		log.Error("could not mark image failed; job will be redelivered", "err", err)
+		return
+	}
+	log.Warn("attempts used up; job goes to the dead-letter queue")
+	p.announce(ctx, log, id)
+	p.consumer.Release(ctx, m)
+}
+
+// claim moves the image to PROCESSING and counts the attempt. When there
+// is nothing to process (a finished image, an unknown one, the status
+// store down) it settles the message and reports false.
+func (p *Processor) claim(ctx context.Context, log *slog.Logger, m queue.Message, id string) (*pb.Image, bool) {
+	rec, err := records.Mutate(ctx, p.Records, id, func(img *pb.Image) error {
+		if !records.CanMove(img.GetState(), pb.ImageState_IMAGE_STATE_PROCESSING) {
+			return records.ErrNoChange
+		}
+		img.State = pb.ImageState_IMAGE_STATE_PROCESSING
+		img.Attempts++
+		return nil
+	})
+	switch {
+	case errors.Is(err, records.ErrNoChange):
+		log.Info("duplicate delivery of a finished image", "state", rec.Image.GetState())
+		// Announce again: the delivery that finished it may have died before
+		// announcing. Webhook deliveries are keyed by event, so nothing is
+		// sent twice.
+		p.announceThenAck(ctx, log, m, id)
+		return nil, false
+	case errors.Is(err, records.ErrNotFound):
+		log.Error("job for an unknown image; dropping it")
+		p.consumer.Ack(ctx, m)
+		return nil, false
+	case err != nil:
+		log.Error("status store unavailable; job will be redelivered", "err", err)
+		return nil, false
+	}
+	return rec.Image, true
+}
+
+// attempt processes the image within cfg.JobTimeout while a heartbeat
+// keeps its job hidden from other workers.
+func (p *Processor) attempt(ctx context.Context, m queue.Message, img *pb.Image) error {
+	stopHeartbeat := p.consumer.Heartbeat(ctx, m)
+	defer stopHeartbeat()
+	jobCtx, cancel := context.WithTimeout(ctx, p.cfg.JobTimeout)
+	defer cancel()
+	return p.process(jobCtx, img)
+}
+
+// finish decides the outcome of an attempt that ran to its end: READY,
+// FAILED at once (a permanent failure), FAILED and dead-lettered (the last
+// attempt failed), or a retry.
+func (p *Processor) finish(ctx context.Context, log *slog.Logger, m queue.Message, id string, err error) {
+	var perm *imaging.Error
+	switch {
+	case err == nil:
+		log.Info("image ready")
+		p.announceThenAck(ctx, log, m, id)
+	case errors.As(err, &perm):
+		log.Info("image failed permanently", "code", perm.Code, "err", err)
+		if ferr := p.fail(ctx, id, perm.Code, perm.Error()); ferr != nil {
+			log.Error("could not mark image failed; job will be redelivered", "err", ferr)
+			p.consumer.Delay(ctx, m, p.backoff(m.ReceiveCount))
+			return
+		}
+		p.announceThenAck(ctx, log, m, id)
+	case m.ReceiveCount >= p.cfg.MaxAttempts:
+		log.Error("last attempt failed; image failed, job goes to the dead-letter queue", "err", err)
+		if ferr := p.fail(ctx, id, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", m.ReceiveCount)); ferr != nil {
+			log.Error("could not mark image failed; the next delivery will", "err", ferr)
+		} else {
+			p.announce(ctx, log, id)
+		}
+		p.consumer.Release(ctx, m)
+	default:
+		p.retry(ctx, log, m, id, err)
+	}
+}
+
+// retry notes on the image that an attempt failed and delays its job by
+// the backoff.
+func (p *Processor) retry(ctx context.Context, log *slog.Logger, m queue.Message, id string, err error) {
+	delay := p.backoff(m.ReceiveCount)
+	log.Warn("attempt failed; retrying", "in", delay, "err", err)
+	_, _ = records.Mutate(ctx, p.Records, id, func(img *pb.Image) error {
+		if records.Terminal(img.GetState()) {
+			return records.ErrNoChange
+		}
+		img.Error = &pb.ImageError{Code: failure.Retrying, Message: fmt.Sprintf("attempt %d failed; retrying in %s", m.ReceiveCount, delay)}
+		return nil
+	})
+	p.consumer.Delay(ctx, m, delay)
+}
+
+// announceThenAck acks the job of an image that ended once its end is
+// announced; when announcing fails the job is left to be redelivered.
+func (p *Processor) announceThenAck(ctx context.Context, log *slog.Logger, m queue.Message, id string) {
+	if p.announce(ctx, log, id) {
+		p.consumer.Ack(ctx, m)
+	}
+}
+
+// announce emits the image's terminal state to the webhooks' events queue.
+// It reports false when that failed: the caller then leaves the job to be
+// redelivered, and the redelivery, a duplicate, announces again.
+func (p *Processor) announce(ctx context.Context, log *slog.Logger, id string) bool {
+	if p.Events == nil {
+		return true
+	}
+	rec, err := p.Records.Get(ctx, id)
+	if err == nil {
+		err = events.Emit(ctx, p.Events, rec.Image)
+	}
+	if err != nil {
+		log.Error("could not announce the image's end to webhooks; the job will be redelivered", "err", err)
+		return false
+	}
+	return true
+}
+
+// fail marks an image FAILED unless it already reached a terminal state,
+// and removes any variants an attempt stored, so nothing of a failed image
+// is served.
+func (p *Processor) fail(ctx context.Context, id, code, msg string) error {
+	rec, err := records.Mutate(ctx, p.Records, id, func(img *pb.Image) error {
+		if !records.CanMove(img.GetState(), pb.ImageState_IMAGE_STATE_FAILED) {
+			return records.ErrNoChange
+		}
+		img.State = pb.ImageState_IMAGE_STATE_FAILED
+		img.Error = &pb.ImageError{Code: code, Message: msg}
+		return nil
+	})
+	switch {
+	case errors.Is(err, records.ErrNoChange), errors.Is(err, records.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	p.deleteVariants(ctx, rec.Image)
+	return nil
+}
