@@ -16,78 +16,109 @@ const extrasSize = 64
 // extras computes the BlurHash, dominant colour and perceptual hash of the
 // decoded image's first frame, as displayed (sRGB, alpha over white).
 func extras(d *decoded) (Extras, error) {
-	// Squash to a square: BlurHash and pHash describe the picture, not its
-	// aspect ratio (BlurHash's component counts carry no size either).
-	img, err := d.shrunk(extrasSize, extrasSize)
-	if err == nil && img == nil {
-		if img, err = d.frame(0); err == nil {
-			err = img.ThumbnailWithSize(extrasSize, extrasSize, vips.InterestingNone, vips.SizeForce)
-		}
-	}
+	img, err := extrasSquare(d)
 	if img != nil {
 		defer img.Close()
 	}
 	if err != nil {
 		return Extras{}, err
 	}
-	if d.device {
+	rgb, err := displayedRGB(img, d.device)
+	if err != nil {
+		return Extras{}, err
+	}
+	grey, err := greyscale32(img)
+	if err != nil {
+		return Extras{}, err
+	}
+	return Extras{
+		BlurHash:      blurHash(rgb, extrasSize, extrasSize, 4, 3),
+		DominantColor: dominantColor(rgb),
+		PHash:         greyPHash(grey),
+	}, nil
+}
+
+// extrasSquare returns the first frame squashed to extrasSize x extrasSize:
+// BlurHash and pHash describe the picture, not its aspect ratio (BlurHash's
+// component counts carry no size either). The image may be non-nil with an
+// error; the caller closes it.
+func extrasSquare(d *decoded) (*vips.ImageRef, error) {
+	img, err := d.shrunk(extrasSize, extrasSize)
+	if err == nil && img == nil {
+		if img, err = d.frame(0); err == nil {
+			err = img.ThumbnailWithSize(extrasSize, extrasSize, vips.InterestingNone, vips.SizeForce)
+		}
+	}
+	return img, err
+}
+
+// displayedRGB turns img (extrasSize square) into what is displayed: sRGB
+// (from the device space when device), alpha flattened over white, 8 bits;
+// and returns its packed RGB pixels.
+func displayedRGB(img *vips.ImageRef, device bool) ([]byte, error) {
+	if device {
 		if err := img.TransformICCProfileWithFallback("srgb", "srgb"); err != nil {
-			return Extras{}, err
+			return nil, err
 		}
 	}
 	if img.HasAlpha() {
 		if err := img.Flatten(&vips.Color{R: 255, G: 255, B: 255}); err != nil {
-			return Extras{}, err
+			return nil, err
 		}
 	}
 	if err := toUchar(img); err != nil {
-		return Extras{}, err
+		return nil, err
 	}
 	if img.Width() != extrasSize || img.Height() != extrasSize || img.Bands() != 3 {
-		return Extras{}, fmt.Errorf("extras: reduced to %dx%dx%d", img.Width(), img.Height(), img.Bands())
+		return nil, fmt.Errorf("extras: reduced to %dx%dx%d", img.Width(), img.Height(), img.Bands())
 	}
 	rgb, err := img.ToBytes()
 	if err != nil {
-		return Extras{}, err
+		return nil, err
 	}
 	if len(rgb) != extrasSize*extrasSize*3 {
-		return Extras{}, errors.New("extras: unexpected pixel layout")
+		return nil, errors.New("extras: unexpected pixel layout")
 	}
+	return rgb, nil
+}
 
-	// Greyscale the way imagetest.PHash does (libvips' B_W conversion), at
-	// 32x32.
+// greyscale32 turns img (displayed RGB, extrasSize square) into 32x32 8-bit
+// grey the way imagetest.PHash does (libvips' B_W conversion), and returns
+// its pixels.
+func greyscale32(img *vips.ImageRef) ([]byte, error) {
 	if err := img.ToColorSpace(vips.InterpretationBW); err != nil {
-		return Extras{}, err
+		return nil, err
 	}
 	if err := img.Resize(0.5, vips.KernelLanczos3); err != nil {
-		return Extras{}, err
+		return nil, err
 	}
 	if err := toUchar(img); err != nil {
-		return Extras{}, err
+		return nil, err
 	}
 	if img.Bands() > 1 {
 		if err := img.ExtractBand(0, 1); err != nil {
-			return Extras{}, err
+			return nil, err
 		}
 	}
 	grey, err := img.ToBytes()
 	if err != nil {
-		return Extras{}, err
+		return nil, err
 	}
 	if len(grey) != 32*32 {
-		return Extras{}, fmt.Errorf("extras: greyscale is %d bytes", len(grey))
+		return nil, fmt.Errorf("extras: greyscale is %d bytes", len(grey))
 	}
+	return grey, nil
+}
+
+// greyPHash is the perceptual hash of 32x32 grey pixels.
+func greyPHash(grey []byte) uint64 {
 	var px [32][32]float64
 	for y := 0; y < 32; y++ {
 		for x := 0; x < 32; x++ {
 			px[y][x] = float64(grey[y*32+x])
 		}
 	}
-	return Extras{
-		BlurHash:      blurHash(rgb, extrasSize, extrasSize, 4, 3),
-		DominantColor: dominantColor(rgb),
-		PHash:         phash.DCT(&px),
-	}, nil
+	return phash.DCT(&px)
 }
 
 // dominantColor returns the mean colour of the most populated cell of a

@@ -66,71 +66,89 @@ func roundDim(x float64) int {
 // crop, no placement: see planVariant).
 func planFor(v Variant, sw, sh int) plan {
 	fw, fh := float64(sw), float64(sh)
-	bw, bh := float64(v.Width), float64(v.Height)
-	capScale := func(s float64) float64 {
-		if !v.AllowUpscale && s > 1 {
-			return 1
-		}
-		return s
+	switch {
+	case v.Width == 0 || v.Height == 0:
+		return planOneSide(v, fw, fh)
+	case v.Fit == FitFill:
+		bw, bh := float64(v.Width), float64(v.Height)
+		return unpadded(roundDim(fw*v.capScale(bw/fw)), roundDim(fh*v.capScale(bh/fh)))
+	case v.Fit == FitCover, v.Fit == FitOutside:
+		return planCover(v, fw, fh)
+	default: // FitContain, FitInside
+		return planContain(v, fw, fh)
 	}
-	aspect := func(s float64) plan {
-		rw, rh := roundDim(fw*s), roundDim(fh*s)
-		return plan{rw: rw, rh: rh, cw: rw, ch: rh}
-	}
+}
 
-	// One-sided box: scale to that side, aspect kept, for every fit.
+// capScale caps a resize factor at 1 unless v allows upscaling.
+func (v Variant) capScale(s float64) float64 {
+	if !v.AllowUpscale && s > 1 {
+		return 1
+	}
+	return s
+}
+
+// unpadded is the plan of a resize to rw x rh with nothing cropped or padded.
+func unpadded(rw, rh int) plan { return plan{rw: rw, rh: rh, cw: rw, ch: rh} }
+
+// planOneSide plans a one-sided box (Width or Height 0): scale to that
+// side, aspect kept, for every fit.
+func planOneSide(v Variant, fw, fh float64) plan {
 	if v.Height == 0 {
-		p := aspect(capScale(bw / fw))
+		bw := float64(v.Width)
+		p := scaledPlan(fw, fh, v.capScale(bw/fw))
 		if v.AllowUpscale || bw <= fw {
 			p.rw, p.cw = v.Width, v.Width // exact requested side
 		}
 		return p
 	}
-	if v.Width == 0 {
-		p := aspect(capScale(bh / fh))
-		if v.AllowUpscale || bh <= fh {
-			p.rh, p.ch = v.Height, v.Height
-		}
-		return p
+	bh := float64(v.Height)
+	p := scaledPlan(fw, fh, v.capScale(bh/fh))
+	if v.AllowUpscale || bh <= fh {
+		p.rh, p.ch = v.Height, v.Height
 	}
+	return p
+}
 
-	switch v.Fit {
-	case FitFill:
-		rw, rh := roundDim(fw*capScale(bw/fw)), roundDim(fh*capScale(bh/fh))
-		return plan{rw: rw, rh: rh, cw: rw, ch: rh}
+// scaledPlan is the plan of a resize of fw x fh by s, aspect kept.
+func scaledPlan(fw, fh, s float64) plan { return unpadded(roundDim(fw*s), roundDim(fh*s)) }
 
-	case FitCover, FitOutside:
-		s := math.Max(bw/fw, bh/fh)
-		capped := capScale(s)
-		rw, rh := roundDim(fw*capped), roundDim(fh*capped)
-		if capped == s {
-			// Guard against rounding below the box on the tight side.
-			rw, rh = max(rw, v.Width), max(rh, v.Height)
-		}
-		if v.Fit == FitOutside {
-			return plan{rw: rw, rh: rh, cw: rw, ch: rh}
-		}
-		if capped != s {
-			// The box needs enlarging, which is not allowed: crop the
-			// largest region with the box's aspect ratio instead, unscaled
-			// (a square stays a square, only smaller).
-			k := math.Min(fw/bw, fh/bh)
-			return plan{rw: rw, rh: rh, cw: min(rw, roundDim(bw*k)), ch: min(rh, roundDim(bh*k))}
-		}
-		return plan{rw: rw, rh: rh, cw: min(v.Width, rw), ch: min(v.Height, rh)}
-
-	default: // FitContain, FitInside
-		s := math.Min(bw/fw, bh/fh)
-		capped := capScale(s)
-		rw, rh := roundDim(fw*capped), roundDim(fh*capped)
-		rw, rh = min(rw, v.Width), min(rh, v.Height)
-		if v.Fit == FitInside || capped != s {
-			// Inside never pads; contain of a source smaller than the box
-			// without upscaling is not padded either (withoutEnlargement).
-			return plan{rw: rw, rh: rh, cw: rw, ch: rh}
-		}
-		return plan{rw: rw, rh: rh, cw: v.Width, ch: v.Height}
+// planCover plans FitCover (scale to cover the box, then crop to it) and
+// FitOutside (the same without the crop).
+func planCover(v Variant, fw, fh float64) plan {
+	bw, bh := float64(v.Width), float64(v.Height)
+	s := math.Max(bw/fw, bh/fh)
+	capped := v.capScale(s)
+	rw, rh := roundDim(fw*capped), roundDim(fh*capped)
+	if capped == s {
+		// Guard against rounding below the box on the tight side.
+		rw, rh = max(rw, v.Width), max(rh, v.Height)
 	}
+	if v.Fit == FitOutside {
+		return unpadded(rw, rh)
+	}
+	if capped != s {
+		// The box needs enlarging, which is not allowed: crop the
+		// largest region with the box's aspect ratio instead, unscaled
+		// (a square stays a square, only smaller).
+		k := math.Min(fw/bw, fh/bh)
+		return plan{rw: rw, rh: rh, cw: min(rw, roundDim(bw*k)), ch: min(rh, roundDim(bh*k))}
+	}
+	return plan{rw: rw, rh: rh, cw: min(v.Width, rw), ch: min(v.Height, rh)}
+}
+
+// planContain plans FitContain (scale to fit inside the box, then pad to
+// it) and FitInside (the same without the padding).
+func planContain(v Variant, fw, fh float64) plan {
+	s := math.Min(float64(v.Width)/fw, float64(v.Height)/fh)
+	capped := v.capScale(s)
+	rw, rh := roundDim(fw*capped), roundDim(fh*capped)
+	rw, rh = min(rw, v.Width), min(rh, v.Height)
+	if v.Fit == FitInside || capped != s {
+		// Inside never pads; contain of a source smaller than the box
+		// without upscaling is not padded either (withoutEnlargement).
+		return unpadded(rw, rh)
+	}
+	return plan{rw: rw, rh: rh, cw: v.Width, ch: v.Height}
 }
 
 // checkPlan rejects plans whose output would exceed the limits (only possible
