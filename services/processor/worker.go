@@ -45,12 +45,6 @@ func New(cfg Config, d Deps) (*Processor, error) {
 		Visibility: cfg.Visibility,
 		Grace:      cfg.ShutdownGrace,
 		Log:        d.Log,
-		Wording: consumer.Wording{
-			ReceiveFailed:   "receive failed",
-			AckFailed:       "could not delete a finished job; it will be redelivered and ignored",
-			DelayFailed:     "could not delay the retry; it comes after the visibility timeout",
-			HeartbeatFailed: "visibility heartbeat failed",
-		},
 	})
 	return &Processor{cfg: cfg, Deps: d, consumer: c}, nil
 }

@@ -112,11 +112,6 @@ func NewDispatcher(cfg Config, deps Deps) (*Dispatcher, error) {
 		Visibility: visibility,
 		Grace:      cfg.Timeout + 5*time.Second,
 		Log:        deps.Log,
-		Wording: consumer.Wording{
-			ReceiveFailed: "events receive failed",
-			AckFailed:     "could not delete a handled event message; it will be redelivered and ignored",
-			DelayFailed:   "could not delay the event message; it comes back after the visibility timeout",
-		},
 	})
 	return &Dispatcher{
 		cfg:        cfg,

@@ -28,23 +28,9 @@ type Config struct {
 	// Grace is how long handlers in flight may run on after the run's
 	// context ends before their own context is cancelled.
 	Grace time.Duration
-	// Log gets the consumer's failures; nil means slog.Default().
+	// Log gets the consumer's failures (the service's logger, which names
+	// its module); nil means slog.Default().
 	Log *slog.Logger
-	// Wording is what those log lines say; empty fields say it plainly.
-	Wording Wording
-}
-
-// Wording is the message of each failure the consumer logs, in the words
-// of the service it serves (a job, an event message).
-type Wording struct {
-	// ReceiveFailed: a receive failed; the worker waits a second.
-	ReceiveFailed string
-	// AckFailed: Ack could not delete the message.
-	AckFailed string
-	// DelayFailed: Delay (or Release) could not change its visibility.
-	DelayFailed string
-	// HeartbeatFailed: Heartbeat could not extend its visibility.
-	HeartbeatFailed string
 }
 
 // receiveRetry is how long a worker waits after a failed receive.
@@ -61,18 +47,7 @@ func New(q queue.Queue, cfg Config) *Consumer {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	w := &cfg.Wording
-	orDefault(&w.ReceiveFailed, "receive failed")
-	orDefault(&w.AckFailed, "could not delete a handled message; it will be redelivered")
-	orDefault(&w.DelayFailed, "could not delay a message; it comes back after the visibility timeout")
-	orDefault(&w.HeartbeatFailed, "visibility heartbeat failed")
 	return &Consumer{q: q, cfg: cfg}
-}
-
-func orDefault(s *string, def string) {
-	if *s == "" {
-		*s = def
-	}
 }
 
 // Run runs cfg.Workers workers, each handing the messages it receives to
@@ -103,7 +78,7 @@ func (c *Consumer) work(ctx, inFlight context.Context, handle func(context.Conte
 		msgs, err := c.q.Receive(ctx, queue.ReceiveOptions{MaxMessages: 1, WaitTime: c.cfg.PollWait, VisibilityTimeout: c.cfg.Visibility})
 		if err != nil {
 			if ctx.Err() == nil {
-				c.cfg.Log.Error(c.cfg.Wording.ReceiveFailed, "err", err)
+				c.cfg.Log.Error("queue receive failed; retrying in a second", "err", err)
 				sleep(ctx, receiveRetry)
 			}
 			continue
@@ -127,7 +102,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // Ack deletes m: it is done with.
 func (c *Consumer) Ack(ctx context.Context, m queue.Message) {
 	if err := c.q.Delete(ctx, m.ReceiptHandle); err != nil {
-		c.cfg.Log.Warn(c.cfg.Wording.AckFailed, "message", m.ID, "err", err)
+		c.cfg.Log.Warn("could not delete a handled message; it will be redelivered", "message", m.ID, "err", err)
 	}
 }
 
@@ -135,7 +110,7 @@ func (c *Consumer) Ack(ctx context.Context, m queue.Message) {
 // delivered again after d (a longer wait just comes round again).
 func (c *Consumer) Delay(ctx context.Context, m queue.Message, d time.Duration) {
 	if err := c.q.ChangeVisibility(ctx, m.ReceiptHandle, min(max(d, 0), queue.MaxVisibilityTimeout)); err != nil {
-		c.cfg.Log.Warn(c.cfg.Wording.DelayFailed, "message", m.ID, "err", err)
+		c.cfg.Log.Warn("could not delay a message; it comes back after its visibility timeout", "message", m.ID, "err", err)
 	}
 }
 
@@ -160,7 +135,7 @@ func (c *Consumer) Heartbeat(ctx context.Context, m queue.Message) (stop func())
 				return
 			case <-t.C:
 				if err := c.q.ChangeVisibility(ctx, m.ReceiptHandle, c.cfg.Visibility); err != nil && ctx.Err() == nil {
-					c.cfg.Log.Warn(c.cfg.Wording.HeartbeatFailed, "err", err)
+					c.cfg.Log.Warn("visibility heartbeat failed", "err", err)
 				}
 			}
 		}

@@ -193,14 +193,14 @@ func TestShutdownGrace(t *testing.T) {
 	}
 }
 
-// A failed receive is logged in the service's words, and the worker waits
+// A failed receive is logged, and the worker waits
 // a second before the next, or until Run's context ends.
 func TestReceiveErrorWaits(t *testing.T) {
 	q := newQueue(t)
 	q.Close() // every receive fails
 	logs := make(logLines, 16)
 	c := consumer.New(q, consumer.Config{Workers: 1, PollWait: 50 * time.Millisecond, Visibility: time.Second, Grace: time.Second,
-		Log: slog.New(slog.NewTextHandler(logs, nil)), Wording: consumer.Wording{ReceiveFailed: "jobs receive failed"}})
+		Log: slog.New(slog.NewTextHandler(logs, nil))})
 	stop := start(t, c, func(context.Context, queue.Message) { t.Error("handled a message of a closed queue") })
 	time.Sleep(1500 * time.Millisecond)
 	if took := stop(); took > 500*time.Millisecond {
@@ -209,7 +209,7 @@ func TestReceiveErrorWaits(t *testing.T) {
 	close(logs)
 	var n int
 	for line := range logs {
-		if !strings.Contains(line, `msg="jobs receive failed"`) {
+		if !strings.Contains(line, `msg="queue receive failed; retrying in a second"`) {
 			t.Errorf("logged %q, want a receive failure", line)
 		}
 		n++
