@@ -139,10 +139,12 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 // RegisterFlags binds the config to flags, the older names included; the
 // current values are the defaults, so call LoadEnv first.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	c.registerFlags(fs)
-	envSet.Document(fs)
+	own := flag.NewFlagSet("config", flag.ContinueOnError)
+	c.registerFlags(own)
+	envSet.Document(own) // only the config's flags have variables
+	own.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 	for old, name := range flagAliases {
-		fs.Var(fs.Lookup(name).Value, old, "older name of -"+name)
+		fs.Var(own.Lookup(name).Value, old, "older name of -"+name)
 	}
 }
 
