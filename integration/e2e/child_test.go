@@ -16,6 +16,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
+	"github.com/imagepipe/imagepipe/internal/testkit/syncbuf"
 )
 
 // The test binary doubles as an imagepipe process: with childDirEnv set,
@@ -80,7 +81,7 @@ func runChild(dir string) {
 type child struct {
 	cmd        *exec.Cmd
 	exited     chan struct{}
-	logs       *apptest.Buffer
+	logs       *syncbuf.Buffer
 	grpc, http string
 }
 
@@ -89,7 +90,7 @@ type child struct {
 // test ends, and its logs are printed if the test failed.
 func spawn(t *testing.T, dir, name, fault string, env ...string) *child {
 	t.Helper()
-	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), exited: make(chan struct{}), logs: &apptest.Buffer{}}
+	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), exited: make(chan struct{}), logs: &syncbuf.Buffer{}}
 	c.cmd.Env = append(append(os.Environ(), childDirEnv+"="+dir, childNameEnv+"="+name, childFaultEnv+"="+fault), env...)
 	c.cmd.Stderr = c.logs
 	if err := c.cmd.Start(); err != nil {

@@ -40,7 +40,7 @@ func WithVariantsStore(wrap func(blob.Store) blob.Store) Option {
 type App struct {
 	cfg          Config
 	log          *slog.Logger
-	modules      map[string]bool // the modules this process built
+	modules      map[string]bool // the modules the target runs (not the shared ones they need)
 	wrapVariants func(blob.Store) blob.Store
 
 	// Built by the shared modules; nil when no module of the target needs
@@ -95,7 +95,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 		if err := inits[m](a, ctx); err != nil {
 			return nil, err
 		}
-		a.modules[m] = true
 	}
 	if a.health != nil {
 		for _, s := range append(a.serving, "") {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -65,7 +66,7 @@ func TestDeadLetters(t *testing.T) {
 		}
 		return nil
 	}
-	s := startServer(t, failVariants(fault))
+	s := startServer(t, apptest.FailVariants(fault))
 	requireAdmin(t, s)
 	files := writePNGs(t, t.TempDir(), 2)
 	ids := uploadFiles(t, "-batch", "dl", files[0], files[1])

@@ -15,7 +15,6 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
-	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
 )
 
 // testServer is an imagepipe server (target all) running in-process on
@@ -26,9 +25,6 @@ type testServer struct {
 	status pb.StatusServiceClient
 	admin  pb.AdminServiceClient
 }
-
-// failVariants makes the variants store's writes go through fault.
-func failVariants(fault faultblob.Fault) app.Option { return apptest.FailVariants(fault) }
 
 // startServer runs a server until the test ends and points the client
 // commands at it through IMAGEPIPE_ADDR (the default of -addr).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -41,7 +42,7 @@ func uploadFiles(t *testing.T, args ...string) []string {
 // watch prints one line per transition and ends READY; -json prints every
 // message of the stream as protojson; both as the image and batch forms.
 func TestWatch(t *testing.T) {
-	startServer(t, failVariants(slowProcessing))
+	startServer(t, apptest.FailVariants(slowProcessing))
 	photo := imagetest.FixturePath(t, "grey.jpg")
 	id := uploadFiles(t, photo)[0]
 

@@ -1,7 +1,6 @@
 package webhooks_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -24,6 +23,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue/sqlitequeue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords"
+	"github.com/imagepipe/imagepipe/internal/testkit/syncbuf"
 	"github.com/imagepipe/imagepipe/services/webhooks"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -40,30 +40,12 @@ var (
 	failed    = pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED
 )
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is a running dispatcher on real SQLite stores in a temp dir.
 type env struct {
 	events *sqlitequeue.Queue
 	store  deliveries.Store
 	rs     records.Store
-	logs   *lockedBuffer
+	logs   *syncbuf.Buffer
 }
 
 func testConfig() webhooks.Config {
@@ -97,7 +79,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return &env{events: events, store: store, rs: rs, logs: &lockedBuffer{}}
+	return &env{events: events, store: store, rs: rs, logs: &syncbuf.Buffer{}}
 }
 
 // deps are the dispatcher's dependencies on e's stores.

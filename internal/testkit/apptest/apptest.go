@@ -5,11 +5,9 @@
 package apptest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
+	"github.com/imagepipe/imagepipe/internal/testkit/syncbuf"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -45,7 +44,7 @@ type Server struct {
 	App  *app.App
 	Cfg  app.Config
 	Base string // http://127.0.0.1:port, "" for a target without HTTP
-	Logs *Buffer
+	Logs *syncbuf.Buffer
 
 	stop    context.CancelFunc
 	stopped chan error
@@ -54,7 +53,7 @@ type Server struct {
 // Launch starts a server and, when it serves HTTP, waits until it is
 // healthy.
 func Launch(cfg app.Config, opts ...app.Option) (*Server, error) {
-	logs := &Buffer{}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, logging.New(logs, cfg.LogLevel), opts...)
 	if err != nil {
@@ -134,22 +133,4 @@ func WaitHealthy(base string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("%s/healthz never became healthy", base)
-}
-
-// Buffer is a bytes.Buffer safe for concurrent writers (a server's logs).
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *Buffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *Buffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
