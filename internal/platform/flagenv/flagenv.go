@@ -84,8 +84,14 @@ func (s Set) aliasesByFlag() map[string][]string {
 	return byFlag
 }
 
+// explain says what a bad value should have been; a flag.Value that is not
+// a flag.Getter (none of the standard ones) keeps its own error.
 func explain(f *flag.Flag, err error) string {
-	switch f.Value.(flag.Getter).Get().(type) {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return err.Error()
+	}
+	switch g.Get().(type) {
 	case int, int64, uint, uint64:
 		return "not an integer"
 	case time.Duration:
