@@ -434,8 +434,11 @@ type RetryImagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Images to retry (at most 1000); or give batch_id for every FAILED
 	// image of the batch.
-	ImageIds      []string `protobuf:"bytes,1,rep,name=image_ids,json=imageIds,proto3" json:"image_ids,omitempty"`
-	BatchId       string   `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	ImageIds []string `protobuf:"bytes,1,rep,name=image_ids,json=imageIds,proto3" json:"image_ids,omitempty"`
+	BatchId  string   `protobuf:"bytes,2,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// The batch's tenant: empty for the caller's own; only the operator may
+	// name another.
+	Tenant        string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,6 +483,13 @@ func (x *RetryImagesRequest) GetImageIds() []string {
 func (x *RetryImagesRequest) GetBatchId() string {
 	if x != nil {
 		return x.BatchId
+	}
+	return ""
+}
+
+func (x *RetryImagesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
 	}
 	return ""
 }
@@ -598,8 +608,11 @@ type ListWebhookDeliveriesRequest struct {
 	ImageId string               `protobuf:"bytes,2,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
 	BatchId string               `protobuf:"bytes,3,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// 1..1000; 0 means 100.
-	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The tenant whose deliveries to list: empty for the caller's own; the
+	// operator may name another, or "*" for every tenant.
+	Tenant        string `protobuf:"bytes,6,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -665,6 +678,13 @@ func (x *ListWebhookDeliveriesRequest) GetPageSize() int32 {
 func (x *ListWebhookDeliveriesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListWebhookDeliveriesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
 	}
 	return ""
 }
@@ -809,6 +829,542 @@ func (x *ReplayWebhookDeliveryResponse) GetDelivery() *WebhookDelivery {
 	return nil
 }
 
+// ApiKey describes an API key; the key itself is shown only once, when it
+// is created.
+type ApiKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Public; the key begins with ipk_<id>_.
+	Id     string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Name   string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// upload, read, admin (admin implies the others).
+	Scopes     []string               `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Unset until the key is used; recorded at most once a minute.
+	LastUseTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_use_time,json=lastUseTime,proto3" json:"last_use_time,omitempty"`
+	// Set once the key is revoked.
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiKey) Reset() {
+	*x = ApiKey{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiKey) ProtoMessage() {}
+
+func (x *ApiKey) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
+func (*ApiKey) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ApiKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ApiKey) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ApiKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ApiKey) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *ApiKey) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ApiKey) GetLastUseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUseTime
+	}
+	return nil
+}
+
+func (x *ApiKey) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+type CreateApiKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: the caller's tenant. Only the operator may name another.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Required: upload, read, admin.
+	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// A label, at most 200 bytes.
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateApiKeyRequest) Reset() {
+	*x = CreateApiKeyRequest{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateApiKeyRequest) ProtoMessage() {}
+
+func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CreateApiKeyRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *CreateApiKeyRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *CreateApiKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type CreateApiKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   *ApiKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The key. Shown once: it cannot be read again.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateApiKeyResponse) Reset() {
+	*x = CreateApiKeyResponse{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateApiKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateApiKeyResponse) ProtoMessage() {}
+
+func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CreateApiKeyResponse) GetKey() *ApiKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *CreateApiKeyResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ListApiKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: the caller's tenant; the operator may name another, or "*"
+	// for every tenant.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// 1..1000; 0 means 100.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApiKeysRequest) Reset() {
+	*x = ListApiKeysRequest{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApiKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApiKeysRequest) ProtoMessage() {}
+
+func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListApiKeysRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListApiKeysRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListApiKeysRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListApiKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*ApiKey              `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListApiKeysResponse) Reset() {
+	*x = ListApiKeysResponse{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListApiKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListApiKeysResponse) ProtoMessage() {}
+
+func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListApiKeysResponse) GetKeys() []*ApiKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *ListApiKeysResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type RevokeApiKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeApiKeyRequest) Reset() {
+	*x = RevokeApiKeyRequest{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeApiKeyRequest) ProtoMessage() {}
+
+func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RevokeApiKeyRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeApiKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *ApiKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeApiKeyResponse) Reset() {
+	*x = RevokeApiKeyResponse{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeApiKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeApiKeyResponse) ProtoMessage() {}
+
+func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RevokeApiKeyResponse) GetKey() *ApiKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type RotateWebhookSecretRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: the caller's tenant. Only the operator may name another.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The new secret (whsec_ + base64 of at least 24 bytes); empty: one is
+	// generated.
+	Secret string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	// Drop the previous secret now instead of keeping it valid beside the
+	// new one.
+	DropPrevious  bool `protobuf:"varint,3,opt,name=drop_previous,json=dropPrevious,proto3" json:"drop_previous,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateWebhookSecretRequest) Reset() {
+	*x = RotateWebhookSecretRequest{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateWebhookSecretRequest) ProtoMessage() {}
+
+func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RotateWebhookSecretRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RotateWebhookSecretRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *RotateWebhookSecretRequest) GetDropPrevious() bool {
+	if x != nil {
+		return x.DropPrevious
+	}
+	return false
+}
+
+type RotateWebhookSecretResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new secret. Shown once.
+	Secret string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// How many secrets now sign each delivery (1 or 2).
+	ValidSecrets  int32 `protobuf:"varint,2,opt,name=valid_secrets,json=validSecrets,proto3" json:"valid_secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateWebhookSecretResponse) Reset() {
+	*x = RotateWebhookSecretResponse{}
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateWebhookSecretResponse) ProtoMessage() {}
+
+func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RotateWebhookSecretResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *RotateWebhookSecretResponse) GetValidSecrets() int32 {
+	if x != nil {
+		return x.ValidSecrets
+	}
+	return 0
+}
+
 var File_imagepipe_v1_admin_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_admin_proto_rawDesc = "" +
@@ -844,23 +1400,25 @@ const file_imagepipe_v1_admin_proto_rawDesc = "" +
 	"\x18PurgeDeadLettersResponse\x12\x1f\n" +
 	"\vmessage_ids\x18\x01 \x03(\tR\n" +
 	"messageIds\x12\x1b\n" +
-	"\tnot_found\x18\x02 \x03(\tR\bnotFound\"L\n" +
+	"\tnot_found\x18\x02 \x03(\tR\bnotFound\"d\n" +
 	"\x12RetryImagesRequest\x12\x1b\n" +
 	"\timage_ids\x18\x01 \x03(\tR\bimageIds\x12\x19\n" +
-	"\bbatch_id\x18\x02 \x01(\tR\abatchId\">\n" +
+	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\">\n" +
 	"\tRetrySkip\x12\x19\n" +
 	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"u\n" +
 	"\x13RetryImagesResponse\x12+\n" +
 	"\x06images\x18\x01 \x03(\v2\x13.imagepipe.v1.ImageR\x06images\x121\n" +
-	"\askipped\x18\x02 \x03(\v2\x17.imagepipe.v1.RetrySkipR\askipped\"\xca\x01\n" +
+	"\askipped\x18\x02 \x03(\v2\x17.imagepipe.v1.RetrySkipR\askipped\"\xe2\x01\n" +
 	"\x1cListWebhookDeliveriesRequest\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".imagepipe.v1.WebhookDeliveryStateR\x05state\x12\x19\n" +
 	"\bimage_id\x18\x02 \x01(\tR\aimageId\x12\x19\n" +
 	"\bbatch_id\x18\x03 \x01(\tR\abatchId\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"\x86\x01\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06tenant\x18\x06 \x01(\tR\x06tenant\"\x86\x01\n" +
 	"\x1dListWebhookDeliveriesResponse\x12=\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x1d.imagepipe.v1.WebhookDeliveryR\n" +
@@ -869,14 +1427,54 @@ const file_imagepipe_v1_admin_proto_rawDesc = "" +
 	"\x1cReplayWebhookDeliveryRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"Z\n" +
 	"\x1dReplayWebhookDeliveryResponse\x129\n" +
-	"\bdelivery\x18\x01 \x01(\v2\x1d.imagepipe.v1.WebhookDeliveryR\bdelivery2\xf2\x04\n" +
+	"\bdelivery\x18\x01 \x01(\v2\x1d.imagepipe.v1.WebhookDeliveryR\bdelivery\"\x96\x02\n" +
+	"\x06ApiKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12>\n" +
+	"\rlast_use_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlastUseTime\x12;\n" +
+	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\"Y\n" +
+	"\x13CreateApiKeyRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"V\n" +
+	"\x14CreateApiKeyResponse\x12&\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.imagepipe.v1.ApiKeyR\x03key\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"h\n" +
+	"\x12ListApiKeysRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"g\n" +
+	"\x13ListApiKeysResponse\x12(\n" +
+	"\x04keys\x18\x01 \x03(\v2\x14.imagepipe.v1.ApiKeyR\x04keys\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"%\n" +
+	"\x13RevokeApiKeyRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\">\n" +
+	"\x14RevokeApiKeyResponse\x12&\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.imagepipe.v1.ApiKeyR\x03key\"q\n" +
+	"\x1aRotateWebhookSecretRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\x12#\n" +
+	"\rdrop_previous\x18\x03 \x01(\bR\fdropPrevious\"Z\n" +
+	"\x1bRotateWebhookSecretResponse\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\x12#\n" +
+	"\rvalid_secrets\x18\x02 \x01(\x05R\fvalidSecrets2\xe0\a\n" +
 	"\fAdminService\x12^\n" +
 	"\x0fListDeadLetters\x12$.imagepipe.v1.ListDeadLettersRequest\x1a%.imagepipe.v1.ListDeadLettersResponse\x12g\n" +
 	"\x12RedriveDeadLetters\x12'.imagepipe.v1.RedriveDeadLettersRequest\x1a(.imagepipe.v1.RedriveDeadLettersResponse\x12a\n" +
 	"\x10PurgeDeadLetters\x12%.imagepipe.v1.PurgeDeadLettersRequest\x1a&.imagepipe.v1.PurgeDeadLettersResponse\x12R\n" +
 	"\vRetryImages\x12 .imagepipe.v1.RetryImagesRequest\x1a!.imagepipe.v1.RetryImagesResponse\x12p\n" +
 	"\x15ListWebhookDeliveries\x12*.imagepipe.v1.ListWebhookDeliveriesRequest\x1a+.imagepipe.v1.ListWebhookDeliveriesResponse\x12p\n" +
-	"\x15ReplayWebhookDelivery\x12*.imagepipe.v1.ReplayWebhookDeliveryRequest\x1a+.imagepipe.v1.ReplayWebhookDeliveryResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"\x15ReplayWebhookDelivery\x12*.imagepipe.v1.ReplayWebhookDeliveryRequest\x1a+.imagepipe.v1.ReplayWebhookDeliveryResponse\x12U\n" +
+	"\fCreateApiKey\x12!.imagepipe.v1.CreateApiKeyRequest\x1a\".imagepipe.v1.CreateApiKeyResponse\x12R\n" +
+	"\vListApiKeys\x12 .imagepipe.v1.ListApiKeysRequest\x1a!.imagepipe.v1.ListApiKeysResponse\x12U\n" +
+	"\fRevokeApiKey\x12!.imagepipe.v1.RevokeApiKeyRequest\x1a\".imagepipe.v1.RevokeApiKeyResponse\x12j\n" +
+	"\x13RotateWebhookSecret\x12(.imagepipe.v1.RotateWebhookSecretRequest\x1a).imagepipe.v1.RotateWebhookSecretResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_admin_proto_rawDescOnce sync.Once
@@ -890,7 +1488,7 @@ func file_imagepipe_v1_admin_proto_rawDescGZIP() []byte {
 	return file_imagepipe_v1_admin_proto_rawDescData
 }
 
-var file_imagepipe_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_imagepipe_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_imagepipe_v1_admin_proto_goTypes = []any{
 	(*DeadLetter)(nil),                    // 0: imagepipe.v1.DeadLetter
 	(*ListDeadLettersRequest)(nil),        // 1: imagepipe.v1.ListDeadLettersRequest
@@ -906,37 +1504,60 @@ var file_imagepipe_v1_admin_proto_goTypes = []any{
 	(*ListWebhookDeliveriesResponse)(nil), // 11: imagepipe.v1.ListWebhookDeliveriesResponse
 	(*ReplayWebhookDeliveryRequest)(nil),  // 12: imagepipe.v1.ReplayWebhookDeliveryRequest
 	(*ReplayWebhookDeliveryResponse)(nil), // 13: imagepipe.v1.ReplayWebhookDeliveryResponse
-	(*timestamppb.Timestamp)(nil),         // 14: google.protobuf.Timestamp
-	(*Image)(nil),                         // 15: imagepipe.v1.Image
-	(WebhookDeliveryState)(0),             // 16: imagepipe.v1.WebhookDeliveryState
-	(*WebhookDelivery)(nil),               // 17: imagepipe.v1.WebhookDelivery
+	(*ApiKey)(nil),                        // 14: imagepipe.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),           // 15: imagepipe.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),          // 16: imagepipe.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),            // 17: imagepipe.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),           // 18: imagepipe.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),           // 19: imagepipe.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),          // 20: imagepipe.v1.RevokeApiKeyResponse
+	(*RotateWebhookSecretRequest)(nil),    // 21: imagepipe.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),   // 22: imagepipe.v1.RotateWebhookSecretResponse
+	(*timestamppb.Timestamp)(nil),         // 23: google.protobuf.Timestamp
+	(*Image)(nil),                         // 24: imagepipe.v1.Image
+	(WebhookDeliveryState)(0),             // 25: imagepipe.v1.WebhookDeliveryState
+	(*WebhookDelivery)(nil),               // 26: imagepipe.v1.WebhookDelivery
 }
 var file_imagepipe_v1_admin_proto_depIdxs = []int32{
-	14, // 0: imagepipe.v1.DeadLetter.sent_time:type_name -> google.protobuf.Timestamp
-	15, // 1: imagepipe.v1.DeadLetter.image:type_name -> imagepipe.v1.Image
+	23, // 0: imagepipe.v1.DeadLetter.sent_time:type_name -> google.protobuf.Timestamp
+	24, // 1: imagepipe.v1.DeadLetter.image:type_name -> imagepipe.v1.Image
 	0,  // 2: imagepipe.v1.ListDeadLettersResponse.dead_letters:type_name -> imagepipe.v1.DeadLetter
-	15, // 3: imagepipe.v1.RetryImagesResponse.images:type_name -> imagepipe.v1.Image
+	24, // 3: imagepipe.v1.RetryImagesResponse.images:type_name -> imagepipe.v1.Image
 	8,  // 4: imagepipe.v1.RetryImagesResponse.skipped:type_name -> imagepipe.v1.RetrySkip
-	16, // 5: imagepipe.v1.ListWebhookDeliveriesRequest.state:type_name -> imagepipe.v1.WebhookDeliveryState
-	17, // 6: imagepipe.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> imagepipe.v1.WebhookDelivery
-	17, // 7: imagepipe.v1.ReplayWebhookDeliveryResponse.delivery:type_name -> imagepipe.v1.WebhookDelivery
-	1,  // 8: imagepipe.v1.AdminService.ListDeadLetters:input_type -> imagepipe.v1.ListDeadLettersRequest
-	3,  // 9: imagepipe.v1.AdminService.RedriveDeadLetters:input_type -> imagepipe.v1.RedriveDeadLettersRequest
-	5,  // 10: imagepipe.v1.AdminService.PurgeDeadLetters:input_type -> imagepipe.v1.PurgeDeadLettersRequest
-	7,  // 11: imagepipe.v1.AdminService.RetryImages:input_type -> imagepipe.v1.RetryImagesRequest
-	10, // 12: imagepipe.v1.AdminService.ListWebhookDeliveries:input_type -> imagepipe.v1.ListWebhookDeliveriesRequest
-	12, // 13: imagepipe.v1.AdminService.ReplayWebhookDelivery:input_type -> imagepipe.v1.ReplayWebhookDeliveryRequest
-	2,  // 14: imagepipe.v1.AdminService.ListDeadLetters:output_type -> imagepipe.v1.ListDeadLettersResponse
-	4,  // 15: imagepipe.v1.AdminService.RedriveDeadLetters:output_type -> imagepipe.v1.RedriveDeadLettersResponse
-	6,  // 16: imagepipe.v1.AdminService.PurgeDeadLetters:output_type -> imagepipe.v1.PurgeDeadLettersResponse
-	9,  // 17: imagepipe.v1.AdminService.RetryImages:output_type -> imagepipe.v1.RetryImagesResponse
-	11, // 18: imagepipe.v1.AdminService.ListWebhookDeliveries:output_type -> imagepipe.v1.ListWebhookDeliveriesResponse
-	13, // 19: imagepipe.v1.AdminService.ReplayWebhookDelivery:output_type -> imagepipe.v1.ReplayWebhookDeliveryResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	25, // 5: imagepipe.v1.ListWebhookDeliveriesRequest.state:type_name -> imagepipe.v1.WebhookDeliveryState
+	26, // 6: imagepipe.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> imagepipe.v1.WebhookDelivery
+	26, // 7: imagepipe.v1.ReplayWebhookDeliveryResponse.delivery:type_name -> imagepipe.v1.WebhookDelivery
+	23, // 8: imagepipe.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	23, // 9: imagepipe.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	23, // 10: imagepipe.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	14, // 11: imagepipe.v1.CreateApiKeyResponse.key:type_name -> imagepipe.v1.ApiKey
+	14, // 12: imagepipe.v1.ListApiKeysResponse.keys:type_name -> imagepipe.v1.ApiKey
+	14, // 13: imagepipe.v1.RevokeApiKeyResponse.key:type_name -> imagepipe.v1.ApiKey
+	1,  // 14: imagepipe.v1.AdminService.ListDeadLetters:input_type -> imagepipe.v1.ListDeadLettersRequest
+	3,  // 15: imagepipe.v1.AdminService.RedriveDeadLetters:input_type -> imagepipe.v1.RedriveDeadLettersRequest
+	5,  // 16: imagepipe.v1.AdminService.PurgeDeadLetters:input_type -> imagepipe.v1.PurgeDeadLettersRequest
+	7,  // 17: imagepipe.v1.AdminService.RetryImages:input_type -> imagepipe.v1.RetryImagesRequest
+	10, // 18: imagepipe.v1.AdminService.ListWebhookDeliveries:input_type -> imagepipe.v1.ListWebhookDeliveriesRequest
+	12, // 19: imagepipe.v1.AdminService.ReplayWebhookDelivery:input_type -> imagepipe.v1.ReplayWebhookDeliveryRequest
+	15, // 20: imagepipe.v1.AdminService.CreateApiKey:input_type -> imagepipe.v1.CreateApiKeyRequest
+	17, // 21: imagepipe.v1.AdminService.ListApiKeys:input_type -> imagepipe.v1.ListApiKeysRequest
+	19, // 22: imagepipe.v1.AdminService.RevokeApiKey:input_type -> imagepipe.v1.RevokeApiKeyRequest
+	21, // 23: imagepipe.v1.AdminService.RotateWebhookSecret:input_type -> imagepipe.v1.RotateWebhookSecretRequest
+	2,  // 24: imagepipe.v1.AdminService.ListDeadLetters:output_type -> imagepipe.v1.ListDeadLettersResponse
+	4,  // 25: imagepipe.v1.AdminService.RedriveDeadLetters:output_type -> imagepipe.v1.RedriveDeadLettersResponse
+	6,  // 26: imagepipe.v1.AdminService.PurgeDeadLetters:output_type -> imagepipe.v1.PurgeDeadLettersResponse
+	9,  // 27: imagepipe.v1.AdminService.RetryImages:output_type -> imagepipe.v1.RetryImagesResponse
+	11, // 28: imagepipe.v1.AdminService.ListWebhookDeliveries:output_type -> imagepipe.v1.ListWebhookDeliveriesResponse
+	13, // 29: imagepipe.v1.AdminService.ReplayWebhookDelivery:output_type -> imagepipe.v1.ReplayWebhookDeliveryResponse
+	16, // 30: imagepipe.v1.AdminService.CreateApiKey:output_type -> imagepipe.v1.CreateApiKeyResponse
+	18, // 31: imagepipe.v1.AdminService.ListApiKeys:output_type -> imagepipe.v1.ListApiKeysResponse
+	20, // 32: imagepipe.v1.AdminService.RevokeApiKey:output_type -> imagepipe.v1.RevokeApiKeyResponse
+	22, // 33: imagepipe.v1.AdminService.RotateWebhookSecret:output_type -> imagepipe.v1.RotateWebhookSecretResponse
+	24, // [24:34] is the sub-list for method output_type
+	14, // [14:24] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_admin_proto_init() }
@@ -952,7 +1573,7 @@ func file_imagepipe_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_admin_proto_rawDesc), len(file_imagepipe_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

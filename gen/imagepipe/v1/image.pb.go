@@ -41,6 +41,10 @@ const (
 	// A presigned upload URL was handed out (IngestService.CreateUploadURL);
 	// the original has not arrived yet. Comes before RECEIVED.
 	ImageState_IMAGE_STATE_AWAITING_UPLOAD ImageState = 6
+	// Deleted by its owner (DeleteImage): the original and every variant are
+	// gone and the record keeps only a tombstone (id, tenant, batch, times),
+	// so a redelivered job does nothing. Reads answer NOT_FOUND.
+	ImageState_IMAGE_STATE_DELETED ImageState = 7
 )
 
 // Enum value maps for ImageState.
@@ -53,6 +57,7 @@ var (
 		4: "IMAGE_STATE_READY",
 		5: "IMAGE_STATE_FAILED",
 		6: "IMAGE_STATE_AWAITING_UPLOAD",
+		7: "IMAGE_STATE_DELETED",
 	}
 	ImageState_value = map[string]int32{
 		"IMAGE_STATE_UNSPECIFIED":     0,
@@ -62,6 +67,7 @@ var (
 		"IMAGE_STATE_READY":           4,
 		"IMAGE_STATE_FAILED":          5,
 		"IMAGE_STATE_AWAITING_UPLOAD": 6,
+		"IMAGE_STATE_DELETED":         7,
 	}
 )
 
@@ -90,6 +96,60 @@ func (x ImageState) Number() protoreflect.EnumNumber {
 // Deprecated: Use ImageState.Descriptor instead.
 func (ImageState) EnumDescriptor() ([]byte, []int) {
 	return file_imagepipe_v1_image_proto_rawDescGZIP(), []int{0}
+}
+
+// Who may fetch an image's variants.
+type Visibility int32
+
+const (
+	// Unspecified is public.
+	Visibility_VISIBILITY_UNSPECIFIED Visibility = 0
+	// Variants are served at their stable URL to anyone (and a CDN).
+	Visibility_VISIBILITY_PUBLIC Visibility = 1
+	// Variants are served only with a valid signature (exp and sig query
+	// parameters); the image's record carries signed URLs.
+	Visibility_VISIBILITY_PRIVATE Visibility = 2
+)
+
+// Enum value maps for Visibility.
+var (
+	Visibility_name = map[int32]string{
+		0: "VISIBILITY_UNSPECIFIED",
+		1: "VISIBILITY_PUBLIC",
+		2: "VISIBILITY_PRIVATE",
+	}
+	Visibility_value = map[string]int32{
+		"VISIBILITY_UNSPECIFIED": 0,
+		"VISIBILITY_PUBLIC":      1,
+		"VISIBILITY_PRIVATE":     2,
+	}
+)
+
+func (x Visibility) Enum() *Visibility {
+	p := new(Visibility)
+	*p = x
+	return p
+}
+
+func (x Visibility) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Visibility) Descriptor() protoreflect.EnumDescriptor {
+	return file_imagepipe_v1_image_proto_enumTypes[1].Descriptor()
+}
+
+func (Visibility) Type() protoreflect.EnumType {
+	return &file_imagepipe_v1_image_proto_enumTypes[1]
+}
+
+func (x Visibility) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Visibility.Descriptor instead.
+func (Visibility) EnumDescriptor() ([]byte, []int) {
+	return file_imagepipe_v1_image_proto_rawDescGZIP(), []int{1}
 }
 
 // ImageError says why an image failed, or why the last attempt failed.
@@ -320,7 +380,9 @@ type VariantInfo struct {
 	Frames int32 `protobuf:"varint,8,opt,name=frames,proto3" json:"frames,omitempty"`
 	// Encoder quality actually used (lowered below the spec's to meet
 	// max_bytes); 0 for lossless formats.
-	Quality       int32 `protobuf:"varint,9,opt,name=quality,proto3" json:"quality,omitempty"`
+	Quality int32 `protobuf:"varint,9,opt,name=quality,proto3" json:"quality,omitempty"`
+	// When url is signed (a private image), the time it stops working.
+	UrlExpireTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=url_expire_time,json=urlExpireTime,proto3" json:"url_expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -418,6 +480,13 @@ func (x *VariantInfo) GetQuality() int32 {
 	return 0
 }
 
+func (x *VariantInfo) GetUrlExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UrlExpireTime
+	}
+	return nil
+}
+
 // Image is the record of one uploaded image.
 type Image struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -449,7 +518,13 @@ type Image struct {
 	BatchSize int32 `protobuf:"varint,15,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	// Times an operator sent the FAILED image back to processing
 	// (AdminService.RetryImages, or redriving its dead-lettered job).
-	Retries       int32 `protobuf:"varint,16,opt,name=retries,proto3" json:"retries,omitempty"`
+	Retries int32 `protobuf:"varint,16,opt,name=retries,proto3" json:"retries,omitempty"`
+	// The tenant that owns the image (the caller's, from its API key or
+	// token). Batch ids and idempotency keys are scoped to it.
+	Tenant     string     `protobuf:"bytes,17,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Visibility Visibility `protobuf:"varint,18,opt,name=visibility,proto3,enum=imagepipe.v1.Visibility" json:"visibility,omitempty"`
+	// When the image was deleted (state DELETED).
+	DeleteTime    *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -596,6 +671,27 @@ func (x *Image) GetRetries() int32 {
 	return 0
 }
 
+func (x *Image) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *Image) GetVisibility() Visibility {
+	if x != nil {
+		return x.Visibility
+	}
+	return Visibility_VISIBILITY_UNSPECIFIED
+}
+
+func (x *Image) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
 var File_imagepipe_v1_image_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_image_proto_rawDesc = "" +
@@ -618,7 +714,7 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\x0edominant_color\x18\n" +
 	" \x01(\tR\rdominantColor\x12\x14\n" +
 	"\x05phash\x18\v \x01(\tR\x05phash\x12#\n" +
-	"\rdirect_upload\x18\f \x01(\bR\fdirectUpload\"\xfa\x01\n" +
+	"\rdirect_upload\x18\f \x01(\bR\fdirectUpload\"\xbe\x02\n" +
 	"\vVariantInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12,\n" +
@@ -628,7 +724,9 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\x06height\x18\x06 \x01(\x05R\x06height\x12\x14\n" +
 	"\x05bytes\x18\a \x01(\x03R\x05bytes\x12\x16\n" +
 	"\x06frames\x18\b \x01(\x05R\x06frames\x12\x18\n" +
-	"\aquality\x18\t \x01(\x05R\aquality\"\x8e\x05\n" +
+	"\aquality\x18\t \x01(\x05R\aquality\x12B\n" +
+	"\x0furl_expire_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\rurlExpireTime\"\x9d\x06\n" +
 	"\x05Image\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12.\n" +
@@ -649,7 +747,13 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\fcallback_url\x18\x0e \x01(\tR\vcallbackUrl\x12\x1d\n" +
 	"\n" +
 	"batch_size\x18\x0f \x01(\x05R\tbatchSize\x12\x18\n" +
-	"\aretries\x18\x10 \x01(\x05R\aretries*\xc7\x01\n" +
+	"\aretries\x18\x10 \x01(\x05R\aretries\x12\x16\n" +
+	"\x06tenant\x18\x11 \x01(\tR\x06tenant\x128\n" +
+	"\n" +
+	"visibility\x18\x12 \x01(\x0e2\x18.imagepipe.v1.VisibilityR\n" +
+	"visibility\x12;\n" +
+	"\vdelete_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime*\xe0\x01\n" +
 	"\n" +
 	"ImageState\x12\x1b\n" +
 	"\x17IMAGE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
@@ -658,7 +762,13 @@ const file_imagepipe_v1_image_proto_rawDesc = "" +
 	"\x16IMAGE_STATE_PROCESSING\x10\x03\x12\x15\n" +
 	"\x11IMAGE_STATE_READY\x10\x04\x12\x16\n" +
 	"\x12IMAGE_STATE_FAILED\x10\x05\x12\x1f\n" +
-	"\x1bIMAGE_STATE_AWAITING_UPLOAD\x10\x06B=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"\x1bIMAGE_STATE_AWAITING_UPLOAD\x10\x06\x12\x17\n" +
+	"\x13IMAGE_STATE_DELETED\x10\a*W\n" +
+	"\n" +
+	"Visibility\x12\x1a\n" +
+	"\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11VISIBILITY_PUBLIC\x10\x01\x12\x16\n" +
+	"\x12VISIBILITY_PRIVATE\x10\x02B=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_image_proto_rawDescOnce sync.Once
@@ -672,33 +782,37 @@ func file_imagepipe_v1_image_proto_rawDescGZIP() []byte {
 	return file_imagepipe_v1_image_proto_rawDescData
 }
 
-var file_imagepipe_v1_image_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_imagepipe_v1_image_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_imagepipe_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_imagepipe_v1_image_proto_goTypes = []any{
 	(ImageState)(0),               // 0: imagepipe.v1.ImageState
-	(*ImageError)(nil),            // 1: imagepipe.v1.ImageError
-	(*OriginalInfo)(nil),          // 2: imagepipe.v1.OriginalInfo
-	(*VariantInfo)(nil),           // 3: imagepipe.v1.VariantInfo
-	(*Image)(nil),                 // 4: imagepipe.v1.Image
-	(Format)(0),                   // 5: imagepipe.v1.Format
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*ProcessingSpec)(nil),        // 7: imagepipe.v1.ProcessingSpec
+	(Visibility)(0),               // 1: imagepipe.v1.Visibility
+	(*ImageError)(nil),            // 2: imagepipe.v1.ImageError
+	(*OriginalInfo)(nil),          // 3: imagepipe.v1.OriginalInfo
+	(*VariantInfo)(nil),           // 4: imagepipe.v1.VariantInfo
+	(*Image)(nil),                 // 5: imagepipe.v1.Image
+	(Format)(0),                   // 6: imagepipe.v1.Format
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*ProcessingSpec)(nil),        // 8: imagepipe.v1.ProcessingSpec
 }
 var file_imagepipe_v1_image_proto_depIdxs = []int32{
-	5, // 0: imagepipe.v1.OriginalInfo.format:type_name -> imagepipe.v1.Format
-	5, // 1: imagepipe.v1.VariantInfo.format:type_name -> imagepipe.v1.Format
-	0, // 2: imagepipe.v1.Image.state:type_name -> imagepipe.v1.ImageState
-	1, // 3: imagepipe.v1.Image.error:type_name -> imagepipe.v1.ImageError
-	2, // 4: imagepipe.v1.Image.original:type_name -> imagepipe.v1.OriginalInfo
-	3, // 5: imagepipe.v1.Image.variants:type_name -> imagepipe.v1.VariantInfo
-	6, // 6: imagepipe.v1.Image.create_time:type_name -> google.protobuf.Timestamp
-	6, // 7: imagepipe.v1.Image.update_time:type_name -> google.protobuf.Timestamp
-	7, // 8: imagepipe.v1.Image.spec:type_name -> imagepipe.v1.ProcessingSpec
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	6,  // 0: imagepipe.v1.OriginalInfo.format:type_name -> imagepipe.v1.Format
+	6,  // 1: imagepipe.v1.VariantInfo.format:type_name -> imagepipe.v1.Format
+	7,  // 2: imagepipe.v1.VariantInfo.url_expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 3: imagepipe.v1.Image.state:type_name -> imagepipe.v1.ImageState
+	2,  // 4: imagepipe.v1.Image.error:type_name -> imagepipe.v1.ImageError
+	3,  // 5: imagepipe.v1.Image.original:type_name -> imagepipe.v1.OriginalInfo
+	4,  // 6: imagepipe.v1.Image.variants:type_name -> imagepipe.v1.VariantInfo
+	7,  // 7: imagepipe.v1.Image.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 8: imagepipe.v1.Image.update_time:type_name -> google.protobuf.Timestamp
+	8,  // 9: imagepipe.v1.Image.spec:type_name -> imagepipe.v1.ProcessingSpec
+	1,  // 10: imagepipe.v1.Image.visibility:type_name -> imagepipe.v1.Visibility
+	7,  // 11: imagepipe.v1.Image.delete_time:type_name -> google.protobuf.Timestamp
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_image_proto_init() }
@@ -712,7 +826,7 @@ func file_imagepipe_v1_image_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_image_proto_rawDesc), len(file_imagepipe_v1_image_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,

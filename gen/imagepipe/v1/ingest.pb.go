@@ -41,8 +41,10 @@ type CreateUploadURLRequest struct {
 	// How long the URL stays valid (1m..24h; default 15m).
 	ExpiresIn *durationpb.Duration `protobuf:"bytes,7,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	// As for Upload.
-	CallbackUrl   string `protobuf:"bytes,8,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
-	BatchSize     int32  `protobuf:"varint,9,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	CallbackUrl string `protobuf:"bytes,8,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
+	BatchSize   int32  `protobuf:"varint,9,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// Private images' variants are served only with a signature.
+	Visibility    Visibility `protobuf:"varint,10,opt,name=visibility,proto3,enum=imagepipe.v1.Visibility" json:"visibility,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -140,6 +142,13 @@ func (x *CreateUploadURLRequest) GetBatchSize() int32 {
 	return 0
 }
 
+func (x *CreateUploadURLRequest) GetVisibility() Visibility {
+	if x != nil {
+		return x.Visibility
+	}
+	return Visibility_VISIBILITY_UNSPECIFIED
+}
+
 type CreateUploadURLResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Image *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
@@ -148,8 +157,11 @@ type CreateUploadURLResponse struct {
 	// Always "PUT".
 	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
 	// Headers the PUT must send (Content-Type).
-	Headers       map[string]string      `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	Headers    map[string]string      `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// For method POST (an S3 POST policy): the form fields to send, in
+	// order, before the file field.
+	FormFields    map[string]string `protobuf:"bytes,6,rep,name=form_fields,json=formFields,proto3" json:"form_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -215,6 +227,13 @@ func (x *CreateUploadURLResponse) GetHeaders() map[string]string {
 func (x *CreateUploadURLResponse) GetExpireTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *CreateUploadURLResponse) GetFormFields() map[string]string {
+	if x != nil {
+		return x.FormFields
 	}
 	return nil
 }
@@ -329,7 +348,9 @@ type UploadMetadata struct {
 	CallbackUrl string `protobuf:"bytes,8,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
 	// With batch_id: how many images the batch will hold (0..100000; 0: not
 	// said). batch.completed then waits for that many.
-	BatchSize     int32 `protobuf:"varint,9,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	BatchSize int32 `protobuf:"varint,9,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// Private images' variants are served only with a signature.
+	Visibility    Visibility `protobuf:"varint,10,opt,name=visibility,proto3,enum=imagepipe.v1.Visibility" json:"visibility,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -427,6 +448,13 @@ func (x *UploadMetadata) GetBatchSize() int32 {
 	return 0
 }
 
+func (x *UploadMetadata) GetVisibility() Visibility {
+	if x != nil {
+		return x.Visibility
+	}
+	return Visibility_VISIBILITY_UNSPECIFIED
+}
+
 type UploadResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
@@ -475,7 +503,7 @@ var File_imagepipe_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x19imagepipe/v1/ingest.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"\xe2\x02\n" +
+	"\x19imagepipe/v1/ingest.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"\x9c\x03\n" +
 	"\x16CreateUploadURLRequest\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x16\n" +
@@ -487,7 +515,11 @@ const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"expires_in\x18\a \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\x12!\n" +
 	"\fcallback_url\x18\b \x01(\tR\vcallbackUrl\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\t \x01(\x05R\tbatchSize\"\xc2\x02\n" +
+	"batch_size\x18\t \x01(\x05R\tbatchSize\x128\n" +
+	"\n" +
+	"visibility\x18\n" +
+	" \x01(\x0e2\x18.imagepipe.v1.VisibilityR\n" +
+	"visibility\"\xd9\x03\n" +
 	"\x17CreateUploadURLResponse\x12)\n" +
 	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\x12\x1d\n" +
 	"\n" +
@@ -495,14 +527,19 @@ const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\x06method\x18\x03 \x01(\tR\x06method\x12L\n" +
 	"\aheaders\x18\x04 \x03(\v22.imagepipe.v1.CreateUploadURLResponse.HeadersEntryR\aheaders\x12;\n" +
 	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\x1a:\n" +
+	"expireTime\x12V\n" +
+	"\vform_fields\x18\x06 \x03(\v25.imagepipe.v1.CreateUploadURLResponse.FormFieldsEntryR\n" +
+	"formFields\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a=\n" +
+	"\x0fFormFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
 	"\rUploadRequest\x12:\n" +
 	"\bmetadata\x18\x01 \x01(\v2\x1c.imagepipe.v1.UploadMetadataH\x00R\bmetadata\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
-	"\apayload\"\xcf\x02\n" +
+	"\apayload\"\x89\x03\n" +
 	"\x0eUploadMetadata\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x16\n" +
@@ -513,7 +550,11 @@ const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\x04wait\x18\a \x01(\v2\x19.google.protobuf.DurationR\x04wait\x12!\n" +
 	"\fcallback_url\x18\b \x01(\tR\vcallbackUrl\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\t \x01(\x05R\tbatchSize\";\n" +
+	"batch_size\x18\t \x01(\x05R\tbatchSize\x128\n" +
+	"\n" +
+	"visibility\x18\n" +
+	" \x01(\x0e2\x18.imagepipe.v1.VisibilityR\n" +
+	"visibility\";\n" +
 	"\x0eUploadResponse\x12)\n" +
 	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image2\xb6\x01\n" +
 	"\rIngestService\x12E\n" +
@@ -532,7 +573,7 @@ func file_imagepipe_v1_ingest_proto_rawDescGZIP() []byte {
 	return file_imagepipe_v1_ingest_proto_rawDescData
 }
 
-var file_imagepipe_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_imagepipe_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_imagepipe_v1_ingest_proto_goTypes = []any{
 	(*CreateUploadURLRequest)(nil),  // 0: imagepipe.v1.CreateUploadURLRequest
 	(*CreateUploadURLResponse)(nil), // 1: imagepipe.v1.CreateUploadURLResponse
@@ -540,30 +581,35 @@ var file_imagepipe_v1_ingest_proto_goTypes = []any{
 	(*UploadMetadata)(nil),          // 3: imagepipe.v1.UploadMetadata
 	(*UploadResponse)(nil),          // 4: imagepipe.v1.UploadResponse
 	nil,                             // 5: imagepipe.v1.CreateUploadURLResponse.HeadersEntry
-	(*ProcessingSpec)(nil),          // 6: imagepipe.v1.ProcessingSpec
-	(*durationpb.Duration)(nil),     // 7: google.protobuf.Duration
-	(*Image)(nil),                   // 8: imagepipe.v1.Image
-	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
+	nil,                             // 6: imagepipe.v1.CreateUploadURLResponse.FormFieldsEntry
+	(*ProcessingSpec)(nil),          // 7: imagepipe.v1.ProcessingSpec
+	(*durationpb.Duration)(nil),     // 8: google.protobuf.Duration
+	(Visibility)(0),                 // 9: imagepipe.v1.Visibility
+	(*Image)(nil),                   // 10: imagepipe.v1.Image
+	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
 }
 var file_imagepipe_v1_ingest_proto_depIdxs = []int32{
-	6,  // 0: imagepipe.v1.CreateUploadURLRequest.spec:type_name -> imagepipe.v1.ProcessingSpec
-	7,  // 1: imagepipe.v1.CreateUploadURLRequest.expires_in:type_name -> google.protobuf.Duration
-	8,  // 2: imagepipe.v1.CreateUploadURLResponse.image:type_name -> imagepipe.v1.Image
-	5,  // 3: imagepipe.v1.CreateUploadURLResponse.headers:type_name -> imagepipe.v1.CreateUploadURLResponse.HeadersEntry
-	9,  // 4: imagepipe.v1.CreateUploadURLResponse.expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 5: imagepipe.v1.UploadRequest.metadata:type_name -> imagepipe.v1.UploadMetadata
-	6,  // 6: imagepipe.v1.UploadMetadata.spec:type_name -> imagepipe.v1.ProcessingSpec
-	7,  // 7: imagepipe.v1.UploadMetadata.wait:type_name -> google.protobuf.Duration
-	8,  // 8: imagepipe.v1.UploadResponse.image:type_name -> imagepipe.v1.Image
-	2,  // 9: imagepipe.v1.IngestService.Upload:input_type -> imagepipe.v1.UploadRequest
-	0,  // 10: imagepipe.v1.IngestService.CreateUploadURL:input_type -> imagepipe.v1.CreateUploadURLRequest
-	4,  // 11: imagepipe.v1.IngestService.Upload:output_type -> imagepipe.v1.UploadResponse
-	1,  // 12: imagepipe.v1.IngestService.CreateUploadURL:output_type -> imagepipe.v1.CreateUploadURLResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	7,  // 0: imagepipe.v1.CreateUploadURLRequest.spec:type_name -> imagepipe.v1.ProcessingSpec
+	8,  // 1: imagepipe.v1.CreateUploadURLRequest.expires_in:type_name -> google.protobuf.Duration
+	9,  // 2: imagepipe.v1.CreateUploadURLRequest.visibility:type_name -> imagepipe.v1.Visibility
+	10, // 3: imagepipe.v1.CreateUploadURLResponse.image:type_name -> imagepipe.v1.Image
+	5,  // 4: imagepipe.v1.CreateUploadURLResponse.headers:type_name -> imagepipe.v1.CreateUploadURLResponse.HeadersEntry
+	11, // 5: imagepipe.v1.CreateUploadURLResponse.expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 6: imagepipe.v1.CreateUploadURLResponse.form_fields:type_name -> imagepipe.v1.CreateUploadURLResponse.FormFieldsEntry
+	3,  // 7: imagepipe.v1.UploadRequest.metadata:type_name -> imagepipe.v1.UploadMetadata
+	7,  // 8: imagepipe.v1.UploadMetadata.spec:type_name -> imagepipe.v1.ProcessingSpec
+	8,  // 9: imagepipe.v1.UploadMetadata.wait:type_name -> google.protobuf.Duration
+	9,  // 10: imagepipe.v1.UploadMetadata.visibility:type_name -> imagepipe.v1.Visibility
+	10, // 11: imagepipe.v1.UploadResponse.image:type_name -> imagepipe.v1.Image
+	2,  // 12: imagepipe.v1.IngestService.Upload:input_type -> imagepipe.v1.UploadRequest
+	0,  // 13: imagepipe.v1.IngestService.CreateUploadURL:input_type -> imagepipe.v1.CreateUploadURLRequest
+	4,  // 14: imagepipe.v1.IngestService.Upload:output_type -> imagepipe.v1.UploadResponse
+	1,  // 15: imagepipe.v1.IngestService.CreateUploadURL:output_type -> imagepipe.v1.CreateUploadURLResponse
+	14, // [14:16] is the sub-list for method output_type
+	12, // [12:14] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_ingest_proto_init() }
@@ -583,7 +629,7 @@ func file_imagepipe_v1_ingest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_ingest_proto_rawDesc), len(file_imagepipe_v1_ingest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,194 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type DeleteImageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteImageRequest) Reset() {
+	*x = DeleteImageRequest{}
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteImageRequest) ProtoMessage() {}
+
+func (x *DeleteImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteImageRequest.ProtoReflect.Descriptor instead.
+func (*DeleteImageRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DeleteImageRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteImageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tombstone: id, tenant, batch, state DELETED, delete_time.
+	Image         *Image `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteImageResponse) Reset() {
+	*x = DeleteImageResponse{}
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteImageResponse) ProtoMessage() {}
+
+func (x *DeleteImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteImageResponse.ProtoReflect.Descriptor instead.
+func (*DeleteImageResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeleteImageResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+type DeleteBatchRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	BatchId string                 `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	// The tenant whose batch this is: empty for the caller's own; only an
+	// admin of tenant "default" (the operator) may name another.
+	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBatchRequest) Reset() {
+	*x = DeleteBatchRequest{}
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBatchRequest) ProtoMessage() {}
+
+func (x *DeleteBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBatchRequest.ProtoReflect.Descriptor instead.
+func (*DeleteBatchRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DeleteBatchRequest) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *DeleteBatchRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type DeleteBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The images deleted by this call (already deleted ones are left out).
+	ImageIds      []string `protobuf:"bytes,1,rep,name=image_ids,json=imageIds,proto3" json:"image_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBatchResponse) Reset() {
+	*x = DeleteBatchResponse{}
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBatchResponse) ProtoMessage() {}
+
+func (x *DeleteBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBatchResponse.ProtoReflect.Descriptor instead.
+func (*DeleteBatchResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DeleteBatchResponse) GetImageIds() []string {
+	if x != nil {
+		return x.ImageIds
+	}
+	return nil
+}
+
 type ListPresetsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -29,7 +217,7 @@ type ListPresetsRequest struct {
 
 func (x *ListPresetsRequest) Reset() {
 	*x = ListPresetsRequest{}
-	mi := &file_imagepipe_v1_processor_proto_msgTypes[0]
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -41,7 +229,7 @@ func (x *ListPresetsRequest) String() string {
 func (*ListPresetsRequest) ProtoMessage() {}
 
 func (x *ListPresetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_processor_proto_msgTypes[0]
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -54,7 +242,7 @@ func (x *ListPresetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPresetsRequest.ProtoReflect.Descriptor instead.
 func (*ListPresetsRequest) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{0}
+	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{4}
 }
 
 type ListPresetsResponse struct {
@@ -66,7 +254,7 @@ type ListPresetsResponse struct {
 
 func (x *ListPresetsResponse) Reset() {
 	*x = ListPresetsResponse{}
-	mi := &file_imagepipe_v1_processor_proto_msgTypes[1]
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -78,7 +266,7 @@ func (x *ListPresetsResponse) String() string {
 func (*ListPresetsResponse) ProtoMessage() {}
 
 func (x *ListPresetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_processor_proto_msgTypes[1]
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -91,7 +279,7 @@ func (x *ListPresetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPresetsResponse.ProtoReflect.Descriptor instead.
 func (*ListPresetsResponse) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{1}
+	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListPresetsResponse) GetPresets() []*Preset {
@@ -116,7 +304,7 @@ type ReprocessRequest struct {
 
 func (x *ReprocessRequest) Reset() {
 	*x = ReprocessRequest{}
-	mi := &file_imagepipe_v1_processor_proto_msgTypes[2]
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -128,7 +316,7 @@ func (x *ReprocessRequest) String() string {
 func (*ReprocessRequest) ProtoMessage() {}
 
 func (x *ReprocessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_processor_proto_msgTypes[2]
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -141,7 +329,7 @@ func (x *ReprocessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReprocessRequest.ProtoReflect.Descriptor instead.
 func (*ReprocessRequest) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{2}
+	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReprocessRequest) GetImageId() string {
@@ -181,7 +369,7 @@ type ReprocessResponse struct {
 
 func (x *ReprocessResponse) Reset() {
 	*x = ReprocessResponse{}
-	mi := &file_imagepipe_v1_processor_proto_msgTypes[3]
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +381,7 @@ func (x *ReprocessResponse) String() string {
 func (*ReprocessResponse) ProtoMessage() {}
 
 func (x *ReprocessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_processor_proto_msgTypes[3]
+	mi := &file_imagepipe_v1_processor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +394,7 @@ func (x *ReprocessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReprocessResponse.ProtoReflect.Descriptor instead.
 func (*ReprocessResponse) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{3}
+	return file_imagepipe_v1_processor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReprocessResponse) GetImage() *Image {
@@ -220,7 +408,16 @@ var File_imagepipe_v1_processor_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_processor_proto_rawDesc = "" +
 	"\n" +
-	"\x1cimagepipe/v1/processor.proto\x12\fimagepipe.v1\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"\x14\n" +
+	"\x1cimagepipe/v1/processor.proto\x12\fimagepipe.v1\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"$\n" +
+	"\x12DeleteImageRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"@\n" +
+	"\x13DeleteImageResponse\x12)\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"G\n" +
+	"\x12DeleteBatchRequest\x12\x19\n" +
+	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"2\n" +
+	"\x13DeleteBatchResponse\x12\x1b\n" +
+	"\timage_ids\x18\x01 \x03(\tR\bimageIds\"\x14\n" +
 	"\x12ListPresetsRequest\"E\n" +
 	"\x13ListPresetsResponse\x12.\n" +
 	"\apresets\x18\x01 \x03(\v2\x14.imagepipe.v1.PresetR\apresets\"\x92\x01\n" +
@@ -230,10 +427,12 @@ const file_imagepipe_v1_processor_proto_rawDesc = "" +
 	"\x04spec\x18\x03 \x01(\v2\x1c.imagepipe.v1.ProcessingSpecR\x04spec\x12\x19\n" +
 	"\bbatch_id\x18\x04 \x01(\tR\abatchId\">\n" +
 	"\x11ReprocessResponse\x12)\n" +
-	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image2\xb4\x01\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image2\xdc\x02\n" +
 	"\x10ProcessorService\x12R\n" +
 	"\vListPresets\x12 .imagepipe.v1.ListPresetsRequest\x1a!.imagepipe.v1.ListPresetsResponse\x12L\n" +
-	"\tReprocess\x12\x1e.imagepipe.v1.ReprocessRequest\x1a\x1f.imagepipe.v1.ReprocessResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"\tReprocess\x12\x1e.imagepipe.v1.ReprocessRequest\x1a\x1f.imagepipe.v1.ReprocessResponse\x12R\n" +
+	"\vDeleteImage\x12 .imagepipe.v1.DeleteImageRequest\x1a!.imagepipe.v1.DeleteImageResponse\x12R\n" +
+	"\vDeleteBatch\x12 .imagepipe.v1.DeleteBatchRequest\x1a!.imagepipe.v1.DeleteBatchResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_processor_proto_rawDescOnce sync.Once
@@ -247,29 +446,38 @@ func file_imagepipe_v1_processor_proto_rawDescGZIP() []byte {
 	return file_imagepipe_v1_processor_proto_rawDescData
 }
 
-var file_imagepipe_v1_processor_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_imagepipe_v1_processor_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_imagepipe_v1_processor_proto_goTypes = []any{
-	(*ListPresetsRequest)(nil),  // 0: imagepipe.v1.ListPresetsRequest
-	(*ListPresetsResponse)(nil), // 1: imagepipe.v1.ListPresetsResponse
-	(*ReprocessRequest)(nil),    // 2: imagepipe.v1.ReprocessRequest
-	(*ReprocessResponse)(nil),   // 3: imagepipe.v1.ReprocessResponse
-	(*Preset)(nil),              // 4: imagepipe.v1.Preset
-	(*ProcessingSpec)(nil),      // 5: imagepipe.v1.ProcessingSpec
-	(*Image)(nil),               // 6: imagepipe.v1.Image
+	(*DeleteImageRequest)(nil),  // 0: imagepipe.v1.DeleteImageRequest
+	(*DeleteImageResponse)(nil), // 1: imagepipe.v1.DeleteImageResponse
+	(*DeleteBatchRequest)(nil),  // 2: imagepipe.v1.DeleteBatchRequest
+	(*DeleteBatchResponse)(nil), // 3: imagepipe.v1.DeleteBatchResponse
+	(*ListPresetsRequest)(nil),  // 4: imagepipe.v1.ListPresetsRequest
+	(*ListPresetsResponse)(nil), // 5: imagepipe.v1.ListPresetsResponse
+	(*ReprocessRequest)(nil),    // 6: imagepipe.v1.ReprocessRequest
+	(*ReprocessResponse)(nil),   // 7: imagepipe.v1.ReprocessResponse
+	(*Image)(nil),               // 8: imagepipe.v1.Image
+	(*Preset)(nil),              // 9: imagepipe.v1.Preset
+	(*ProcessingSpec)(nil),      // 10: imagepipe.v1.ProcessingSpec
 }
 var file_imagepipe_v1_processor_proto_depIdxs = []int32{
-	4, // 0: imagepipe.v1.ListPresetsResponse.presets:type_name -> imagepipe.v1.Preset
-	5, // 1: imagepipe.v1.ReprocessRequest.spec:type_name -> imagepipe.v1.ProcessingSpec
-	6, // 2: imagepipe.v1.ReprocessResponse.image:type_name -> imagepipe.v1.Image
-	0, // 3: imagepipe.v1.ProcessorService.ListPresets:input_type -> imagepipe.v1.ListPresetsRequest
-	2, // 4: imagepipe.v1.ProcessorService.Reprocess:input_type -> imagepipe.v1.ReprocessRequest
-	1, // 5: imagepipe.v1.ProcessorService.ListPresets:output_type -> imagepipe.v1.ListPresetsResponse
-	3, // 6: imagepipe.v1.ProcessorService.Reprocess:output_type -> imagepipe.v1.ReprocessResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	8,  // 0: imagepipe.v1.DeleteImageResponse.image:type_name -> imagepipe.v1.Image
+	9,  // 1: imagepipe.v1.ListPresetsResponse.presets:type_name -> imagepipe.v1.Preset
+	10, // 2: imagepipe.v1.ReprocessRequest.spec:type_name -> imagepipe.v1.ProcessingSpec
+	8,  // 3: imagepipe.v1.ReprocessResponse.image:type_name -> imagepipe.v1.Image
+	4,  // 4: imagepipe.v1.ProcessorService.ListPresets:input_type -> imagepipe.v1.ListPresetsRequest
+	6,  // 5: imagepipe.v1.ProcessorService.Reprocess:input_type -> imagepipe.v1.ReprocessRequest
+	0,  // 6: imagepipe.v1.ProcessorService.DeleteImage:input_type -> imagepipe.v1.DeleteImageRequest
+	2,  // 7: imagepipe.v1.ProcessorService.DeleteBatch:input_type -> imagepipe.v1.DeleteBatchRequest
+	5,  // 8: imagepipe.v1.ProcessorService.ListPresets:output_type -> imagepipe.v1.ListPresetsResponse
+	7,  // 9: imagepipe.v1.ProcessorService.Reprocess:output_type -> imagepipe.v1.ReprocessResponse
+	1,  // 10: imagepipe.v1.ProcessorService.DeleteImage:output_type -> imagepipe.v1.DeleteImageResponse
+	3,  // 11: imagepipe.v1.ProcessorService.DeleteBatch:output_type -> imagepipe.v1.DeleteBatchResponse
+	8,  // [8:12] is the sub-list for method output_type
+	4,  // [4:8] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_processor_proto_init() }
@@ -285,7 +493,7 @@ func file_imagepipe_v1_processor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_processor_proto_rawDesc), len(file_imagepipe_v1_processor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ProcessorService_ListPresets_FullMethodName = "/imagepipe.v1.ProcessorService/ListPresets"
 	ProcessorService_Reprocess_FullMethodName   = "/imagepipe.v1.ProcessorService/Reprocess"
+	ProcessorService_DeleteImage_FullMethodName = "/imagepipe.v1.ProcessorService/DeleteImage"
+	ProcessorService_DeleteBatch_FullMethodName = "/imagepipe.v1.ProcessorService/DeleteBatch"
 )
 
 // ProcessorServiceClient is the client API for ProcessorService service.
@@ -34,6 +36,13 @@ type ProcessorServiceClient interface {
 	// a new image (new id, new variant URLs, so cached URLs never change
 	// meaning) whose source_image_id names the original image.
 	Reprocess(ctx context.Context, in *ReprocessRequest, opts ...grpc.CallOption) (*ReprocessResponse, error)
+	// Deletes an image: its original, every variant and the record's content
+	// (scope upload, the owning tenant). The record stays as a tombstone
+	// (state DELETED) so a redelivered job cannot bring it back; reads answer
+	// NOT_FOUND at once. Deleting a deleted image succeeds again.
+	DeleteImage(ctx context.Context, in *DeleteImageRequest, opts ...grpc.CallOption) (*DeleteImageResponse, error)
+	// Deletes every image of a batch, as DeleteImage does.
+	DeleteBatch(ctx context.Context, in *DeleteBatchRequest, opts ...grpc.CallOption) (*DeleteBatchResponse, error)
 }
 
 type processorServiceClient struct {
@@ -64,6 +73,26 @@ func (c *processorServiceClient) Reprocess(ctx context.Context, in *ReprocessReq
 	return out, nil
 }
 
+func (c *processorServiceClient) DeleteImage(ctx context.Context, in *DeleteImageRequest, opts ...grpc.CallOption) (*DeleteImageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteImageResponse)
+	err := c.cc.Invoke(ctx, ProcessorService_DeleteImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *processorServiceClient) DeleteBatch(ctx context.Context, in *DeleteBatchRequest, opts ...grpc.CallOption) (*DeleteBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteBatchResponse)
+	err := c.cc.Invoke(ctx, ProcessorService_DeleteBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProcessorServiceServer is the server API for ProcessorService service.
 // All implementations must embed UnimplementedProcessorServiceServer
 // for forward compatibility.
@@ -75,6 +104,13 @@ type ProcessorServiceServer interface {
 	// a new image (new id, new variant URLs, so cached URLs never change
 	// meaning) whose source_image_id names the original image.
 	Reprocess(context.Context, *ReprocessRequest) (*ReprocessResponse, error)
+	// Deletes an image: its original, every variant and the record's content
+	// (scope upload, the owning tenant). The record stays as a tombstone
+	// (state DELETED) so a redelivered job cannot bring it back; reads answer
+	// NOT_FOUND at once. Deleting a deleted image succeeds again.
+	DeleteImage(context.Context, *DeleteImageRequest) (*DeleteImageResponse, error)
+	// Deletes every image of a batch, as DeleteImage does.
+	DeleteBatch(context.Context, *DeleteBatchRequest) (*DeleteBatchResponse, error)
 	mustEmbedUnimplementedProcessorServiceServer()
 }
 
@@ -90,6 +126,12 @@ func (UnimplementedProcessorServiceServer) ListPresets(context.Context, *ListPre
 }
 func (UnimplementedProcessorServiceServer) Reprocess(context.Context, *ReprocessRequest) (*ReprocessResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reprocess not implemented")
+}
+func (UnimplementedProcessorServiceServer) DeleteImage(context.Context, *DeleteImageRequest) (*DeleteImageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteImage not implemented")
+}
+func (UnimplementedProcessorServiceServer) DeleteBatch(context.Context, *DeleteBatchRequest) (*DeleteBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteBatch not implemented")
 }
 func (UnimplementedProcessorServiceServer) mustEmbedUnimplementedProcessorServiceServer() {}
 func (UnimplementedProcessorServiceServer) testEmbeddedByValue()                          {}
@@ -148,6 +190,42 @@ func _ProcessorService_Reprocess_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProcessorService_DeleteImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProcessorServiceServer).DeleteImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProcessorService_DeleteImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProcessorServiceServer).DeleteImage(ctx, req.(*DeleteImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProcessorService_DeleteBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProcessorServiceServer).DeleteBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProcessorService_DeleteBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProcessorServiceServer).DeleteBatch(ctx, req.(*DeleteBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProcessorService_ServiceDesc is the grpc.ServiceDesc for ProcessorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +240,14 @@ var ProcessorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Reprocess",
 			Handler:    _ProcessorService_Reprocess_Handler,
+		},
+		{
+			MethodName: "DeleteImage",
+			Handler:    _ProcessorService_DeleteImage_Handler,
+		},
+		{
+			MethodName: "DeleteBatch",
+			Handler:    _ProcessorService_DeleteBatch_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

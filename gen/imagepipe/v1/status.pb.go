@@ -9,6 +9,8 @@ package imagepipev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -176,7 +178,10 @@ type ListImagesRequest struct {
 	// 1..1000; 0 means 100.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Opaque token from a previous response.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The tenant whose batch this is: empty for the caller's own; only an
+	// admin of tenant "default" (the operator) may name another.
+	Tenant        string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +233,13 @@ func (x *ListImagesRequest) GetPageSize() int32 {
 func (x *ListImagesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListImagesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
 	}
 	return ""
 }
@@ -286,8 +298,11 @@ func (x *ListImagesResponse) GetNextPageToken() string {
 }
 
 type GetBatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The tenant whose batch this is: empty for the caller's own; only an
+	// admin of tenant "default" (the operator) may name another.
+	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +340,13 @@ func (*GetBatchRequest) Descriptor() ([]byte, []int) {
 func (x *GetBatchRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *GetBatchRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
 	}
 	return ""
 }
@@ -408,7 +430,9 @@ type Batch struct {
 	Images []*BatchImage    `protobuf:"bytes,5,rep,name=images,proto3" json:"images,omitempty"`
 	// Images the uploads said the batch will hold (their batch_size); 0 if
 	// none said. The batch stays PENDING until it holds that many.
-	Expected      int32 `protobuf:"varint,6,opt,name=expected,proto3" json:"expected,omitempty"`
+	Expected int32 `protobuf:"varint,6,opt,name=expected,proto3" json:"expected,omitempty"`
+	// The tenant that owns the batch.
+	Tenant        string `protobuf:"bytes,7,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -483,6 +507,13 @@ func (x *Batch) GetExpected() int32 {
 		return x.Expected
 	}
 	return 0
+}
+
+func (x *Batch) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
 }
 
 type GetBatchResponse struct {
@@ -618,8 +649,11 @@ func (x *WatchImageResponse) GetImage() *Image {
 }
 
 type WatchBatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The tenant whose batch this is: empty for the caller's own; only an
+	// admin of tenant "default" (the operator) may name another.
+	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -657,6 +691,13 @@ func (*WatchBatchRequest) Descriptor() ([]byte, []int) {
 func (x *WatchBatchRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *WatchBatchRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
 	}
 	return ""
 }
@@ -718,8 +759,11 @@ func (x *WatchBatchResponse) GetImage() *Image {
 type LookupImageRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The tenant whose key this is: empty for the caller's own; only the
+	// operator may name another.
+	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupImageRequest) Reset() {
@@ -755,6 +799,13 @@ func (*LookupImageRequest) Descriptor() ([]byte, []int) {
 func (x *LookupImageRequest) GetIdempotencyKey() string {
 	if x != nil {
 		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *LookupImageRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
 	}
 	return ""
 }
@@ -803,38 +854,157 @@ func (x *LookupImageResponse) GetImage() *Image {
 	return nil
 }
 
+type SignURLRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ImageId string                 `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
+	// One variant's name; empty signs every variant.
+	Variant string `protobuf:"bytes,2,opt,name=variant,proto3" json:"variant,omitempty"`
+	// How long the URLs work: 1s..7d; unset means the server's default
+	// (1h, IMAGEPIPE_SIGNED_URL_TTL).
+	ExpiresIn     *durationpb.Duration `protobuf:"bytes,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignURLRequest) Reset() {
+	*x = SignURLRequest{}
+	mi := &file_imagepipe_v1_status_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignURLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignURLRequest) ProtoMessage() {}
+
+func (x *SignURLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_status_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignURLRequest.ProtoReflect.Descriptor instead.
+func (*SignURLRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_status_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SignURLRequest) GetImageId() string {
+	if x != nil {
+		return x.ImageId
+	}
+	return ""
+}
+
+func (x *SignURLRequest) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
+func (x *SignURLRequest) GetExpiresIn() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return nil
+}
+
+type SignURLResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The variants with signed url and url_expire_time.
+	Variants      []*VariantInfo         `protobuf:"bytes,1,rep,name=variants,proto3" json:"variants,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignURLResponse) Reset() {
+	*x = SignURLResponse{}
+	mi := &file_imagepipe_v1_status_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignURLResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignURLResponse) ProtoMessage() {}
+
+func (x *SignURLResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_status_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignURLResponse.ProtoReflect.Descriptor instead.
+func (*SignURLResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_status_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SignURLResponse) GetVariants() []*VariantInfo {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
+}
+
+func (x *SignURLResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 var File_imagepipe_v1_status_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x19imagepipe/v1/status.proto\x12\fimagepipe.v1\x1a\x18imagepipe/v1/image.proto\"!\n" +
+	"\x19imagepipe/v1/status.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imagepipe/v1/image.proto\"!\n" +
 	"\x0fGetImageRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"=\n" +
 	"\x10GetImageResponse\x12)\n" +
-	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"j\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"\x82\x01\n" +
 	"\x11ListImagesRequest\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"i\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\"i\n" +
 	"\x12ListImagesResponse\x12+\n" +
 	"\x06images\x18\x01 \x03(\v2\x13.imagepipe.v1.ImageR\x06images\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"!\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n" +
 	"\x0fGetBatchRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x99\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"\x99\x01\n" +
 	"\n" +
 	"BatchImage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.imagepipe.v1.ImageStateR\x05state\x12\x1b\n" +
 	"\tfile_name\x18\x03 \x01(\tR\bfileName\x12.\n" +
-	"\x05error\x18\x04 \x01(\v2\x18.imagepipe.v1.ImageErrorR\x05error\"\x9f\x02\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.imagepipe.v1.ImageErrorR\x05error\"\xb7\x02\n" +
 	"\x05Batch\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.imagepipe.v1.BatchStateR\x05state\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x05R\x05total\x127\n" +
 	"\x06counts\x18\x04 \x03(\v2\x1f.imagepipe.v1.Batch.CountsEntryR\x06counts\x120\n" +
 	"\x06images\x18\x05 \x03(\v2\x18.imagepipe.v1.BatchImageR\x06images\x12\x1a\n" +
-	"\bexpected\x18\x06 \x01(\x05R\bexpected\x1a9\n" +
+	"\bexpected\x18\x06 \x01(\x05R\bexpected\x12\x16\n" +
+	"\x06tenant\x18\a \x01(\tR\x06tenant\x1a9\n" +
 	"\vCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"=\n" +
@@ -843,23 +1013,34 @@ const file_imagepipe_v1_status_proto_rawDesc = "" +
 	"\x11WatchImageRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"?\n" +
 	"\x12WatchImageResponse\x12)\n" +
-	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"#\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\";\n" +
 	"\x11WatchBatchRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"j\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"j\n" +
 	"\x12WatchBatchResponse\x12)\n" +
 	"\x05batch\x18\x01 \x01(\v2\x13.imagepipe.v1.BatchR\x05batch\x12)\n" +
-	"\x05image\x18\x02 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"=\n" +
+	"\x05image\x18\x02 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"U\n" +
 	"\x12LookupImageRequest\x12'\n" +
-	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\"@\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"@\n" +
 	"\x13LookupImageResponse\x12)\n" +
-	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image*\x93\x01\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"\x7f\n" +
+	"\x0eSignURLRequest\x12\x19\n" +
+	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12\x18\n" +
+	"\avariant\x18\x02 \x01(\tR\avariant\x128\n" +
+	"\n" +
+	"expires_in\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\"\x85\x01\n" +
+	"\x0fSignURLResponse\x125\n" +
+	"\bvariants\x18\x01 \x03(\v2\x19.imagepipe.v1.VariantInfoR\bvariants\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime*\x93\x01\n" +
 	"\n" +
 	"BatchState\x12\x1b\n" +
 	"\x17BATCH_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13BATCH_STATE_PENDING\x10\x01\x12\x15\n" +
 	"\x11BATCH_STATE_READY\x10\x02\x12 \n" +
 	"\x1cBATCH_STATE_PARTIALLY_FAILED\x10\x03\x12\x16\n" +
-	"\x12BATCH_STATE_FAILED\x10\x042\xf0\x03\n" +
+	"\x12BATCH_STATE_FAILED\x10\x042\xb8\x04\n" +
 	"\rStatusService\x12I\n" +
 	"\bGetImage\x12\x1d.imagepipe.v1.GetImageRequest\x1a\x1e.imagepipe.v1.GetImageResponse\x12O\n" +
 	"\n" +
@@ -869,7 +1050,8 @@ const file_imagepipe_v1_status_proto_rawDesc = "" +
 	"WatchImage\x12\x1f.imagepipe.v1.WatchImageRequest\x1a .imagepipe.v1.WatchImageResponse0\x01\x12Q\n" +
 	"\n" +
 	"WatchBatch\x12\x1f.imagepipe.v1.WatchBatchRequest\x1a .imagepipe.v1.WatchBatchResponse0\x01\x12R\n" +
-	"\vLookupImage\x12 .imagepipe.v1.LookupImageRequest\x1a!.imagepipe.v1.LookupImageResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"\vLookupImage\x12 .imagepipe.v1.LookupImageRequest\x1a!.imagepipe.v1.LookupImageResponse\x12F\n" +
+	"\aSignURL\x12\x1c.imagepipe.v1.SignURLRequest\x1a\x1d.imagepipe.v1.SignURLResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_status_proto_rawDescOnce sync.Once
@@ -884,58 +1066,68 @@ func file_imagepipe_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_imagepipe_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_imagepipe_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_imagepipe_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_imagepipe_v1_status_proto_goTypes = []any{
-	(BatchState)(0),             // 0: imagepipe.v1.BatchState
-	(*GetImageRequest)(nil),     // 1: imagepipe.v1.GetImageRequest
-	(*GetImageResponse)(nil),    // 2: imagepipe.v1.GetImageResponse
-	(*ListImagesRequest)(nil),   // 3: imagepipe.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),  // 4: imagepipe.v1.ListImagesResponse
-	(*GetBatchRequest)(nil),     // 5: imagepipe.v1.GetBatchRequest
-	(*BatchImage)(nil),          // 6: imagepipe.v1.BatchImage
-	(*Batch)(nil),               // 7: imagepipe.v1.Batch
-	(*GetBatchResponse)(nil),    // 8: imagepipe.v1.GetBatchResponse
-	(*WatchImageRequest)(nil),   // 9: imagepipe.v1.WatchImageRequest
-	(*WatchImageResponse)(nil),  // 10: imagepipe.v1.WatchImageResponse
-	(*WatchBatchRequest)(nil),   // 11: imagepipe.v1.WatchBatchRequest
-	(*WatchBatchResponse)(nil),  // 12: imagepipe.v1.WatchBatchResponse
-	(*LookupImageRequest)(nil),  // 13: imagepipe.v1.LookupImageRequest
-	(*LookupImageResponse)(nil), // 14: imagepipe.v1.LookupImageResponse
-	nil,                         // 15: imagepipe.v1.Batch.CountsEntry
-	(*Image)(nil),               // 16: imagepipe.v1.Image
-	(ImageState)(0),             // 17: imagepipe.v1.ImageState
-	(*ImageError)(nil),          // 18: imagepipe.v1.ImageError
+	(BatchState)(0),               // 0: imagepipe.v1.BatchState
+	(*GetImageRequest)(nil),       // 1: imagepipe.v1.GetImageRequest
+	(*GetImageResponse)(nil),      // 2: imagepipe.v1.GetImageResponse
+	(*ListImagesRequest)(nil),     // 3: imagepipe.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),    // 4: imagepipe.v1.ListImagesResponse
+	(*GetBatchRequest)(nil),       // 5: imagepipe.v1.GetBatchRequest
+	(*BatchImage)(nil),            // 6: imagepipe.v1.BatchImage
+	(*Batch)(nil),                 // 7: imagepipe.v1.Batch
+	(*GetBatchResponse)(nil),      // 8: imagepipe.v1.GetBatchResponse
+	(*WatchImageRequest)(nil),     // 9: imagepipe.v1.WatchImageRequest
+	(*WatchImageResponse)(nil),    // 10: imagepipe.v1.WatchImageResponse
+	(*WatchBatchRequest)(nil),     // 11: imagepipe.v1.WatchBatchRequest
+	(*WatchBatchResponse)(nil),    // 12: imagepipe.v1.WatchBatchResponse
+	(*LookupImageRequest)(nil),    // 13: imagepipe.v1.LookupImageRequest
+	(*LookupImageResponse)(nil),   // 14: imagepipe.v1.LookupImageResponse
+	(*SignURLRequest)(nil),        // 15: imagepipe.v1.SignURLRequest
+	(*SignURLResponse)(nil),       // 16: imagepipe.v1.SignURLResponse
+	nil,                           // 17: imagepipe.v1.Batch.CountsEntry
+	(*Image)(nil),                 // 18: imagepipe.v1.Image
+	(ImageState)(0),               // 19: imagepipe.v1.ImageState
+	(*ImageError)(nil),            // 20: imagepipe.v1.ImageError
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*VariantInfo)(nil),           // 22: imagepipe.v1.VariantInfo
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_imagepipe_v1_status_proto_depIdxs = []int32{
-	16, // 0: imagepipe.v1.GetImageResponse.image:type_name -> imagepipe.v1.Image
-	16, // 1: imagepipe.v1.ListImagesResponse.images:type_name -> imagepipe.v1.Image
-	17, // 2: imagepipe.v1.BatchImage.state:type_name -> imagepipe.v1.ImageState
-	18, // 3: imagepipe.v1.BatchImage.error:type_name -> imagepipe.v1.ImageError
+	18, // 0: imagepipe.v1.GetImageResponse.image:type_name -> imagepipe.v1.Image
+	18, // 1: imagepipe.v1.ListImagesResponse.images:type_name -> imagepipe.v1.Image
+	19, // 2: imagepipe.v1.BatchImage.state:type_name -> imagepipe.v1.ImageState
+	20, // 3: imagepipe.v1.BatchImage.error:type_name -> imagepipe.v1.ImageError
 	0,  // 4: imagepipe.v1.Batch.state:type_name -> imagepipe.v1.BatchState
-	15, // 5: imagepipe.v1.Batch.counts:type_name -> imagepipe.v1.Batch.CountsEntry
+	17, // 5: imagepipe.v1.Batch.counts:type_name -> imagepipe.v1.Batch.CountsEntry
 	6,  // 6: imagepipe.v1.Batch.images:type_name -> imagepipe.v1.BatchImage
 	7,  // 7: imagepipe.v1.GetBatchResponse.batch:type_name -> imagepipe.v1.Batch
-	16, // 8: imagepipe.v1.WatchImageResponse.image:type_name -> imagepipe.v1.Image
+	18, // 8: imagepipe.v1.WatchImageResponse.image:type_name -> imagepipe.v1.Image
 	7,  // 9: imagepipe.v1.WatchBatchResponse.batch:type_name -> imagepipe.v1.Batch
-	16, // 10: imagepipe.v1.WatchBatchResponse.image:type_name -> imagepipe.v1.Image
-	16, // 11: imagepipe.v1.LookupImageResponse.image:type_name -> imagepipe.v1.Image
-	1,  // 12: imagepipe.v1.StatusService.GetImage:input_type -> imagepipe.v1.GetImageRequest
-	3,  // 13: imagepipe.v1.StatusService.ListImages:input_type -> imagepipe.v1.ListImagesRequest
-	5,  // 14: imagepipe.v1.StatusService.GetBatch:input_type -> imagepipe.v1.GetBatchRequest
-	9,  // 15: imagepipe.v1.StatusService.WatchImage:input_type -> imagepipe.v1.WatchImageRequest
-	11, // 16: imagepipe.v1.StatusService.WatchBatch:input_type -> imagepipe.v1.WatchBatchRequest
-	13, // 17: imagepipe.v1.StatusService.LookupImage:input_type -> imagepipe.v1.LookupImageRequest
-	2,  // 18: imagepipe.v1.StatusService.GetImage:output_type -> imagepipe.v1.GetImageResponse
-	4,  // 19: imagepipe.v1.StatusService.ListImages:output_type -> imagepipe.v1.ListImagesResponse
-	8,  // 20: imagepipe.v1.StatusService.GetBatch:output_type -> imagepipe.v1.GetBatchResponse
-	10, // 21: imagepipe.v1.StatusService.WatchImage:output_type -> imagepipe.v1.WatchImageResponse
-	12, // 22: imagepipe.v1.StatusService.WatchBatch:output_type -> imagepipe.v1.WatchBatchResponse
-	14, // 23: imagepipe.v1.StatusService.LookupImage:output_type -> imagepipe.v1.LookupImageResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 10: imagepipe.v1.WatchBatchResponse.image:type_name -> imagepipe.v1.Image
+	18, // 11: imagepipe.v1.LookupImageResponse.image:type_name -> imagepipe.v1.Image
+	21, // 12: imagepipe.v1.SignURLRequest.expires_in:type_name -> google.protobuf.Duration
+	22, // 13: imagepipe.v1.SignURLResponse.variants:type_name -> imagepipe.v1.VariantInfo
+	23, // 14: imagepipe.v1.SignURLResponse.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 15: imagepipe.v1.StatusService.GetImage:input_type -> imagepipe.v1.GetImageRequest
+	3,  // 16: imagepipe.v1.StatusService.ListImages:input_type -> imagepipe.v1.ListImagesRequest
+	5,  // 17: imagepipe.v1.StatusService.GetBatch:input_type -> imagepipe.v1.GetBatchRequest
+	9,  // 18: imagepipe.v1.StatusService.WatchImage:input_type -> imagepipe.v1.WatchImageRequest
+	11, // 19: imagepipe.v1.StatusService.WatchBatch:input_type -> imagepipe.v1.WatchBatchRequest
+	13, // 20: imagepipe.v1.StatusService.LookupImage:input_type -> imagepipe.v1.LookupImageRequest
+	15, // 21: imagepipe.v1.StatusService.SignURL:input_type -> imagepipe.v1.SignURLRequest
+	2,  // 22: imagepipe.v1.StatusService.GetImage:output_type -> imagepipe.v1.GetImageResponse
+	4,  // 23: imagepipe.v1.StatusService.ListImages:output_type -> imagepipe.v1.ListImagesResponse
+	8,  // 24: imagepipe.v1.StatusService.GetBatch:output_type -> imagepipe.v1.GetBatchResponse
+	10, // 25: imagepipe.v1.StatusService.WatchImage:output_type -> imagepipe.v1.WatchImageResponse
+	12, // 26: imagepipe.v1.StatusService.WatchBatch:output_type -> imagepipe.v1.WatchBatchResponse
+	14, // 27: imagepipe.v1.StatusService.LookupImage:output_type -> imagepipe.v1.LookupImageResponse
+	16, // 28: imagepipe.v1.StatusService.SignURL:output_type -> imagepipe.v1.SignURLResponse
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_status_proto_init() }
@@ -950,7 +1142,7 @@ func file_imagepipe_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_status_proto_rawDesc), len(file_imagepipe_v1_status_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

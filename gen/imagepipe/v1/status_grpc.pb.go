@@ -25,6 +25,7 @@ const (
 	StatusService_WatchImage_FullMethodName  = "/imagepipe.v1.StatusService/WatchImage"
 	StatusService_WatchBatch_FullMethodName  = "/imagepipe.v1.StatusService/WatchBatch"
 	StatusService_LookupImage_FullMethodName = "/imagepipe.v1.StatusService/LookupImage"
+	StatusService_SignURL_FullMethodName     = "/imagepipe.v1.StatusService/SignURL"
 )
 
 // StatusServiceClient is the client API for StatusService service.
@@ -45,6 +46,9 @@ type StatusServiceClient interface {
 	WatchBatch(ctx context.Context, in *WatchBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchBatchResponse], error)
 	// Finds the image an upload with this idempotency key created.
 	LookupImage(ctx context.Context, in *LookupImageRequest, opts ...grpc.CallOption) (*LookupImageResponse, error)
+	// Signs URLs for a private image's variants, valid until the chosen
+	// expiry (scope read). A public image's URLs are returned unsigned.
+	SignURL(ctx context.Context, in *SignURLRequest, opts ...grpc.CallOption) (*SignURLResponse, error)
 }
 
 type statusServiceClient struct {
@@ -133,6 +137,16 @@ func (c *statusServiceClient) LookupImage(ctx context.Context, in *LookupImageRe
 	return out, nil
 }
 
+func (c *statusServiceClient) SignURL(ctx context.Context, in *SignURLRequest, opts ...grpc.CallOption) (*SignURLResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SignURLResponse)
+	err := c.cc.Invoke(ctx, StatusService_SignURL_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StatusServiceServer is the server API for StatusService service.
 // All implementations must embed UnimplementedStatusServiceServer
 // for forward compatibility.
@@ -151,6 +165,9 @@ type StatusServiceServer interface {
 	WatchBatch(*WatchBatchRequest, grpc.ServerStreamingServer[WatchBatchResponse]) error
 	// Finds the image an upload with this idempotency key created.
 	LookupImage(context.Context, *LookupImageRequest) (*LookupImageResponse, error)
+	// Signs URLs for a private image's variants, valid until the chosen
+	// expiry (scope read). A public image's URLs are returned unsigned.
+	SignURL(context.Context, *SignURLRequest) (*SignURLResponse, error)
 	mustEmbedUnimplementedStatusServiceServer()
 }
 
@@ -178,6 +195,9 @@ func (UnimplementedStatusServiceServer) WatchBatch(*WatchBatchRequest, grpc.Serv
 }
 func (UnimplementedStatusServiceServer) LookupImage(context.Context, *LookupImageRequest) (*LookupImageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LookupImage not implemented")
+}
+func (UnimplementedStatusServiceServer) SignURL(context.Context, *SignURLRequest) (*SignURLResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SignURL not implemented")
 }
 func (UnimplementedStatusServiceServer) mustEmbedUnimplementedStatusServiceServer() {}
 func (UnimplementedStatusServiceServer) testEmbeddedByValue()                       {}
@@ -294,6 +314,24 @@ func _StatusService_LookupImage_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _StatusService_SignURL_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SignURLRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StatusServiceServer).SignURL(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StatusService_SignURL_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StatusServiceServer).SignURL(ctx, req.(*SignURLRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // StatusService_ServiceDesc is the grpc.ServiceDesc for StatusService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -316,6 +354,10 @@ var StatusService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LookupImage",
 			Handler:    _StatusService_LookupImage_Handler,
+		},
+		{
+			MethodName: "SignURL",
+			Handler:    _StatusService_SignURL_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
