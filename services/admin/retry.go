@@ -75,7 +75,7 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 func (s *Service) failedInBatch(ctx context.Context, batch string) ([]string, error) {
 	var ids []string
 	total := 0
-	err := records.EachInBatch(ctx, s.Records, batch, func(r *records.Record) {
+	err := records.EachInBatch(ctx, s.Records, records.DefaultTenant, batch, func(r *records.Record) {
 		total++
 		if r.Image.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
 			ids = append(ids, r.Image.GetId())

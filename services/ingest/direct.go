@@ -77,7 +77,7 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 	}
 	rec, err := s.Records.Create(ctx, img)
 	if errors.Is(err, records.ErrExists) {
-		rec, err = s.Records.GetByIdempotencyKey(ctx, req.GetIdempotencyKey())
+		rec, err = s.Records.GetByIdempotencyKey(ctx, records.DefaultTenant, req.GetIdempotencyKey())
 		if err == nil && (!rec.Image.GetOriginal().GetDirectUpload() || rec.Image.GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD) {
 			// The key's image is not waiting for an upload: answer with it,
 			// without a URL that could overwrite its original.

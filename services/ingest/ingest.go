@@ -142,7 +142,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 		return err
 	}
 	if key := req.md.GetIdempotencyKey(); key != "" {
-		if rec, err := s.Records.GetByIdempotencyKey(ctx, key); err == nil {
+		if rec, err := s.Records.GetByIdempotencyKey(ctx, records.DefaultTenant, key); err == nil {
 			return s.answerExisting(stream, rec, req.md)
 		} else if !errors.Is(err, records.ErrNotFound) {
 			return apperr.Unavailable(err)
@@ -162,7 +162,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 		// Lost a race with a concurrent upload of the same idempotency key:
 		// drop our copy, answer with theirs.
 		s.dropOriginal(wctx, img.GetId())
-		existing, gerr := s.Records.GetByIdempotencyKey(wctx, req.md.GetIdempotencyKey())
+		existing, gerr := s.Records.GetByIdempotencyKey(wctx, records.DefaultTenant, req.md.GetIdempotencyKey())
 		if gerr != nil {
 			return apperr.Unavailable(gerr)
 		}

@@ -47,13 +47,13 @@ func (r *rig) wantNothingKept(t *testing.T, md *pb.UploadMetadata) {
 	}
 	r.wantNothingQueued(t)
 	if b := md.GetBatchId(); b != "" {
-		page, err := r.rs.ListByBatch(t.Context(), b, 10, "")
+		page, err := r.rs.ListByBatch(t.Context(), "", b, 10, "")
 		if err != nil || len(page.Records) != 0 {
 			t.Errorf("batch %s: %d records, %v; want none", b, len(page.Records), err)
 		}
 	}
 	if k := md.GetIdempotencyKey(); k != "" {
-		if rec, err := r.rs.GetByIdempotencyKey(t.Context(), k); !errors.Is(err, records.ErrNotFound) {
+		if rec, err := r.rs.GetByIdempotencyKey(t.Context(), "", k); !errors.Is(err, records.ErrNotFound) {
 			t.Errorf("idempotency key %s: record %v, %v; want ErrNotFound", k, rec, err)
 		}
 	}
@@ -521,7 +521,7 @@ func TestUploadStoreFailures(t *testing.T) {
 		r.q.Close()
 		_, err := r.upload(t, &pb.UploadMetadata{BatchId: "queue-down"}, jpeg)
 		wantError(t, err, codes.Unavailable, apperr.ReasonUnavailable, "")
-		page, err := r.rs.ListByBatch(t.Context(), "queue-down", 10, "")
+		page, err := r.rs.ListByBatch(t.Context(), "", "queue-down", 10, "")
 		if err != nil || len(page.Records) != 1 {
 			t.Fatalf("batch: %d records, %v; want the one upload's", len(page.Records), err)
 		}

@@ -57,7 +57,7 @@ func (s *Service) ListImages(ctx context.Context, req *pb.ListImagesRequest) (*p
 	if size < 0 || size > 1000 {
 		return nil, apperr.InvalidField("page_size", "must be 0..1000, got %d", size)
 	}
-	page, err := s.records.ListByBatch(ctx, req.GetBatchId(), size, req.GetPageToken())
+	page, err := s.records.ListByBatch(ctx, records.DefaultTenant, req.GetBatchId(), size, req.GetPageToken())
 	if errors.Is(err, records.ErrInvalidToken) {
 		return nil, apperr.InvalidField("page_token", "not a token from a previous response")
 	}
@@ -76,7 +76,7 @@ func (s *Service) GetBatch(ctx context.Context, req *pb.GetBatchRequest) (*pb.Ge
 	if req.GetId() == "" {
 		return nil, apperr.InvalidField("id", "required")
 	}
-	b, err := records.SummarizeBatch(ctx, s.records, req.GetId(), s.cfg.MaxBatchImages)
+	b, err := records.SummarizeBatch(ctx, s.records, records.DefaultTenant, req.GetId(), s.cfg.MaxBatchImages)
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
@@ -173,7 +173,7 @@ func poll(ctx context.Context, interval time.Duration, step func() (done bool, e
 // listBatch reads every record of a batch, in id order.
 func listBatch(ctx context.Context, rs records.Store, batchID string) ([]*records.Record, error) {
 	var out []*records.Record
-	if err := records.EachInBatch(ctx, rs, batchID, func(r *records.Record) { out = append(out, r) }); err != nil {
+	if err := records.EachInBatch(ctx, rs, records.DefaultTenant, batchID, func(r *records.Record) { out = append(out, r) }); err != nil {
 		return nil, apperr.Unavailable(err)
 	}
 	return out, nil
@@ -232,7 +232,7 @@ func (s *Service) LookupImage(ctx context.Context, req *pb.LookupImageRequest) (
 	if key == "" {
 		return nil, apperr.InvalidField("idempotency_key", "required")
 	}
-	rec, err := s.records.GetByIdempotencyKey(ctx, key)
+	rec, err := s.records.GetByIdempotencyKey(ctx, records.DefaultTenant, key)
 	if errors.Is(err, records.ErrNotFound) {
 		return nil, apperr.NotFound("image with idempotency_key", key)
 	}

@@ -148,7 +148,7 @@ func TestWatchBatchFollowsEveryTransition(t *testing.T) {
 			t.Fatalf("step %d: got image %s %s, want %s %s", i, m.GetImage().GetId(), m.GetImage().GetState(), ids[s.image], s.to)
 		}
 		seen[ids[s.image]] = append(seen[ids[s.image]], m.GetImage().GetState())
-		want, err := records.SummarizeBatch(context.Background(), rs, "trip", 0)
+		want, err := records.SummarizeBatch(context.Background(), rs, "", "trip", 0)
 		if err != nil {
 			t.Fatal(err)
 		}

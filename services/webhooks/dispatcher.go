@@ -201,7 +201,7 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 		batchTime  *timestamppb.Timestamp
 	)
 	if img.GetBatchId() != "" {
-		if batch, batchHooks, batchTime, err = d.readBatch(ctx, img.GetBatchId()); err != nil {
+		if batch, batchHooks, batchTime, err = d.readBatch(ctx, records.Tenant(img), img.GetBatchId()); err != nil {
 			log.Error("status store unavailable; event will be redelivered", "err", err)
 			return
 		}
@@ -235,13 +235,13 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 // readBatch summarizes a batch (without image lines, as
 // records.SummarizeBatch with 0 images) and collects its images' callback
 // URLs and latest update time, in one pass.
-func (d *Dispatcher) readBatch(ctx context.Context, batchID string) (*pb.Batch, []string, *timestamppb.Timestamp, error) {
-	b := &pb.Batch{Id: batchID, Counts: map[string]int32{}}
+func (d *Dispatcher) readBatch(ctx context.Context, tenant, batchID string) (*pb.Batch, []string, *timestamppb.Timestamp, error) {
+	b := &pb.Batch{Id: batchID, Tenant: tenant, Counts: map[string]int32{}}
 	var (
 		hooks  []string
 		latest *timestamppb.Timestamp
 	)
-	err := records.EachInBatch(ctx, d.records, batchID, func(r *records.Record) {
+	err := records.EachInBatch(ctx, d.records, tenant, batchID, func(r *records.Record) {
 		records.AddToBatch(b, r.Image, 0)
 		hooks = append(hooks, r.Image.GetCallbackUrl())
 		if t := r.Image.GetUpdateTime(); latest == nil || t.AsTime().After(latest.AsTime()) {

@@ -10,21 +10,21 @@ import (
 // total, counts per state, expected size, state, and up to maxImages image
 // lines (0: none). A batch with no images has Total 0; callers decide
 // whether that is "not found".
-func SummarizeBatch(ctx context.Context, s Store, batchID string, maxImages int) (*pb.Batch, error) {
-	b := &pb.Batch{Id: batchID, Counts: map[string]int32{}}
-	if err := EachInBatch(ctx, s, batchID, func(r *Record) { AddToBatch(b, r.Image, maxImages) }); err != nil {
+func SummarizeBatch(ctx context.Context, s Store, tenant, batchID string, maxImages int) (*pb.Batch, error) {
+	b := &pb.Batch{Id: batchID, Tenant: tenant, Counts: map[string]int32{}}
+	if err := EachInBatch(ctx, s, tenant, batchID, func(r *Record) { AddToBatch(b, r.Image, maxImages) }); err != nil {
 		return nil, err
 	}
 	b.State = BatchState(b)
 	return b, nil
 }
 
-// EachInBatch calls fn with every record of a batch, in id order, reading
-// the batch a page of 1000 at a time.
-func EachInBatch(ctx context.Context, s Store, batchID string, fn func(*Record)) error {
+// EachInBatch calls fn with every record of tenant's batch, in id order,
+// reading the batch a page of 1000 at a time.
+func EachInBatch(ctx context.Context, s Store, tenant, batchID string, fn func(*Record)) error {
 	token := ""
 	for {
-		page, err := s.ListByBatch(ctx, batchID, 1000, token)
+		page, err := s.ListByBatch(ctx, tenant, batchID, 1000, token)
 		if err != nil {
 			return err
 		}
@@ -50,12 +50,14 @@ func AddToBatch(b *pb.Batch, img *pb.Image, maxImages int) {
 }
 
 // BatchState is PENDING while the batch holds fewer images than expected or
-// some are not READY or FAILED; then READY, FAILED or PARTIALLY_FAILED.
+// some are not READY, FAILED or DELETED; then READY, FAILED or
+// PARTIALLY_FAILED (deleted images count as neither).
 func BatchState(b *pb.Batch) pb.BatchState {
 	ready := b.Counts[pb.ImageState_IMAGE_STATE_READY.String()]
 	failed := b.Counts[pb.ImageState_IMAGE_STATE_FAILED.String()]
+	deleted := b.Counts[pb.ImageState_IMAGE_STATE_DELETED.String()]
 	switch {
-	case b.Total == 0 || ready+failed < b.Total || b.Total < b.Expected:
+	case b.Total == 0 || ready+failed+deleted < b.Total || b.Total < b.Expected:
 		return pb.BatchState_BATCH_STATE_PENDING
 	case failed == 0:
 		return pb.BatchState_BATCH_STATE_READY

@@ -52,12 +52,15 @@ func rank(s pb.ImageState) int {
 		return 3
 	case pb.ImageState_IMAGE_STATE_READY, pb.ImageState_IMAGE_STATE_FAILED:
 		return 4
+	case pb.ImageState_IMAGE_STATE_DELETED:
+		return 5
 	}
 	return 0
 }
 
-// Terminal reports whether s is READY or FAILED.
-func Terminal(s pb.ImageState) bool { return rank(s) == 4 }
+// Terminal reports whether s is READY, FAILED or DELETED: no more work
+// will be done on the image.
+func Terminal(s pb.ImageState) bool { return rank(s) >= 4 }
 
 // CanMove reports whether an image may go from state from to state to.
 func CanMove(from, to pb.ImageState) bool {

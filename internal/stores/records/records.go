@@ -23,6 +23,29 @@ var (
 	ErrUnknownScheme = errors.New("records: unknown scheme")
 )
 
+// DefaultTenant owns records written before tenants existed (no tenant).
+const DefaultTenant = "default"
+
+// Scoped returns the form under which drivers index a tenant's batch id or
+// idempotency key, so two tenants' "holiday" are two batches: the default
+// tenant's (and a record without tenant, from before tenants) as it is,
+// another tenant's prefixed with its name and a unit separator, which
+// neither ids nor keys may contain.
+func Scoped(tenant, s string) string {
+	if s == "" || tenant == "" || tenant == DefaultTenant {
+		return s
+	}
+	return tenant + "\x1f" + s
+}
+
+// Tenant returns the tenant that owns img (DefaultTenant if it has none).
+func Tenant(img *pb.Image) string {
+	if t := img.GetTenant(); t != "" {
+		return t
+	}
+	return DefaultTenant
+}
+
 // Record is an image record and the version it was read at.
 type Record struct {
 	Image   *pb.Image
@@ -39,18 +62,19 @@ type Page struct {
 // Store keeps image records.
 type Store interface {
 	// Create stores a new record at version 1. ErrExists when the id, or the
-	// image's non-empty idempotency key, is already taken.
+	// image's non-empty idempotency key within its tenant, is already taken.
 	Create(ctx context.Context, img *pb.Image) (*Record, error)
 	// Get returns the record or ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
-	// GetByIdempotencyKey returns the record created with key, or ErrNotFound.
-	GetByIdempotencyKey(ctx context.Context, key string) (*Record, error)
+	// GetByIdempotencyKey returns the record tenant created with key, or
+	// ErrNotFound.
+	GetByIdempotencyKey(ctx context.Context, tenant, key string) (*Record, error)
 	// Update replaces the record if it is still at rec.Version and returns it
 	// at the next version; ErrConflict if it changed meanwhile, ErrNotFound if
 	// it does not exist. Id, batch and idempotency key never change.
 	Update(ctx context.Context, rec *Record) (*Record, error)
-	// ListByBatch lists a batch's images in id order (ids are time-ordered),
-	// pageSize at a time.
-	ListByBatch(ctx context.Context, batchID string, pageSize int, pageToken string) (Page, error)
+	// ListByBatch lists tenant's batch's images in id order (ids are
+	// time-ordered), pageSize at a time.
+	ListByBatch(ctx context.Context, tenant, batchID string, pageSize int, pageToken string) (Page, error)
 	Close() error
 }

@@ -85,7 +85,7 @@ func (s *Store) putImage(ctx context.Context, item map[string]types.AttributeVal
 // createTx writes the image and its key item in one transaction. The SDK
 // gives every call a ClientRequestToken, so its own retries are idempotent.
 func (s *Store) createTx(ctx context.Context, img *pb.Image, item map[string]types.AttributeValue, token string) error {
-	keyItem := s.keyItem(img.GetIdempotencyKey(), img.GetId(), token, true)
+	keyItem := s.keyItem(scopedKey(img), img.GetId(), token, true)
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{
 			TableName:                &s.table,

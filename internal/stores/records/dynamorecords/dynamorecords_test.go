@@ -85,7 +85,7 @@ func TestEnsureTableIdempotent(t *testing.T) {
 	if err != nil || !proto.Equal(got.Image, img) {
 		t.Fatalf("after EnsureTable again: %v, %v; want the record kept", got, err)
 	}
-	page, err := b.ListByBatch(ctx, "b", 10, "")
+	page, err := b.ListByBatch(ctx, "", "b", 10, "")
 	if err != nil || len(page.Records) != 1 {
 		t.Fatalf("ListByBatch after EnsureTable again: %d records, %v; want 1", len(page.Records), err)
 	}
@@ -113,7 +113,7 @@ func TestMissingTable(t *testing.T) {
 	if _, err := s.Create(ctx, newImage(t, "b", "")); !errors.Is(err, dynamorecords.ErrNoTable) {
 		t.Errorf("Create = %v, want ErrNoTable", err)
 	}
-	if _, err := s.ListByBatch(ctx, "b", 10, ""); !errors.Is(err, dynamorecords.ErrNoTable) {
+	if _, err := s.ListByBatch(ctx, "", "b", 10, ""); !errors.Is(err, dynamorecords.ErrNoTable) {
 		t.Errorf("ListByBatch = %v, want ErrNoTable", err)
 	}
 }
@@ -138,7 +138,7 @@ func TestTwoStoresShareOneTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := b.GetByIdempotencyKey(ctx, "upload-1"); err != nil || got.Image.GetId() != img.Id {
+			if got, err := b.GetByIdempotencyKey(ctx, "", "upload-1"); err != nil || got.Image.GetId() != img.Id {
 				t.Fatalf("the other store's GetByIdempotencyKey = %v, %v; want %s", got, err, img.Id)
 			}
 			if _, err := records.Mutate(ctx, b, img.Id, func(im *pb.Image) error {
@@ -162,7 +162,7 @@ func TestTwoStoresShareOneTable(t *testing.T) {
 			if _, err := b.Create(ctx, newImage(t, "", "upload-1")); !errors.Is(err, records.ErrExists) {
 				t.Fatalf("Create with a key the other store took = %v, want ErrExists", err)
 			}
-			byKey, err := b.GetByIdempotencyKey(ctx, "upload-1")
+			byKey, err := b.GetByIdempotencyKey(ctx, "", "upload-1")
 			if err != nil || byKey.Image.GetId() != img.Id {
 				t.Fatalf("GetByIdempotencyKey through the other store = %v, %v; want %s", byKey, err, img.Id)
 			}
@@ -209,13 +209,13 @@ func TestConcurrentCreatesOfOneKey(t *testing.T) {
 			if len(ids) != 1 {
 				t.Fatalf("%d creates of one key succeeded (%v), want 1", len(ids), ids)
 			}
-			got, err := a.GetByIdempotencyKey(ctx, "same-key")
+			got, err := a.GetByIdempotencyKey(ctx, "", "same-key")
 			if err != nil || got.Image.GetId() != ids[0] {
 				t.Fatalf("GetByIdempotencyKey = %v, %v; want the winner %s", got, err, ids[0])
 			}
 			// The losers left nothing behind: only the winner is listed.
 			// (The emulators' indexes are consistent; DynamoDB's would lag.)
-			page, err := a.ListByBatch(ctx, "batch", 100, "")
+			page, err := a.ListByBatch(ctx, "", "batch", 100, "")
 			if err != nil || len(page.Records) != 1 {
 				t.Fatalf("batch lists %d records (err %v), want only the winner", len(page.Records), err)
 			}
@@ -233,14 +233,14 @@ func TestPageTokenOfAnotherBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	page, err := s.ListByBatch(ctx, "a", 2, "")
+	page, err := s.ListByBatch(ctx, "", "a", 2, "")
 	if err != nil || page.NextPageToken == "" {
 		t.Fatalf("first page: %d records, token %q, %v; want 2 and a token", len(page.Records), page.NextPageToken, err)
 	}
-	if _, err := s.ListByBatch(ctx, "b", 2, page.NextPageToken); !errors.Is(err, records.ErrInvalidToken) {
+	if _, err := s.ListByBatch(ctx, "", "b", 2, page.NextPageToken); !errors.Is(err, records.ErrInvalidToken) {
 		t.Errorf("token of batch a used for batch b: %v, want ErrInvalidToken", err)
 	}
-	last, err := s.ListByBatch(ctx, "a", 2, page.NextPageToken)
+	last, err := s.ListByBatch(ctx, "", "a", 2, page.NextPageToken)
 	if err != nil || len(last.Records) != 1 || last.NextPageToken != "" {
 		t.Errorf("second page: %d records, token %q, %v; want 1 and no token", len(last.Records), last.NextPageToken, err)
 	}
@@ -280,7 +280,7 @@ func TestLostRepliesAreOurOwnWrites(t *testing.T) {
 				t.Fatalf("keyed Create whose replies were lost = %v, want success", err)
 			}
 			consumed("keyed Create")
-			if got, err := s.GetByIdempotencyKey(ctx, "lost-key"); err != nil || got.Image.GetId() != keyed.Id {
+			if got, err := s.GetByIdempotencyKey(ctx, "", "lost-key"); err != nil || got.Image.GetId() != keyed.Id {
 				t.Fatalf("GetByIdempotencyKey = %v, %v; want %s", got, err, keyed.Id)
 			}
 

@@ -48,9 +48,12 @@ const (
 	claimRounds = 200
 )
 
+// scopedKey is the form an image's idempotency key is claimed under.
+func scopedKey(img *pb.Image) string { return records.Scoped(img.GetTenant(), img.GetIdempotencyKey()) }
+
 // createSeq creates an image with an idempotency key without a transaction.
 func (s *Store) createSeq(ctx context.Context, img *pb.Image, item map[string]types.AttributeValue, token string) error {
-	key, id := img.GetIdempotencyKey(), img.GetId()
+	key, id := scopedKey(img), img.GetId()
 	if err := s.claimKey(ctx, key, id, token); err != nil {
 		return err
 	}
@@ -134,7 +137,7 @@ func (s *Store) rollForward(ctx context.Context, key string, k keyState) (done b
 		return false, nil
 	}
 	rec, err := decodeImage(item)
-	if err != nil || rec.Image.GetIdempotencyKey() != key {
+	if err != nil || scopedKey(rec.Image) != key {
 		return false, nil // not the claimant's image: the claim is stale
 	}
 	err = s.setCommitted(ctx, key, k.token)

@@ -107,7 +107,7 @@ func TestAbandonedKeyClaims(t *testing.T) {
 			s := e.store(t, dynamorecords.Options{})
 			want := tc.setup(t, e, s.Table())
 			// Uncommitted keys, and keys of missing images, are never returned.
-			if got, err := s.GetByIdempotencyKey(ctx, "k"); !errors.Is(err, records.ErrNotFound) {
+			if got, err := s.GetByIdempotencyKey(ctx, "", "k"); !errors.Is(err, records.ErrNotFound) {
 				t.Fatalf("before: GetByIdempotencyKey = %v, %v; want ErrNotFound", got, err)
 			}
 			img := newImage(t, "", "k")
@@ -122,7 +122,7 @@ func TestAbandonedKeyClaims(t *testing.T) {
 			if want == "" {
 				want = img.Id
 			}
-			got, err := s.GetByIdempotencyKey(ctx, "k")
+			got, err := s.GetByIdempotencyKey(ctx, "", "k")
 			switch {
 			case want == "none":
 				if !errors.Is(err, records.ErrNotFound) {

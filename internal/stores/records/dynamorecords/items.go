@@ -71,7 +71,7 @@ func (s *Store) imageItem(img *pb.Image, token string) (map[string]types.Attribu
 		attrState:   dynamoutil.N(int64(img.GetState())),
 		attrRecord:  &types.AttributeValueMemberB{Value: data},
 	}
-	if b := img.GetBatchId(); b != "" {
+	if b := records.Scoped(img.GetTenant(), img.GetBatchId()); b != "" {
 		item[attrBatch] = dynamoutil.S(b)
 	}
 	return s.stamps(item, token), nil

@@ -31,7 +31,8 @@ type pageToken struct {
 // which is eventually consistent (see the package doc). It reads one image
 // more than asked, so the last page never ends with an empty one. Pages hold
 // at most maxPageSize images.
-func (s *Store) ListByBatch(ctx context.Context, batchID string, pageSize int, token string) (records.Page, error) {
+func (s *Store) ListByBatch(ctx context.Context, tenant, batchID string, pageSize int, token string) (records.Page, error) {
+	batchID = records.Scoped(tenant, batchID)
 	if pageSize <= 0 {
 		pageSize = defaultPageSize
 	}

@@ -81,11 +81,11 @@ func (s *Store) Get(ctx context.Context, id string) (*records.Record, error) {
 
 // GetByIdempotencyKey implements records.Store. A key whose Create has not
 // committed yet, or whose image is gone (expired), is not found.
-func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (*records.Record, error) {
+func (s *Store) GetByIdempotencyKey(ctx context.Context, tenant, key string) (*records.Record, error) {
 	if key == "" {
 		return nil, records.ErrNotFound
 	}
-	item, err := s.getItem(ctx, idemKey(key))
+	item, err := s.getItem(ctx, idemKey(records.Scoped(tenant, key)))
 	if err != nil {
 		return nil, s.wrap("get key", err)
 	}

@@ -94,14 +94,14 @@ func TestExpiredKeyIsFree(t *testing.T) {
 			key := e.item(t, s.Table(), "key#reused")
 			key["expires_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)}
 			e.put(t, s.Table(), key)
-			if got, err := s.GetByIdempotencyKey(ctx, "reused"); !errors.Is(err, records.ErrNotFound) {
+			if got, err := s.GetByIdempotencyKey(ctx, "", "reused"); !errors.Is(err, records.ErrNotFound) {
 				t.Fatalf("GetByIdempotencyKey of an expired key = %v, %v; want ErrNotFound", got, err)
 			}
 			img := newImage(t, "", "reused")
 			if _, err := s.Create(ctx, img); err != nil {
 				t.Fatalf("Create with an expired key = %v, want success", err)
 			}
-			got, err := s.GetByIdempotencyKey(ctx, "reused")
+			got, err := s.GetByIdempotencyKey(ctx, "", "reused")
 			if err != nil || got.Image.GetId() != img.Id {
 				t.Fatalf("GetByIdempotencyKey = %v, %v; want the new image %s", got, err, img.Id)
 			}

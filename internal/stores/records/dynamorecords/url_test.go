@@ -107,7 +107,7 @@ func TestInvalidPageTokens(t *testing.T) {
 		"missing key":   b64(`{"v":1}`),
 		"missing batch": b64(`{"v":1,"k":{"pk":"img#1"}}`),
 	} {
-		if _, err := s.ListByBatch(context.Background(), "b", 10, token); !errors.Is(err, records.ErrInvalidToken) {
+		if _, err := s.ListByBatch(context.Background(), "", "b", 10, token); !errors.Is(err, records.ErrInvalidToken) {
 			t.Errorf("%s: ListByBatch = %v, want ErrInvalidToken", name, err)
 		}
 	}

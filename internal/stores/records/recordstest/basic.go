@@ -45,14 +45,14 @@ func testIdempotencyKey(t *testing.T, newStore NewStore) {
 	if _, err := s.Create(ctx, newImage(t, "", "upload-42")); !errors.Is(err, records.ErrExists) {
 		t.Fatalf("Create with a taken key = %v, want ErrExists", err)
 	}
-	got, err := s.GetByIdempotencyKey(ctx, "upload-42")
+	got, err := s.GetByIdempotencyKey(ctx, "", "upload-42")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Image.GetId() != first.Id {
 		t.Errorf("GetByIdempotencyKey id = %s, want %s", got.Image.GetId(), first.Id)
 	}
-	if _, err := s.GetByIdempotencyKey(ctx, "nope"); !errors.Is(err, records.ErrNotFound) {
+	if _, err := s.GetByIdempotencyKey(ctx, "", "nope"); !errors.Is(err, records.ErrNotFound) {
 		t.Errorf("unknown key: %v, want ErrNotFound", err)
 	}
 	// Images without a key never collide with each other.

@@ -24,7 +24,7 @@ func testListByBatchPages(t *testing.T, newStore NewStore) {
 	var got []string
 	token, pages := "", 0
 	for {
-		page, err := s.ListByBatch(ctx, "batch-a", 10, token)
+		page, err := s.ListByBatch(ctx, "", "batch-a", 10, token)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,11 +49,11 @@ func testListByBatchPages(t *testing.T, newStore NewStore) {
 	if pages != 3 {
 		t.Errorf("%d pages, want 3", pages)
 	}
-	empty, err := s.ListByBatch(ctx, "no-such-batch", 10, "")
+	empty, err := s.ListByBatch(ctx, "", "no-such-batch", 10, "")
 	if err != nil || len(empty.Records) != 0 || empty.NextPageToken != "" {
 		t.Errorf("unknown batch: %d records, token %q, err %v", len(empty.Records), empty.NextPageToken, err)
 	}
-	if _, err := s.ListByBatch(ctx, "batch-a", 10, "not a token!"); !errors.Is(err, records.ErrInvalidToken) {
+	if _, err := s.ListByBatch(ctx, "", "batch-a", 10, "not a token!"); !errors.Is(err, records.ErrInvalidToken) {
 		t.Errorf("bad token = %v, want ErrInvalidToken", err)
 	}
 }

@@ -46,6 +46,8 @@ func Run(t *testing.T, newStore func(t *testing.T) records.Store) {
 		{"ConditionalUpdate", testConditionalUpdate},
 		{"ConcurrentMutateLosesNothing", testConcurrentMutateLosesNothing},
 		{"ListByBatchPages", testListByBatchPages},
+		{"TenantsScopeKeysAndBatches", testTenantsScopeKeysAndBatches},
+		{"DeletedIsFinal", testDeletedIsFinal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,7 +80,8 @@ func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, err
 	res, err := s.db.ExecContext(ctx,
 		`INSERT INTO images (id, batch_id, idempotency_key, version, state, record) VALUES (?, ?, ?, 1, ?, ?)
 		 ON CONFLICT DO NOTHING`,
-		img.GetId(), nullable(img.GetBatchId()), nullable(img.GetIdempotencyKey()), int32(img.GetState()), data)
+		img.GetId(), nullable(records.Scoped(img.GetTenant(), img.GetBatchId())),
+		nullable(records.Scoped(img.GetTenant(), img.GetIdempotencyKey())), int32(img.GetState()), data)
 	if err != nil {
 		return nil, fmt.Errorf("sqliterecords: create %s: %w", img.GetId(), err)
 	}
@@ -119,11 +120,11 @@ func (s *Store) Get(ctx context.Context, id string) (*records.Record, error) {
 }
 
 // GetByIdempotencyKey implements records.Store.
-func (s *Store) GetByIdempotencyKey(ctx context.Context, key string) (*records.Record, error) {
+func (s *Store) GetByIdempotencyKey(ctx context.Context, tenant, key string) (*records.Record, error) {
 	if key == "" {
 		return nil, records.ErrNotFound
 	}
-	return s.getWhere(ctx, "idempotency_key = ?", key)
+	return s.getWhere(ctx, "idempotency_key = ?", records.Scoped(tenant, key))
 }
 
 // Update implements records.Store.
@@ -149,7 +150,7 @@ func (s *Store) Update(ctx context.Context, rec *records.Record) (*records.Recor
 
 // ListByBatch implements records.Store. The page token is the last id
 // returned, base64url-encoded behind a "v1:" tag so its form can change.
-func (s *Store) ListByBatch(ctx context.Context, batchID string, pageSize int, pageToken string) (records.Page, error) {
+func (s *Store) ListByBatch(ctx context.Context, tenant, batchID string, pageSize int, pageToken string) (records.Page, error) {
 	if pageSize <= 0 {
 		pageSize = 100
 	}
@@ -163,7 +164,7 @@ func (s *Store) ListByBatch(ctx context.Context, batchID string, pageSize int, p
 	}
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT version, record, id FROM images WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?`,
-		batchID, after, pageSize+1)
+		records.Scoped(tenant, batchID), after, pageSize+1)
 	if err != nil {
 		return records.Page{}, fmt.Errorf("sqliterecords: list: %w", err)
 	}
