@@ -144,6 +144,28 @@ func OriginalKey(img *pb.Image) string {
 	return img.GetId()
 }
 
+// PrivatePrefix is where a private image's variants are kept in the
+// variants store, apart from the public ones so that a CDN or bucket policy
+// in front of the store can refuse the prefix while serving the rest. The
+// gateway serves them only with a valid signature.
+const PrivatePrefix = "private/"
+
+// VariantKey is the variants-store key of a variant of image id:
+// "{id}/{variant}", or under PrivatePrefix for a private image.
+func VariantKey(id, variant string, private bool) string {
+	if private {
+		return PrivatePrefix + id + "/" + variant
+	}
+	return id + "/" + variant
+}
+
+// Private reports whether img's variants are private.
+func Private(img *pb.Image) bool { return img.GetVisibility() == pb.Visibility_VISIBILITY_PRIVATE }
+
+// VariantPath is the URL path of a variant, public or private: the gateway
+// serves "/a/{id}/{variant}" (a private one with ?exp=&sig=).
+func VariantPath(id, variant string) string { return "/a/" + id + "/" + variant }
+
 // Enqueue puts img's job on the queue and moves a RECEIVED record to QUEUED.
 // If a processor has already moved it further, that is kept.
 func Enqueue(ctx context.Context, rs records.Store, q queue.Queue, id string) (*records.Record, error) {
