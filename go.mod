@@ -15,6 +15,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.32.0
 	github.com/mattn/go-isatty v0.0.24
+	github.com/standard-webhooks/standard-webhooks/libraries v1.3.0
 	github.com/vbauerster/mpb/v8 v8.10.2
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b
 	google.golang.org/grpc v1.84.0
