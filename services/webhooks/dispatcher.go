@@ -423,7 +423,7 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 // secretsFor returns the secrets that sign a delivery for tenant, newest
 // first. For now every tenant's deliveries are signed with the configured
 // secrets (cfg.Secrets); per-tenant secrets (tenants.Tenant.WebhookSecrets)
-// will be looked up here, so the error is for that store.
+// will be looked up here; the error return is for that lookup.
 func (d *Dispatcher) secretsFor(_ context.Context, _ string) ([]string, error) {
 	return d.cfg.Secrets, nil
 }
