@@ -12,11 +12,21 @@ set -euo pipefail
 runtime_pkgs=(pkg-config curl ca-certificates openssl libheif-dev)
 if [[ "${LIBVIPS:-bundled}" == system ]]; then runtime_pkgs+=(libvips-dev); fi
 tools_pkgs=(libvips-tools curl)
+# --test also installs the npm packages tests run under node, pinned, into
+# $IMAGEPIPE_TEST_NPM (default ~/.cache/imagepipe/npm-test; never into the
+# repository), where the tests look for them: svix, a Standard Webhooks
+# implementation services/webhooks verifies its deliveries with.
+svix_version=1.99.1
 fixture_pkgs=(libvips-tools libimage-exiftool-perl python3 python3-skimage lomiri-wallpapers-16.04 libgs-common)
 
 want=("${runtime_pkgs[@]}")
 case "${1:-}" in
-  --test) want+=("${tools_pkgs[@]}") ;;
+  --test)
+    want+=("${tools_pkgs[@]}")
+    # node and npm for the npm test tools below; they may come from
+    # elsewhere than Debian: only the commands matter.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then want+=(nodejs npm); fi
+    ;;
   --fixtures) want+=("${fixture_pkgs[@]}") ;;
 esac
 
@@ -35,3 +45,14 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 "$(dirname "${BASH_SOURCE[0]}")/libvips.sh" install
+
+if [[ "${1:-}" == --test ]]; then
+  npmdir="${IMAGEPIPE_TEST_NPM:-${XDG_CACHE_HOME:-$HOME/.cache}/imagepipe/npm-test}"
+  have="$(node -p 'require(process.argv[1]).version' "$npmdir/node_modules/svix/package.json" 2>/dev/null || true)"
+  if [[ "$have" != "$svix_version" ]]; then
+    echo "deps: npm install svix@$svix_version into $npmdir" >&2
+    mkdir -p "$npmdir"
+    [[ -f "$npmdir/package.json" ]] || echo '{"private": true, "description": "imagepipe test tools (scripts/deps.sh --test)"}' >"$npmdir/package.json"
+    npm install --prefix "$npmdir" --no-audit --no-fund --silent --save-exact "svix@$svix_version" >&2
+  fi
+fi

@@ -25,9 +25,10 @@ import (
 
 // Two signing secrets: the server signs with both; each receiver below holds
 // only one, as receivers do in the middle of a rotation.
+// Standard Webhooks secrets: "whsec_" + base64 of the key (27 bytes).
 const (
-	secretNew = "whsec-current-0123456789abcdef"
-	secretOld = "whsec-previous-0123456789abcdef"
+	secretNew = "whsec_Y3VycmVudC1zZWNyZXQtMDEyMzQ1Njc4OWFi"
+	secretOld = "whsec_cHJldmlvdXMtc2VjcmV0LTAxMjM0NTY3ODlh"
 )
 
 // webhookConfig turns webhooks on with fast retries, loopback allowed.
@@ -70,7 +71,7 @@ func newReceiver(t *testing.T, secret string, failFirst int) *receiver {
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	if err := webhooks.Verify([]string{r.secret}, req.Header.Get("Imagepipe-Signature"), body, time.Minute, time.Now()); err != nil {
+	if err := webhooks.Verify([]string{r.secret}, req.Header, body); err != nil {
 		r.badSigs.Add(1)
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
@@ -86,7 +87,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if len(r.hits) < r.failFirst {
 		status = http.StatusInternalServerError
 	}
-	r.hits = append(r.hits, hit{status: status, deliveryID: req.Header.Get("Imagepipe-Delivery-Id"), event: ev, at: time.Now()})
+	r.hits = append(r.hits, hit{status: status, deliveryID: req.Header.Get("webhook-id"), event: ev, at: time.Now()})
 	w.WriteHeader(status)
 }
 

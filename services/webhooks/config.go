@@ -2,7 +2,8 @@
 // batch.completed. The processor emits an event message onto the events
 // queue when an image ends (events.Emit); the dispatcher (Dispatcher.Run, in the
 // status target) turns it into one delivery per endpoint in the delivery log
-// (package deliveries), POSTs each with an HMAC-SHA256 signature, and
+// (package deliveries), POSTs each signed as Standard Webhooks prescribe
+// (webhook-id, webhook-timestamp, webhook-signature; see sign.go), and
 // retries failures with exponential backoff by delaying the delivery's queue
 // message. Callback URLs are checked against private networks when they are
 // accepted (Guard.CheckURL) and again when they are dialled, so DNS cannot
@@ -22,8 +23,10 @@ import (
 type Config struct {
 	// URLs are global endpoints told about every event.
 	URLs []string
-	// Secrets sign every request; each is a v1= signature, so a receiver
-	// holding any one verifies. Rotate by adding the new secret first and
+	// Secrets sign every request, newest first: each adds a v1 signature
+	// to webhook-signature, so a receiver holding any one verifies. Each
+	// is "whsec_" + standard base64 of 24..64 bytes (GenerateSecret makes
+	// one); at most two. Rotate by adding the new secret first and
 	// dropping the old one once receivers switched.
 	Secrets []string
 	// AllowNets are networks callbacks may reach although they are private,
@@ -58,14 +61,14 @@ func (c Config) Validate() error {
 		}
 	}
 	if len(c.URLs) > 0 && !c.Enabled() {
-		errs = append(errs, errors.New("webhook URLs need a signing secret (IMAGEPIPE_WEBHOOK_SECRETS)"))
+		errs = append(errs, errors.New("webhook URLs need a signing secret (IMAGEPIPE_WEBHOOKS_SECRETS)"))
 	}
 	if len(c.Secrets) > 2 {
 		errs = append(errs, fmt.Errorf("webhook secrets: at most 2 (current and previous), got %d", len(c.Secrets)))
 	}
 	for i, s := range c.Secrets {
-		if len(s) < 16 {
-			errs = append(errs, fmt.Errorf("webhook secret %d: at least 16 characters", i+1))
+		if err := ValidateSecret(s); err != nil {
+			errs = append(errs, fmt.Errorf("webhook secret %d: %w", i+1, err))
 		}
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {

@@ -35,12 +35,12 @@ const (
 	EventBatchCompleted = "batch.completed"
 )
 
-// Request headers; see the WebhookEvent proto for the contract.
+// Request headers besides the Standard Webhooks ones (sign.go); see the
+// WebhookEvent proto for the contract.
 const (
-	HeaderEventID    = "Imagepipe-Event-Id"
-	HeaderDeliveryID = "Imagepipe-Delivery-Id"
-	HeaderTimestamp  = "Imagepipe-Timestamp"
-	HeaderSignature  = "Imagepipe-Signature"
+	// HeaderEventID is the event's id, the same at every endpoint (the
+	// webhook-id header is the delivery's: one event, one endpoint).
+	HeaderEventID = "Imagepipe-Event-Id"
 	// UserAgent of every webhook request.
 	UserAgent = "imagepipe-webhooks/1"
 )
@@ -420,6 +420,14 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 	return consumer.Backoff(d.cfg.Backoff, d.cfg.MaxBackoff, n)
 }
 
+// secretsFor returns the secrets that sign a delivery for tenant, newest
+// first. For now every tenant's deliveries are signed with the configured
+// secrets (cfg.Secrets); per-tenant secrets (tenants.Tenant.WebhookSecrets)
+// will be looked up here; the error return is for that lookup.
+func (d *Dispatcher) secretsFor(_ context.Context, _ string) ([]string, error) {
+	return d.cfg.Secrets, nil
+}
+
 // post makes one attempt. permanent reports a failure no retry can fix
 // (the address is refused, the URL does not parse).
 func (d *Dispatcher) post(ctx context.Context, dl *pb.WebhookDelivery) (a *pb.WebhookAttempt, permanent bool) {
@@ -435,9 +443,21 @@ func (d *Dispatcher) post(ctx context.Context, dl *pb.WebhookDelivery) (a *pb.We
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
 	req.Header.Set(HeaderEventID, dl.GetEventId())
-	req.Header.Set(HeaderDeliveryID, dl.GetId())
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(start.Unix(), 10))
-	req.Header.Set(HeaderSignature, Sign(d.cfg.Secrets, start, body))
+	// Deliveries do not record their tenant yet: every one is signed with
+	// the configured secrets.
+	secrets, err := d.secretsFor(ctx, "")
+	if err == nil {
+		// webhook-id is the delivery's id: the same on every retry and
+		// replay, so a receiver deduplicates by it.
+		err = SetHeaders(req.Header, secrets, dl.GetId(), start, body)
+	}
+	if err != nil {
+		// Not the receiver's fault, and fixable (a tenant's secret can be
+		// set again): retried like a failed request. The error never
+		// holds a secret.
+		a.Error = "cannot sign: " + err.Error()
+		return a, false
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrAddressNotAllowed) {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,9 +30,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-const (
-	newSecret = "new-secret-0123456789"
-	oldSecret = "old-secret-0123456789"
+// Signing secrets: the two the dispatcher signs with (in the middle of a
+// rotation) and one it does not hold.
+var (
+	newSecret   = secret('n', 32)
+	oldSecret   = secret('o', 24)
+	otherSecret = secret('x', 32)
 )
 
 var (
@@ -118,7 +122,9 @@ type request struct {
 	at         time.Time
 	path       string
 	eventID    string
-	deliveryID string
+	deliveryID string // webhook-id
+	timestamp  int64  // webhook-timestamp
+	signatures int    // v1 signatures in webhook-signature
 	event      *pb.WebhookEvent
 	verifyErrs []error // against [new], [old], [other]
 	userAgent  string
@@ -138,21 +144,22 @@ func newReceiver(t *testing.T, status func(n int) int) *receiver {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		sig := req.Header.Get(webhooks.HeaderSignature)
-		now := time.Now()
+		ts, tsErr := strconv.ParseInt(req.Header.Get(webhooks.HeaderTimestamp), 10, 64)
 		got := request{
-			at:         now,
+			at:         time.Now(),
 			path:       req.URL.Path,
 			eventID:    req.Header.Get(webhooks.HeaderEventID),
-			deliveryID: req.Header.Get(webhooks.HeaderDeliveryID),
+			deliveryID: req.Header.Get(webhooks.HeaderWebhookID),
+			timestamp:  ts,
+			signatures: strings.Count(" "+sig, " v1,"),
 			userAgent:  req.Header.Get("User-Agent"),
 			event:      &pb.WebhookEvent{},
 		}
-		for _, secrets := range [][]string{{newSecret}, {oldSecret}, {"other-secret-0123456789"}} {
-			got.verifyErrs = append(got.verifyErrs, webhooks.Verify(secrets, sig, body, time.Minute, now))
+		for _, secrets := range [][]string{{newSecret}, {oldSecret}, {otherSecret}} {
+			got.verifyErrs = append(got.verifyErrs, webhooks.Verify(secrets, req.Header, body))
 		}
-		if err := protojson.Unmarshal(body, got.event); err != nil || req.Header.Get("Content-Type") != "application/json" ||
-			!strings.HasPrefix(sig, "t="+req.Header.Get(webhooks.HeaderTimestamp)+",") {
-			t.Errorf("bad request: body %q (%v), content type %q, signature %q", body, err, req.Header.Get("Content-Type"), sig)
+		if err := protojson.Unmarshal(body, got.event); err != nil || req.Header.Get("Content-Type") != "application/json" || tsErr != nil {
+			t.Errorf("bad request: body %q (%v), content type %q, timestamp %v", body, err, req.Header.Get("Content-Type"), tsErr)
 		}
 		r.mu.Lock()
 		r.reqs = append(r.reqs, got)
@@ -175,12 +182,22 @@ func (r *receiver) url(path string) string { return r.srv.URL + path }
 
 func always(code int) func(int) int { return func(int) int { return code } }
 
-// checkSigned asserts a request verifies with either secret alone and not
-// with a third.
+// checkSigned asserts a request carries a signature per secret, stamped
+// with the time it was sent, and verifies with either secret alone and
+// not with a third.
 func checkSigned(t *testing.T, r request) {
 	t.Helper()
 	if r.verifyErrs[0] != nil || r.verifyErrs[1] != nil || !errors.Is(r.verifyErrs[2], webhooks.ErrBadSignature) {
 		t.Errorf("signature checks [new, old, other] = %v; want nil, nil, ErrBadSignature", r.verifyErrs)
+	}
+	if r.signatures != 2 {
+		t.Errorf("%d v1 signatures, want 2", r.signatures)
+	}
+	if d := r.at.Unix() - r.timestamp; d < 0 || d > 2 {
+		t.Errorf("webhook-timestamp %d, received at %d: want the attempt's time", r.timestamp, r.at.Unix())
+	}
+	if !strings.HasPrefix(r.deliveryID, "dlv_") {
+		t.Errorf("webhook-id %q: want the delivery's id", r.deliveryID)
 	}
 	if r.userAgent != webhooks.UserAgent {
 		t.Errorf("User-Agent %q, want %q", r.userAgent, webhooks.UserAgent)
@@ -369,8 +386,9 @@ func TestFailedThenReplayed(t *testing.T) {
 	}
 	for _, r := range reqs {
 		checkSigned(t, r)
-		if r.eventID != d.GetEventId() || r.event.GetType() != webhooks.EventImageFailed {
-			t.Errorf("request event %q type %q; want %q image.failed", r.eventID, r.event.GetType(), d.GetEventId())
+		if r.eventID != d.GetEventId() || r.event.GetType() != webhooks.EventImageFailed || r.deliveryID != d.GetId() {
+			t.Errorf("request event %q type %q webhook-id %q; want %q image.failed %q (the same across retries and the replay)",
+				r.eventID, r.event.GetType(), r.deliveryID, d.GetEventId(), d.GetId())
 		}
 	}
 }
