@@ -259,6 +259,8 @@ type WebhookDelivery struct {
 	// Attempts since the delivery was made or last replayed; at the
 	// configured maximum it is FAILED.
 	RoundAttempts int32 `protobuf:"varint,14,opt,name=round_attempts,json=roundAttempts,proto3" json:"round_attempts,omitempty"`
+	// The tenant that owns the delivery's image or batch.
+	Tenant        string `protobuf:"bytes,15,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -391,6 +393,13 @@ func (x *WebhookDelivery) GetRoundAttempts() int32 {
 	return 0
 }
 
+func (x *WebhookDelivery) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
 var File_imagepipe_v1_webhook_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_webhook_proto_rawDesc = "" +
@@ -408,7 +417,7 @@ const file_imagepipe_v1_webhook_proto_rawDesc = "" +
 	"\vstatus_code\x18\x02 \x01(\x05R\n" +
 	"statusCode\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x125\n" +
-	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xb4\x04\n" +
+	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xcc\x04\n" +
 	"\x0fWebhookDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1d\n" +
@@ -427,7 +436,8 @@ const file_imagepipe_v1_webhook_proto_rawDesc = "" +
 	"\x11next_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x18\n" +
 	"\areplays\x18\f \x01(\x05R\areplays\x12\x18\n" +
 	"\apayload\x18\r \x01(\tR\apayload\x12%\n" +
-	"\x0eround_attempts\x18\x0e \x01(\x05R\rroundAttempts*\xab\x01\n" +
+	"\x0eround_attempts\x18\x0e \x01(\x05R\rroundAttempts\x12\x16\n" +
+	"\x06tenant\x18\x0f \x01(\tR\x06tenant*\xab\x01\n" +
 	"\x14WebhookDeliveryState\x12&\n" +
 	"\"WEBHOOK_DELIVERY_STATE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eWEBHOOK_DELIVERY_STATE_PENDING\x10\x01\x12$\n" +
