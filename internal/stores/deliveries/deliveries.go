@@ -29,11 +29,19 @@ type Record struct {
 	Version  int64
 }
 
+// DefaultTenant owns the deliveries stored without a tenant (written before
+// tenants existed): a Filter for it matches them too. It is
+// auth.DefaultTenant.
+const DefaultTenant = "default"
+
 // Filter narrows a listing; zero fields match everything.
 type Filter struct {
 	State   pb.WebhookDeliveryState
 	ImageID string
 	BatchID string
+	// Tenant matches the delivery's tenant (WebhookDelivery.tenant);
+	// DefaultTenant also matches deliveries without one.
+	Tenant string
 }
 
 // Page is one page of a listing.

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) deliveries.Store) {
 		{"ListEmpty", testListEmpty},
 		{"ListRejectsBadArguments", testListRejectsBadArguments},
 		{"ListFilters", testListFilters},
+		{"ListFiltersByTenant", testListFiltersByTenant},
 		{"ListSeesUpdates", testListSeesUpdates},
 	}
 	for _, tc := range tests {

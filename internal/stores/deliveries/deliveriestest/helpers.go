@@ -32,7 +32,7 @@ func NewID(t testing.TB) string {
 var base = time.Date(2026, 11, 21, 18, 15, 10, 123456000, time.UTC)
 
 // NewDelivery returns a PENDING delivery with every field set, created at
-// created.
+// created, of tenant acme.
 func NewDelivery(t testing.TB, imageID, batchID string, created time.Time) *pb.WebhookDelivery {
 	ct := timestamppb.New(created)
 	return &pb.WebhookDelivery{
@@ -42,6 +42,7 @@ func NewDelivery(t testing.TB, imageID, batchID string, created time.Time) *pb.W
 		Url:             "https://hooks.example.com/imagepipe",
 		ImageId:         imageID,
 		BatchId:         batchID,
+		Tenant:          "acme",
 		State:           pending,
 		CreateTime:      ct,
 		UpdateTime:      ct,

@@ -92,12 +92,13 @@ func testListRejectsBadArguments(t *testing.T, newStore NewStore) {
 		}
 	}
 	// A token continues the listing it came from, not another one.
-	// The first three filters match all three deliveries.
+	// The first four filters match all three deliveries.
 	filters := []deliveries.Filter{
-		{}, {State: pending}, {ImageID: "img-1"},
+		{}, {State: pending}, {ImageID: "img-1"}, {Tenant: "acme"},
 		{State: pending, ImageID: "img-1"}, {ImageID: "img-1", BatchID: "b1"},
+		{Tenant: deliveries.DefaultTenant}, {Tenant: "acme", State: pending},
 	}
-	for _, from := range filters[:3] {
+	for _, from := range filters[:4] {
 		page, err := s.List(ctx, from, 2, "")
 		if err != nil || page.NextPageToken == "" {
 			t.Fatalf("first page of %+v: token %q, %v; want a token", from, page.NextPageToken, err)
@@ -161,6 +162,81 @@ func testListFilters(t *testing.T, newStore NewStore) {
 				t.Errorf("filter %+v, page size %d: %d pages for %d records, want %d", f, size, pages, len(want), wantPages)
 			}
 		}
+	}
+}
+
+// Deliveries without a tenant (made before tenants) are the default
+// tenant's: a listing for it shows them beside those stored as "default".
+func testListFiltersByTenant(t *testing.T, newStore NewStore) {
+	s := newStore(t)
+	ctx := t.Context()
+	type row struct {
+		id, tenant string
+		state      pb.WebhookDeliveryState
+		image      string
+	}
+	tenants := []string{"", deliveries.DefaultTenant, "acme", "globex", "acme"}
+	states := []pb.WebhookDeliveryState{pending, delivered, failed}
+	var rows []row // oldest first
+	for i := range 45 {
+		d := NewDelivery(t, fmt.Sprint("img-", i%3), "", base.Add(time.Duration(i)*time.Millisecond))
+		d.Tenant = tenants[i%len(tenants)]
+		d.State = states[(i/4)%3]
+		if _, err := s.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row{d.Id, d.Tenant, d.State, d.ImageId})
+	}
+	for _, f := range []deliveries.Filter{
+		{Tenant: deliveries.DefaultTenant},
+		{Tenant: "acme"},
+		{Tenant: "globex"},
+		{Tenant: "acme", State: failed},
+		{Tenant: deliveries.DefaultTenant, ImageID: "img-2"},
+		{Tenant: deliveries.DefaultTenant, State: delivered, ImageID: "img-0"},
+		{Tenant: "no-such-tenant"},
+		{State: pending},
+	} {
+		var want []string
+		for _, r := range slices.Backward(rows) {
+			tenant := r.tenant
+			if tenant == "" {
+				tenant = deliveries.DefaultTenant
+			}
+			if (f.Tenant == "" || tenant == f.Tenant) && (f.State == 0 || r.state == f.State) && (f.ImageID == "" || r.image == f.ImageID) {
+				want = append(want, r.id)
+			}
+		}
+		for _, size := range []int{3, 100} {
+			got, pages := listAll(t, s, f, size)
+			if !slices.Equal(got, want) {
+				t.Errorf("filter %+v, page size %d: listed\n%v\nwant\n%v", f, size, got, want)
+			}
+			if wantPages := max(1, (len(want)+size-1)/size); pages != wantPages {
+				t.Errorf("filter %+v, page size %d: %d pages for %d records, want %d", f, size, pages, len(want), wantPages)
+			}
+		}
+	}
+	// The tenant is the record's: an update moves the delivery to another
+	// tenant's listing, and one without a tenant back to the default's.
+	rec, err := s.Get(ctx, rows[2].id) // acme
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := clone(rec.Delivery)
+	upd.Tenant = ""
+	if _, err := s.Update(ctx, &deliveries.Record{Delivery: upd, Version: rec.Version}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, upd.Id)
+	if err != nil || got.Delivery.GetTenant() != "" {
+		t.Fatalf("Get after clearing the tenant = %v, %v; want no tenant", got, err)
+	}
+	defaults, _ := listAll(t, s, deliveries.Filter{Tenant: deliveries.DefaultTenant}, 100)
+	acme, _ := listAll(t, s, deliveries.Filter{Tenant: "acme"}, 100)
+	if !slices.Contains(defaults, upd.Id) || slices.Contains(acme, upd.Id) {
+		t.Errorf("a delivery whose tenant was cleared: listed for default %v, for acme %v; want default only",
+			slices.Contains(defaults, upd.Id), slices.Contains(acme, upd.Id))
 	}
 }
 

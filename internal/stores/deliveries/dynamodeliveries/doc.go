@@ -28,6 +28,8 @@
 //	state       N, the WebhookDeliveryState
 //	image_id    S, only when set
 //	batch_id    S, only when set
+//	tenant      S, only when set (a delivery without one, such as one made
+//	            before tenants, is the default tenant's)
 //	created     N, create_time in unix microseconds (the time of Create
 //	            when the delivery has none); never updated
 //	record      B, the protobuf imagepipe.v1.WebhookDelivery
@@ -37,8 +39,10 @@
 //
 // The global secondary index by_created (partition log, sort created,
 // projection ALL) serves List newest first (ScanIndexForward false); filters
-// on state, image_id and batch_id are a FilterExpression, so a selective
-// filter reads the deliveries it skips. A List call stops after a bounded
+// on state, image_id, batch_id and tenant are a FilterExpression, so a
+// selective filter reads the deliveries it skips. (The filter for the
+// default tenant also matches items without a tenant, which an index keyed
+// on tenant would leave out; tables made before tenants need no change.) A List call stops after a bounded
 // number of Query calls and may then return a short (even empty) page with a
 // page token. Page tokens are opaque (base64url JSON of the last position and
 // the filter) and are checked before use: a token of another filter is

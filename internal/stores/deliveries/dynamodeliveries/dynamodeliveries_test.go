@@ -177,7 +177,7 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 		if st, _ := num(t, item, "state"); st != int64(d.State) {
 			t.Errorf("state = %d, want %d", st, d.State)
 		}
-		for name, want := range map[string]string{"log": "d", "image_id": "img-1"} {
+		for name, want := range map[string]string{"log": "d", "image_id": "img-1", "tenant": "acme"} {
 			if v, ok := item[name].(*types.AttributeValueMemberS); !ok || v.Value != want {
 				t.Errorf("%s = %v, want %q", name, item[name], want)
 			}
@@ -199,12 +199,15 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 		// Update moves the indexed attributes with the record.
 		upd := proto.Clone(rec.Delivery).(*pb.WebhookDelivery)
 		upd.State, upd.ImageId, upd.BatchId = pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED, "", "b9"
+		upd.Tenant = ""
 		if _, err := s.Update(ctx, &deliveries.Record{Delivery: upd, Version: 1}); err != nil {
 			t.Fatal(err)
 		}
 		item = dynamotest.Item(t, e.db, table, d.Id)
-		if _, ok := item["image_id"]; ok {
-			t.Errorf("image_id = %v after an update cleared it", item["image_id"])
+		for _, name := range []string{"image_id", "tenant"} {
+			if _, ok := item[name]; ok {
+				t.Errorf("%s = %v after an update cleared it", name, item[name])
+			}
 		}
 		if b, ok := item["batch_id"].(*types.AttributeValueMemberS); !ok || b.Value != "b9" {
 			t.Errorf("batch_id = %v after an update set it to b9", item["batch_id"])

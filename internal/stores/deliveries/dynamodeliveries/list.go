@@ -37,6 +37,7 @@ type pageToken struct {
 	State   int32  `json:"s,omitempty"`
 	ImageID string `json:"i,omitempty"`
 	BatchID string `json:"b,omitempty"`
+	Tenant  string `json:"t,omitempty"`
 }
 
 // List implements deliveries.Store with a Query on the by_created index,
@@ -77,6 +78,15 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 			in.ExpressionAttributeNames["#"+c.ref] = c.attr
 			in.ExpressionAttributeValues[":"+c.ref] = c.value
 		}
+	}
+	if f.Tenant != "" {
+		cond := "#tn = :tn"
+		if f.Tenant == deliveries.DefaultTenant { // and the deliveries without a tenant
+			cond = "(attribute_not_exists(#tn) OR #tn = :tn)"
+		}
+		conds = append(conds, cond)
+		in.ExpressionAttributeNames["#tn"] = attrTenant
+		in.ExpressionAttributeValues[":tn"] = dynamoutil.S(f.Tenant)
 	}
 	if len(conds) > 0 {
 		in.FilterExpression = aws.String(strings.Join(conds, " AND "))
@@ -124,7 +134,7 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 func encodeToken(f deliveries.Filter, key map[string]types.AttributeValue) string {
 	b, _ := json.Marshal(pageToken{
 		V: 1, Created: dynamoutil.GetN(key, attrCreated), ID: dynamoutil.GetS(key, attrPK),
-		State: int32(f.State), ImageID: f.ImageID, BatchID: f.BatchID,
+		State: int32(f.State), ImageID: f.ImageID, BatchID: f.BatchID, Tenant: f.Tenant,
 	})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -144,7 +154,7 @@ func decodeToken(token string, f deliveries.Filter) (map[string]types.AttributeV
 	if err := json.Unmarshal(raw, &t); err != nil || t.V != 1 || t.ID == "" {
 		return nil, fmt.Errorf("dynamodeliveries: %w: not a version 1 token", deliveries.ErrInvalidToken)
 	}
-	if t.State != int32(f.State) || t.ImageID != f.ImageID || t.BatchID != f.BatchID {
+	if t.State != int32(f.State) || t.ImageID != f.ImageID || t.BatchID != f.BatchID || t.Tenant != f.Tenant {
 		return nil, fmt.Errorf("dynamodeliveries: %w: made for another filter", deliveries.ErrInvalidToken)
 	}
 	return map[string]types.AttributeValue{

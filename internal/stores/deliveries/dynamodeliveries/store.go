@@ -47,6 +47,7 @@ const (
 	attrState   = "state"
 	attrImage   = "image_id"
 	attrBatch   = "batch_id"
+	attrTenant  = "tenant"
 	attrCreated = "created"
 	attrRecord  = "record"
 	attrToken   = dynamoutil.AttrToken
@@ -157,6 +158,9 @@ func (s *Store) Create(ctx context.Context, d *pb.WebhookDelivery) (*deliveries.
 	if v := d.GetBatchId(); v != "" {
 		item[attrBatch] = dynamoutil.S(v)
 	}
+	if v := d.GetTenant(); v != "" {
+		item[attrTenant] = dynamoutil.S(v)
+	}
 	if s.opts.TTL > 0 {
 		item[attrExpires] = dynamoutil.N(now.Add(s.opts.TTL).Unix())
 	}
@@ -202,8 +206,8 @@ func keyOf(id string) map[string]types.AttributeValue {
 }
 
 // Update implements deliveries.Store: one UpdateItem conditioned on the
-// version it was read at. State, image and batch are taken from the new
-// record; created and expires_at stay as created.
+// version it was read at. State, image, batch and tenant are taken from the
+// new record; created and expires_at stay as created.
 func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries.Record, error) {
 	d := rec.Delivery
 	id := d.GetId()
@@ -225,7 +229,9 @@ func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries
 	}
 	set := []string{"#v = :next", "#st = :state", "#rec = :rec", "#tok = :tok"}
 	var remove []string
-	for _, a := range []struct{ name, ref, value string }{{attrImage, "#img", d.GetImageId()}, {attrBatch, "#b", d.GetBatchId()}} {
+	for _, a := range []struct{ name, ref, value string }{
+		{attrImage, "#img", d.GetImageId()}, {attrBatch, "#b", d.GetBatchId()}, {attrTenant, "#tn", d.GetTenant()},
+	} {
 		names[a.ref] = a.name
 		if a.value == "" {
 			remove = append(remove, a.ref)

@@ -5,6 +5,10 @@
 // URL: the status store's, sqlite:///path/to/status.db. The table sits
 // beside sqliterecords' images table in the same file; either may be opened
 // first.
+//
+// The tenant column came after the table: New adds it to a table made
+// before it, whose deliveries keep it NULL and so belong to the default
+// tenant.
 package sqlitedeliveries
 
 import (
@@ -50,7 +54,7 @@ type Store struct {
 
 // created is the create time in unix microseconds, the listing order;
 // image_id and batch_id are NULL when empty, so the partial indexes hold only
-// deliveries that have them.
+// deliveries that have them; tenant is NULL when empty too (see tenantExpr).
 const schema = `
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
 	id       TEXT PRIMARY KEY,
@@ -59,7 +63,8 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 	image_id TEXT,
 	batch_id TEXT,
 	created  INTEGER NOT NULL,
-	record   BLOB NOT NULL -- protobuf imagepipe.v1.WebhookDelivery
+	record   BLOB NOT NULL, -- protobuf imagepipe.v1.WebhookDelivery
+	tenant   TEXT
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_created ON webhook_deliveries(created, id);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_state ON webhook_deliveries(state, created, id);
@@ -67,18 +72,63 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_by_image ON webhook_deliveries(ima
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_batch ON webhook_deliveries(batch_id, created, id) WHERE batch_id IS NOT NULL;
 `
 
+// addTenant adds the tenant column to a table made before tenants; the
+// deliveries it holds get NULL, so they are the default tenant's.
+const addTenant = `ALTER TABLE webhook_deliveries ADD COLUMN tenant TEXT`
+
+// tenantExpr is a row's tenant as Filter.Tenant matches it: NULL (no
+// tenant) is the default tenant. Queries must spell it exactly so, for
+// SQLite to use the index on it.
+const tenantExpr = `coalesce(tenant, '` + deliveries.DefaultTenant + `')`
+
+// tenantIndex serves a tenant's listing, the default tenant's too, as one
+// range read newest first.
+const tenantIndex = `
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_tenant ON webhook_deliveries(` + tenantExpr + `, created, id);
+`
+
 // New opens (creating if needed) the status database at path and its
-// webhook_deliveries table.
+// webhook_deliveries table, adding the tenant column to a table made before
+// it existed.
 func New(path string) (*Store, error) {
 	db, err := sqlitedb.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Exec(schema); err != nil {
+	if err := migrate(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitedeliveries: create schema: %w", err)
 	}
 	return &Store{db: db, now: time.Now}, nil
+}
+
+// migrate creates the table and its indexes, or brings an older table up to
+// date, in one transaction: the write lock it takes at once (sqlitedb's
+// immediate transactions) makes processes opening the file together take
+// turns, so only one of them adds the column.
+func migrate(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	var hasTenant bool
+	err = tx.QueryRow(`SELECT count(*) > 0 FROM pragma_table_info('webhook_deliveries') WHERE name = 'tenant'`).Scan(&hasTenant)
+	if err != nil {
+		return err
+	}
+	if !hasTenant {
+		if _, err := tx.Exec(addTenant); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(tenantIndex); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 func nullable(s string) any {
@@ -103,9 +153,10 @@ func (s *Store) Create(ctx context.Context, d *pb.WebhookDelivery) (*deliveries.
 		created = d.GetCreateTime().AsTime()
 	}
 	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO webhook_deliveries (id, version, state, image_id, batch_id, created, record)
-		 VALUES (?, 1, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		d.GetId(), int32(d.GetState()), nullable(d.GetImageId()), nullable(d.GetBatchId()), created.UnixMicro(), data)
+		`INSERT INTO webhook_deliveries (id, version, state, image_id, batch_id, tenant, created, record)
+		 VALUES (?, 1, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		d.GetId(), int32(d.GetState()), nullable(d.GetImageId()), nullable(d.GetBatchId()), nullable(d.GetTenant()),
+		created.UnixMicro(), data)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedeliveries: create %s: %w", d.GetId(), err)
 	}
@@ -139,8 +190,8 @@ func decode(version int64, data []byte) (*deliveries.Record, error) {
 	return &deliveries.Record{Delivery: d, Version: version}, nil
 }
 
-// Update implements deliveries.Store. State, image and batch are taken from
-// the new record; the listing position stays that of Create.
+// Update implements deliveries.Store. State, image, batch and tenant are
+// taken from the new record; the listing position stays that of Create.
 func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries.Record, error) {
 	d := rec.Delivery
 	data, err := proto.Marshal(d)
@@ -148,9 +199,10 @@ func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries
 		return nil, fmt.Errorf("sqlitedeliveries: encode: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx,
-		`UPDATE webhook_deliveries SET version = version + 1, state = ?, image_id = ?, batch_id = ?, record = ?
+		`UPDATE webhook_deliveries SET version = version + 1, state = ?, image_id = ?, batch_id = ?, tenant = ?, record = ?
 		 WHERE id = ? AND version = ?`,
-		int32(d.GetState()), nullable(d.GetImageId()), nullable(d.GetBatchId()), data, d.GetId(), rec.Version)
+		int32(d.GetState()), nullable(d.GetImageId()), nullable(d.GetBatchId()), nullable(d.GetTenant()),
+		data, d.GetId(), rec.Version)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedeliveries: update %s: %w", d.GetId(), err)
 	}
@@ -172,10 +224,12 @@ type pageToken struct {
 	State   int32  `json:"s,omitempty"`
 	ImageID string `json:"i,omitempty"`
 	BatchID string `json:"b,omitempty"`
+	Tenant  string `json:"t,omitempty"`
 }
 
 func encodeToken(f deliveries.Filter, created int64, id string) string {
-	b, _ := json.Marshal(pageToken{V: 1, Created: created, ID: id, State: int32(f.State), ImageID: f.ImageID, BatchID: f.BatchID})
+	b, _ := json.Marshal(pageToken{V: 1, Created: created, ID: id,
+		State: int32(f.State), ImageID: f.ImageID, BatchID: f.BatchID, Tenant: f.Tenant})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -191,14 +245,14 @@ func decodeToken(token string, f deliveries.Filter) (created int64, id string, e
 	if err := json.Unmarshal(raw, &t); err != nil || t.V != 1 || t.ID == "" {
 		return 0, "", fmt.Errorf("sqlitedeliveries: %w: not a version 1 token", deliveries.ErrInvalidToken)
 	}
-	if t.State != int32(f.State) || t.ImageID != f.ImageID || t.BatchID != f.BatchID {
+	if t.State != int32(f.State) || t.ImageID != f.ImageID || t.BatchID != f.BatchID || t.Tenant != f.Tenant {
 		return 0, "", fmt.Errorf("sqlitedeliveries: %w: made for another filter", deliveries.ErrInvalidToken)
 	}
 	return t.Created, t.ID, nil
 }
 
 // List implements deliveries.Store: newest first by create time, then by id
-// descending. The page token is the last position returned and the filter,
+// descending. A delivery without a tenant is the default tenant's. The page token is the last position returned and the filter,
 // as base64url JSON.
 func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, token string) (deliveries.Page, error) {
 	if pageSize < 0 || pageSize > maxPageSize {
@@ -219,6 +273,9 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 	}
 	if f.BatchID != "" {
 		where, args = append(where, "batch_id = ?"), append(args, f.BatchID)
+	}
+	if f.Tenant != "" {
+		where, args = append(where, tenantExpr+" = ?"), append(args, f.Tenant)
 	}
 	if token != "" {
 		created, id, err := decodeToken(token, f)
