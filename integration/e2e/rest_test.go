@@ -22,7 +22,7 @@ func TestRESTWatchStreamsStates(t *testing.T) {
 		t.Fatalf("upload: %d %s", r.code, r.body)
 	}
 	id := r.image(t).GetId()
-	resp, err := http.Get(s.Base + "/v1/images/" + id + ":watch")
+	resp, err := s.HTTP.Get(s.Base + "/v1/images/" + id + ":watch")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestTraceContextReachesTheProcessor(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, s.Base+"/v1/images?wait=30s", bytes.NewReader(imagetest.Fixture(t, "coffee.png")))
 	req.Header.Set("Content-Type", "image/png")
 	req.Header.Set("traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
-	r := do(t, req)
+	r := s.do(t, req)
 	if r.code != http.StatusOK {
 		t.Fatalf("upload: %d %s", r.code, r.body)
 	}

@@ -46,9 +46,22 @@ type response struct {
 	body   []byte
 }
 
+// do sends req without credentials (a presigned URL, a public variant).
 func do(t testing.TB, req *http.Request) response {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	return doWith(t, http.DefaultClient, req)
+}
+
+// do sends req with the operator's key unless it carries credentials of
+// its own.
+func (s *server) do(t testing.TB, req *http.Request) response {
+	t.Helper()
+	return doWith(t, s.HTTP, req)
+}
+
+func doWith(t testing.TB, c *http.Client, req *http.Request) response {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -63,7 +76,7 @@ func do(t testing.TB, req *http.Request) response {
 func (s *server) get(t testing.TB, path string) response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.Base+path, nil)
-	return do(t, req)
+	return s.do(t, req)
 }
 
 func (s *server) post(t testing.TB, path, contentType string, body io.Reader) response {
@@ -72,7 +85,7 @@ func (s *server) post(t testing.TB, path, contentType string, body io.Reader) re
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	return do(t, req)
+	return s.do(t, req)
 }
 
 func (r response) image(t testing.TB) *pb.Image {

@@ -27,7 +27,7 @@ func sseStream(t *testing.T, s *server, path string) (<-chan sseEvent, *http.Res
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Base+path, nil)
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.HTTP.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func TestSSEErrors(t *testing.T) {
 	s := sharedServer(t)
 	req, _ := http.NewRequest(http.MethodGet, s.Base+"/v1/batches/no-such-batch:watch", nil)
 	req.Header.Set("Accept", "text/event-stream")
-	r := do(t, req)
+	r := s.do(t, req)
 	if e := r.errorBody(t); r.code != http.StatusNotFound || e.Error.Reason != "NOT_FOUND" || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 		t.Errorf("unknown batch: %d %s", r.code, r.body)
 	}

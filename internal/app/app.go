@@ -19,7 +19,10 @@ import (
 
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
+	"github.com/imagepipe/imagepipe/internal/platform/urlsign"
 	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"google.golang.org/grpc"
@@ -51,6 +54,9 @@ type App struct {
 	records             records.Store
 	events              queue.Queue
 	deliveries          deliveries.Store
+	tenants             tenants.Store
+	authn               auth.Authenticator
+	signer              *urlsign.Signer
 
 	grpcLis    net.Listener
 	grpcServer *grpc.Server

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/platform/flagenv"
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"github.com/imagepipe/imagepipe/services/gateway"
@@ -46,6 +48,19 @@ type Config struct {
 	// over the built-ins; empty for the built-ins only.
 	PresetsFile string
 
+	// Identity: IMAGEPIPE_AUTH=off lets every call in as the operator;
+	// AdminKey (environment only) is the operator's bootstrap key; JWT
+	// verifies identity providers' tokens when JWT.JWKS is set.
+	Auth     string
+	AdminKey string
+	JWT      auth.JWTConfig
+	// Reflection registers gRPC server reflection (open, like health).
+	Reflection bool
+	// URLSigningKeys (environment only) sign private images' URLs, first
+	// signs, all verify; SignedURLTTL is how long a record's URLs work.
+	URLSigningKeys string
+	SignedURLTTL   time.Duration
+
 	Ingest    ingest.Config
 	Processor processor.Config
 	Status    status.Config
@@ -66,6 +81,10 @@ func DefaultConfig() Config {
 		StatusAddr:    "localhost:9090",
 		ProcessorAddr: "localhost:9090",
 		LogLevel:      "info",
+		Auth:          "on",
+		Reflection:    true,
+		SignedURLTTL:  time.Hour,
+		JWT:           auth.JWTConfig{TenantClaim: auth.DefaultTenantClaim, ScopesClaim: auth.DefaultScopesClaim},
 		Ingest:        ingest.DefaultConfig(),
 		Processor:     processor.DefaultConfig(),
 		Status:        status.DefaultConfig(),
@@ -128,6 +147,8 @@ func (c *Config) envFlags() *flag.FlagSet {
 	fs := flag.NewFlagSet("env", flag.ContinueOnError)
 	c.registerFlags(fs)
 	fs.StringVar(&c.WebhookSecrets, "webhooks.secrets", c.WebhookSecrets, "comma-separated webhook signing secrets, newest first")
+	fs.StringVar(&c.AdminKey, "admin-key", c.AdminKey, "the operator's API key (tenant default, scope admin), at least 32 characters")
+	fs.StringVar(&c.URLSigningKeys, "url-signing-keys", c.URLSigningKeys, "comma-separated base64url keys signing private images' URLs, newest first")
 	return fs
 }
 
@@ -161,6 +182,14 @@ func (c *Config) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of variant URLs")
 	fs.StringVar(&c.PresetsFile, "presets", c.PresetsFile, "JSON file of presets merged over the built-ins")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug|info|warn|error")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "on|off: off lets every call in without credentials (local experiments only)")
+	fs.StringVar(&c.JWT.JWKS, "jwt.jwks", c.JWT.JWKS, "JWKS URL or file of the identity provider whose JWTs are accepted (RS256, ES256)")
+	fs.StringVar(&c.JWT.Issuer, "jwt.issuer", c.JWT.Issuer, "required iss of JWTs")
+	fs.StringVar(&c.JWT.Audience, "jwt.audience", c.JWT.Audience, "required aud of JWTs")
+	fs.StringVar(&c.JWT.TenantClaim, "jwt.tenant-claim", c.JWT.TenantClaim, "JWT claim naming the caller's tenant")
+	fs.StringVar(&c.JWT.ScopesClaim, "jwt.scopes-claim", c.JWT.ScopesClaim, "JWT claim with the caller's scopes (space-separated or a list)")
+	fs.BoolVar(&c.Reflection, "reflection", c.Reflection, "serve gRPC server reflection (for grpcurl)")
+	fs.DurationVar(&c.SignedURLTTL, "signed-url-ttl", c.SignedURLTTL, "how long the signed URLs of a private image's record work")
 	fs.StringVar(&c.IngestAddr, "gateway.ingest-addr", c.IngestAddr, "ingest service address the gateway dials")
 	fs.StringVar(&c.StatusAddr, "gateway.status-addr", c.StatusAddr, "status service address the gateway dials")
 	fs.StringVar(&c.ProcessorAddr, "gateway.processor-addr", c.ProcessorAddr, "processor service address the gateway dials")
@@ -228,6 +257,9 @@ func eventsBeside(queueURL string) string {
 	return u.String()
 }
 
+// AuthOff reports whether authentication is off (IMAGEPIPE_AUTH=off).
+func (c *Config) AuthOff() bool { return c.Auth == "off" }
+
 // Validate checks the whole config and reports every problem at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -253,6 +285,15 @@ func (c *Config) Validate() error {
 	}
 	if c.OriginalsURL != "" && c.OriginalsURL == c.VariantsURL {
 		errs = append(errs, errors.New("originals and variants must be different stores: originals are private"))
+	}
+	if c.Auth != "on" && c.Auth != "off" {
+		errs = append(errs, fmt.Errorf("auth %q: want on or off", c.Auth))
+	}
+	if c.JWT.JWKS != "" {
+		errs = append(errs, c.JWT.Validate())
+	}
+	if c.SignedURLTTL < time.Second || c.SignedURLTTL > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("signed-url-ttl %s: want 1s..168h", c.SignedURLTTL))
 	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)

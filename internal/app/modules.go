@@ -34,6 +34,9 @@ const (
 	Records    = "records"     // status store
 	Events     = "events"      // webhooks' events queue (only with webhooks on)
 	Deliveries = "deliveries"  // webhook delivery log (only with webhooks on)
+	Tenants    = "tenants"     // API keys and tenant settings, beside the status store
+	Auth       = "auth"        // the authenticator every gRPC call goes through
+	Signer     = "signer"      // signs and checks private images' URLs
 )
 
 // targets declares which modules each target runs.
@@ -49,10 +52,13 @@ var targets = map[string][]string{
 var deps = map[string][]string{
 	Ingest:    {GRPCServer, Presets, Originals, JobQueue, Records},
 	Status:    {GRPCServer, Records},
-	Admin:     {GRPCServer, JobQueue, Records, Events, Deliveries},
-	Webhooks:  {Records, Events, Deliveries},
+	Admin:     {GRPCServer, JobQueue, Records, Events, Deliveries, Tenants},
+	Webhooks:  {Records, Events, Deliveries, Tenants},
 	Processor: {GRPCServer, Presets, Originals, Variants, JobQueue, Events, Records},
-	Gateway:   {Variants},
+	Gateway:   {Variants, Signer},
+
+	GRPCServer: {Auth, Signer},
+	Auth:       {Tenants},
 }
 
 // inits builds each module; adding a module is a constant, its deps, its
@@ -66,6 +72,9 @@ var inits = map[string]func(*App, context.Context) error{
 	Records:    (*App).initRecords,
 	Events:     (*App).initEvents,
 	Deliveries: (*App).initDeliveries,
+	Tenants:    (*App).initTenants,
+	Auth:       (*App).initAuth,
+	Signer:     (*App).initSigner,
 	Ingest:     (*App).initIngest,
 	Status:     (*App).initStatus,
 	Admin:      (*App).initAdmin,

@@ -12,10 +12,10 @@ func TestOrder(t *testing.T) {
 		target string
 		want   []string
 	}{
-		{TargetGateway, []string{Variants, Gateway}},
-		{TargetIngest, []string{GRPCServer, Presets, Originals, JobQueue, Records, Ingest}},
-		{TargetStatus, []string{GRPCServer, Records, Status, JobQueue, Events, Deliveries, Admin, Webhooks}},
-		{TargetProcessor, []string{GRPCServer, Presets, Originals, Variants, JobQueue, Events, Records, Processor}},
+		{TargetGateway, []string{Variants, Signer, Gateway}},
+		{TargetIngest, []string{Tenants, Auth, Signer, GRPCServer, Presets, Originals, JobQueue, Records, Ingest}},
+		{TargetStatus, []string{Tenants, Auth, Signer, GRPCServer, Records, Status, JobQueue, Events, Deliveries, Admin, Webhooks}},
+		{TargetProcessor, []string{Tenants, Auth, Signer, GRPCServer, Presets, Originals, Variants, JobQueue, Events, Records, Processor}},
 	}
 	for _, c := range cases {
 		t.Run(c.target, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/services/admin"
 	"github.com/imagepipe/imagepipe/services/gateway"
@@ -28,7 +29,9 @@ import (
 // shared modules and registers it on the gRPC server or as a runner.
 
 // initGRPCServer binds the gRPC listener; every gRPC server registers the
-// standard health service and server reflection. The stores close only
+// standard health service and server reflection (unless turned off), both
+// open to all; every other method needs credentials (auth.Interceptors),
+// and private images in responses get signed URLs. The stores close only
 // after handlers return (WaitForHandlers).
 func (a *App) initGRPCServer(context.Context) error {
 	lis, err := net.Listen("tcp", a.cfg.GRPCAddr)
@@ -36,14 +39,18 @@ func (a *App) initGRPCServer(context.Context) error {
 		return fmt.Errorf("grpc listen: %w", err)
 	}
 	a.grpcLis = lis
+	authUnary, authStream := auth.Interceptors(a.authn, auth.OpenMethods(a.cfg.Reflection))
+	signUnary, signStream := a.signer.Interceptors(a.cfg.SignedURLTTL)
 	a.grpcServer = grpc.NewServer(
 		grpc.WaitForHandlers(true),
-		grpc.ChainUnaryInterceptor(trace.UnaryInterceptor(), apperr.UnaryInterceptor(a.log)),
-		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log)),
+		grpc.ChainUnaryInterceptor(trace.UnaryInterceptor(), apperr.UnaryInterceptor(a.log), authUnary, signUnary),
+		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log), authStream, signStream),
 	)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcServer, a.health)
-	reflection.Register(a.grpcServer)
+	if a.cfg.Reflection {
+		reflection.Register(a.grpcServer)
+	}
 	a.addRunner(runner{
 		name: "grpc",
 		run:  func(context.Context) error { return a.grpcServer.Serve(a.grpcLis) },

@@ -8,10 +8,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/imagepipe/imagepipe/internal/app"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
@@ -45,6 +49,13 @@ type Server struct {
 	Cfg  app.Config
 	Base string // http://127.0.0.1:port, "" for a target without HTTP
 	Logs *syncbuf.Buffer
+	// Token is the operator's admin key (tenant default): IMAGEPIPE_ADMIN_KEY
+	// if the config sets one, else the one the server generated into its
+	// data directory; "" when authentication is off.
+	Token string
+	// HTTP is a client that sends Token with every request that does not
+	// carry an Authorization header of its own.
+	HTTP *http.Client
 
 	stop    context.CancelFunc
 	stopped chan error
@@ -61,6 +72,8 @@ func Launch(cfg app.Config, opts ...app.Option) (*Server, error) {
 		return nil, fmt.Errorf("start %s: %w", cfg.Target, err)
 	}
 	s := &Server{App: a, Cfg: cfg, Logs: logs, stop: cancel, stopped: make(chan error, 1)}
+	s.Token = adminToken(cfg)
+	s.HTTP = &http.Client{Transport: WithToken(http.DefaultTransport, s.Token)}
 	go func() { s.stopped <- a.Run(ctx) }()
 	if a.HTTPAddr() != "" {
 		s.Base = "http://" + a.HTTPAddr()
@@ -108,10 +121,21 @@ func (s *Server) Kill() bool {
 	}
 }
 
-// Conn is a gRPC client connection to the server, closed when the test ends.
+// Conn is a gRPC client connection to the server that sends Token with
+// every call, closed when the test ends.
 func (s *Server) Conn(t testing.TB) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(s.App.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return s.ConnAs(t, s.Token)
+}
+
+// ConnAs is a gRPC client connection sending token ("" sends none).
+func (s *Server) ConnAs(t testing.TB, token string) *grpc.ClientConn {
+	t.Helper()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(auth.PerRPCToken(token)))
+	}
+	conn, err := grpc.NewClient(s.App.GRPCAddr(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,3 +158,34 @@ func WaitHealthy(base string) error {
 	}
 	return fmt.Errorf("%s/healthz never became healthy", base)
 }
+
+// adminToken is the operator's key of a server started with cfg.
+func adminToken(cfg app.Config) string {
+	if cfg.AuthOff() {
+		return ""
+	}
+	if cfg.AdminKey != "" {
+		return cfg.AdminKey
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin.key"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// WithToken returns a transport that adds "Authorization: Bearer token" to
+// requests without an Authorization header ("" adds nothing).
+func WithToken(rt http.RoundTripper, token string) http.RoundTripper {
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		if token != "" && r.Header.Get("Authorization") == "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		return rt.RoundTrip(r)
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
