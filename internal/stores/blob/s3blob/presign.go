@@ -67,3 +67,44 @@ func (s *Store) presignKey(op, key string, ttl time.Duration) (string, error) {
 	}
 	return k, nil
 }
+
+// PostPolicy is a presigned browser-style upload (an S3 POST policy): send
+// a multipart/form-data POST to URL with Fields, in any order, before the
+// "file" field.
+type PostPolicy struct {
+	URL    string
+	Fields map[string]string
+}
+
+// PresignPost returns a POST policy that uploads key for ttl (at most
+// MaxPresignTTL), without credentials, refused by the store itself unless
+// the body is 1..maxBytes bytes (content-length-range) and its
+// Content-Type field is contentType. Unlike PresignPut, the size limit is
+// enforced by S3, not trusted to the client.
+func (s *Store) PresignPost(ctx context.Context, key, contentType string, maxBytes int64, ttl time.Duration) (PostPolicy, error) {
+	k, err := s.presignKey("presign post", key, ttl)
+	if err != nil {
+		return PostPolicy{}, err
+	}
+	if maxBytes < 1 {
+		return PostPolicy{}, fmt.Errorf("s3blob: presign post %q: max bytes %d < 1", key, maxBytes)
+	}
+	ct := cmp.Or(contentType, blob.DefaultContentType)
+	req, err := s3.NewPresignClient(s.client).PresignPostObject(ctx,
+		&s3.PutObjectInput{Bucket: &s.bucket, Key: &k, ContentType: &ct},
+		func(o *s3.PresignPostOptions) {
+			o.Expires = ttl
+			o.Conditions = []any{
+				[]any{"content-length-range", 1, maxBytes},
+				map[string]string{"Content-Type": ct},
+			}
+		})
+	if err != nil {
+		return PostPolicy{}, wrap(ctx, "presign post", key, err)
+	}
+	fields := map[string]string{"Content-Type": ct}
+	for name, v := range req.Values {
+		fields[name] = v
+	}
+	return PostPolicy{URL: req.URL, Fields: fields}, nil
+}

@@ -1,10 +1,12 @@
 package s3blob_test
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,5 +101,63 @@ func TestPresignRejects(t *testing.T) {
 				t.Errorf("%s(%q, %v) error = %v, want %v", op, tc.key, tc.ttl, err, tc.wantErr)
 			}
 		}
+	}
+}
+
+// postForm sends a multipart POST of fields and then the file, as a
+// browser form would.
+func postForm(t *testing.T, p s3blob.PostPolicy, body string) (int, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range p.Fields {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw, err := mw.CreateFormFile("file", "photo.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(fw, body)
+	mw.Close()
+	return do(t, http.MethodPost, p.URL, mw.FormDataContentType(), buf.String())
+}
+
+func TestPresignPost(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	s := srv.store(t, "post", s3blob.Options{})
+	const key, body = "uploads/photo.jpg", "\xff\xd8\xff not really a jpeg"
+
+	p, err := s.PresignPost(t.Context(), key, "image/jpeg", int64(len(body)), 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, resp := postForm(t, p, body+"x"); code < 400 {
+		t.Errorf("POST one byte over the limit: HTTP %d %s, want refused", code, resp)
+	}
+	if _, err := s.Head(t.Context(), key); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("a refused POST left an object: %v", err)
+	}
+	wrongType := s3blob.PostPolicy{URL: p.URL, Fields: map[string]string{}}
+	for k, v := range p.Fields {
+		wrongType.Fields[k] = v
+	}
+	wrongType.Fields["Content-Type"] = "text/html"
+	if code, resp := postForm(t, wrongType, body); code < 400 {
+		t.Errorf("POST with another Content-Type: HTTP %d %s, want refused", code, resp)
+	}
+	if code, resp := postForm(t, p, body); code >= 300 {
+		t.Fatalf("POST within the limit: HTTP %d %s", code, resp)
+	}
+	got, attrs, err := s.Get(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	b, _ := io.ReadAll(got)
+	if string(b) != body || attrs.ContentType != "image/jpeg" {
+		t.Errorf("stored %q (%s), want the body as image/jpeg", b, attrs.ContentType)
 	}
 }
