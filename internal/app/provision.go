@@ -14,12 +14,17 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/queue/sqsqueue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants"
+	_ "github.com/imagepipe/imagepipe/internal/stores/tenants/dynamotenants" // dynamodb://
+	_ "github.com/imagepipe/imagepipe/internal/stores/tenants/sqlitetenants" // sqlite://
 )
 
 // Init creates every store the configuration names, idempotently: S3
 // buckets, the SQS queue with its dead-letter queue and a redrive policy of
-// max attempts + 1 receives, the DynamoDB table with its index; embedded
-// stores are created by opening them. It reports each store on out.
+// max attempts + 1 receives, the DynamoDB tables with their indexes (the
+// status table, the tenants table beside it and, with webhooks, the delivery
+// log); embedded stores are created by opening them. It reports each store
+// on out.
 func Init(ctx context.Context, cfg Config, out io.Writer) error {
 	if err := cfg.resolve(); err != nil {
 		return err
@@ -46,6 +51,17 @@ func Init(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "status     %s ready\n", cfg.StatusURL)
+	ts, err := tenants.Open(ctx, cfg.StatusURL)
+	if err != nil {
+		return fmt.Errorf("tenants store: %w", err)
+	}
+	defer ts.Close()
+	if t, ok := ts.(interface{ EnsureTable(context.Context) error }); ok {
+		if err := t.EnsureTable(ctx); err != nil {
+			return fmt.Errorf("tenants store: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "tenants    API keys and tenant settings beside %s ready\n", cfg.StatusURL)
 	if cfg.EventsURL != "" {
 		if err := initEvents(ctx, cfg, out); err != nil {
 			return err
