@@ -15,8 +15,6 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue/sqsqueue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/tenants"
-	_ "github.com/imagepipe/imagepipe/internal/stores/tenants/dynamotenants" // dynamodb://
-	_ "github.com/imagepipe/imagepipe/internal/stores/tenants/sqlitetenants" // sqlite://
 )
 
 // Init creates every store the configuration names, idempotently: S3
