@@ -15,6 +15,7 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
+	"github.com/imagepipe/imagepipe/internal/platform/urlsign"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/awstest"
@@ -39,6 +40,10 @@ func awsStores(t *testing.T) map[string]string {
 		"IMAGEPIPE_WEBHOOK_ALLOW_NETS":  "127.0.0.0/8",
 		"IMAGEPIPE_WEBHOOK_BACKOFF":     "200ms",
 		"IMAGEPIPE_WEBHOOK_MAX_BACKOFF": "1s",
+		// Not the embedded default: the operator's key and the URL
+		// signing key are given, the same to every target.
+		"IMAGEPIPE_ADMIN_KEY":        "test-admin-key-" + awstest.Name("k") + "-0123456789abcdef",
+		"IMAGEPIPE_URL_SIGNING_KEYS": urlsign.GenerateKey(),
 	}
 	cfg := testConfig(t.TempDir())
 	if err := cfg.LoadEnv(func(k string) string { return env[k] }); err != nil {
@@ -75,7 +80,7 @@ func TestSplitProcessesOnAWS(t *testing.T) {
 	proc := spawn(t, dir, "processor", "retry", envList(stores, "IMAGEPIPE_TARGET=processor")...)
 	gw := spawn(t, dir, "gateway", "", envList(stores, "IMAGEPIPE_TARGET=gateway",
 		"IMAGEPIPE_STATUS_ADDR="+status.grpc, "IMAGEPIPE_INGEST_ADDR="+ingest.grpc, "IMAGEPIPE_PROCESSOR_ADDR="+proc.grpc)...)
-	s := &server{&apptest.Server{Base: "http://" + gw.http}}
+	s := &server{apptest.Remote("http://"+gw.http, stores["IMAGEPIPE_ADMIN_KEY"])}
 	if err := apptest.WaitHealthy(s.Base); err != nil {
 		t.Fatal(err)
 	}

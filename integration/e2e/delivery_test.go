@@ -48,7 +48,7 @@ func TestTransientFailureIsRetried(t *testing.T) {
 func TestProcessorKilledMidJob(t *testing.T) {
 	dir := t.TempDir()
 	proc := spawn(t, dir, "first", "stall")
-	first := &server{&apptest.Server{Base: "http://" + proc.http}}
+	first := &server{apptest.Remote("http://"+proc.http, apptest.ReadToken(dir))}
 	r := first.post(t, "/v1/images?wait=0", "image/jpeg", bytes.NewReader(imagetest.Fixture(t, "dandelion.jpg")))
 	if r.code != http.StatusAccepted {
 		t.Fatalf("upload: %d %s", r.code, r.body)

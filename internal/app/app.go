@@ -113,6 +113,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 // GRPCAddr is the bound gRPC address ("" when the target has none).
 func (a *App) GRPCAddr() string { return addrOf(a.grpcLis) }
 
+// Config is the configuration the app runs with, store URLs resolved.
+func (a *App) Config() Config { return a.cfg }
+
 // HTTPAddr is the bound HTTP address ("" when the target has none).
 func (a *App) HTTPAddr() string { return addrOf(a.httpLis) }
 

@@ -159,6 +159,22 @@ func WaitHealthy(base string) error {
 	return fmt.Errorf("%s/healthz never became healthy", base)
 }
 
+// Remote is a Server for a process running elsewhere (a child process):
+// its HTTP base and the token to send.
+func Remote(base, token string) *Server {
+	return &Server{Base: base, Token: token, HTTP: &http.Client{Transport: WithToken(http.DefaultTransport, token)}}
+}
+
+// ReadToken returns the admin key the embedded default generated in
+// dataDir ("" if there is none).
+func ReadToken(dataDir string) string {
+	b, err := os.ReadFile(filepath.Join(dataDir, "admin.key"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // adminToken is the operator's key of a server started with cfg.
 func adminToken(cfg app.Config) string {
 	if cfg.AuthOff() {
@@ -167,11 +183,7 @@ func adminToken(cfg app.Config) string {
 	if cfg.AdminKey != "" {
 		return cfg.AdminKey
 	}
-	b, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin.key"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+	return ReadToken(cfg.DataDir)
 }
 
 // WithToken returns a transport that adds "Authorization: Bearer token" to
