@@ -15,7 +15,6 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
-	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
@@ -109,14 +108,15 @@ type recvResult[T any] struct {
 func serveSSE[T any](g *Gateway, w http.ResponseWriter, r *http.Request, event string,
 	open func(context.Context) (grpc.ServerStreamingClient[T], error), body func(*T) proto.Message) {
 	// The request's context: a client that goes away cancels the watch.
-	ctx, cancel := context.WithCancel(trace.Outgoing(r.Context(), r.Header.Get(trace.Header)))
+	// The caller's credential goes with the call.
+	ctx, cancel := context.WithCancel(outgoing(r))
 	defer cancel()
 	stream, err := open(ctx)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
-	s := &sseStream[T]{g: g, w: w, rc: http.NewResponseController(w), event: event, body: body, n: 1}
+	s := &sseStream[T]{g: g, w: w, r: r, rc: http.NewResponseController(w), event: event, body: body, n: 1}
 	s.run(ctx, receive(ctx, stream))
 }
 
@@ -144,6 +144,7 @@ func receive[T any](ctx context.Context, stream grpc.ServerStreamingClient[T]) <
 type sseStream[T any] struct {
 	g     *Gateway
 	w     http.ResponseWriter
+	r     *http.Request
 	rc    *http.ResponseController
 	event string                 // the name of the message events
 	body  func(*T) proto.Message // what of a message is sent
@@ -185,7 +186,7 @@ func (s *sseStream[T]) message(res recvResult[T]) bool {
 		s.send("", eventEnd, []byte("{}"))
 		return false
 	case err != nil && !s.started:
-		writeError(s.w, err)
+		writeError(s.w, s.r, err)
 		return false
 	case err != nil:
 		data, _ = json.Marshal(ErrorBody{Error: errorDetail(err)})

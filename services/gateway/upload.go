@@ -16,7 +16,6 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
-	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -29,32 +28,44 @@ import (
 //
 // Query: preset, spec (JSON ProcessingSpec), wait (e.g. 5s, 500ms, or
 // seconds), batch_id, batch_size (how many images the batch will hold),
-// file_name, idempotency_key (or Idempotency-Key header), callback_url.
+// file_name, idempotency_key (or Idempotency-Key header), callback_url,
+// visibility (public or private).
+//
+// The caller's Authorization header goes with every gRPC call it makes.
 func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	r = r.WithContext(trace.Outgoing(r.Context(), r.Header.Get(trace.Header)))
+	r = r.WithContext(outgoing(r))
 	md, wait, err := g.uploadMetadata(r)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case ct == "multipart/form-data":
 		g.uploadMultipart(w, r, md, wait)
-	case ct == "" || ct == "application/octet-stream" || strings.HasPrefix(ct, "image/"):
+	case uploadContentType(ct):
 		md.ContentType = ct
 		md.Wait = durationpb.New(wait)
 		img, err := g.send(r.Context(), md, r.Body)
 		if err != nil {
-			writeError(w, err)
+			writeError(w, r, err)
 			return
 		}
-		g.writeImage(w, img)
+		g.writeImage(w, r, img)
 	default:
-		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonUnsupportedFormat, Field: "Content-Type",
-			Msg: "Content-Type must be image/*, application/octet-stream or multipart/form-data"})
+		writeError(w, r, errUploadContentType)
 	}
 }
+
+// uploadContentType reports whether a raw upload may have media type ct
+// (no Content-Type at all included); multipart/form-data is the other
+// upload.
+func uploadContentType(ct string) bool {
+	return ct == "" || ct == "application/octet-stream" || strings.HasPrefix(ct, "image/")
+}
+
+var errUploadContentType = &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonUnsupportedFormat, Field: "Content-Type",
+	Msg: "Content-Type must be image/*, application/octet-stream or multipart/form-data"}
 
 func (g *Gateway) uploadMetadata(r *http.Request) (*pb.UploadMetadata, time.Duration, error) {
 	q := r.URL.Query()
@@ -80,6 +91,15 @@ func (g *Gateway) uploadMetadata(r *http.Request) (*pb.UploadMetadata, time.Dura
 			return nil, 0, apperr.InvalidField("batch_size", "must be an integer, got %q", s)
 		}
 		md.BatchSize = int32(n)
+	}
+	switch v := q.Get("visibility"); v {
+	case "": // the service's default
+	case "public":
+		md.Visibility = pb.Visibility_VISIBILITY_PUBLIC
+	case "private":
+		md.Visibility = pb.Visibility_VISIBILITY_PRIVATE
+	default:
+		return nil, 0, apperr.InvalidField("visibility", "must be public or private, got %q", v)
 	}
 	wait := g.cfg.DefaultWait
 	if s := q.Get("wait"); s != "" {
@@ -154,10 +174,10 @@ func fill(r io.Reader, buf []byte) (int, error) {
 
 // writeImage answers a single upload: 200 with the record when it is READY
 // or FAILED, else 202 with a Location to poll.
-func (g *Gateway) writeImage(w http.ResponseWriter, img *pb.Image) {
+func (g *Gateway) writeImage(w http.ResponseWriter, r *http.Request, img *pb.Image) {
 	body, err := g.marshaler.Marshal(img)
 	if err != nil {
-		writeError(w, apperr.Internal(err))
+		writeError(w, r, apperr.Internal(err))
 		return
 	}
 	code := http.StatusOK
@@ -203,7 +223,7 @@ type multipartUpload struct {
 func (g *Gateway) uploadMultipart(w http.ResponseWriter, r *http.Request, md *pb.UploadMetadata, wait time.Duration) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		writeError(w, apperr.InvalidField("Content-Type", "bad multipart request: %v", err))
+		writeError(w, r, apperr.InvalidField("Content-Type", "bad multipart request: %v", err))
 		return
 	}
 	if md.BatchId == "" {
@@ -237,7 +257,7 @@ func (u *multipartUpload) readPart(part *multipart.Part) bool {
 	switch part.FormName() {
 	case "file":
 		return u.uploadPart(part)
-	case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url":
+	case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url", "visibility":
 		u.refuse("", apperr.InvalidField(part.FormName(), "give %s as a query parameter", part.FormName()))
 	default:
 		u.refuse("", apperr.InvalidField(part.FormName(), "unknown form field: send images as \"file\" parts"))
@@ -289,11 +309,11 @@ func (u *multipartUpload) refuse(name string, err error) {
 func (u *multipartUpload) answer(w http.ResponseWriter) {
 	switch {
 	case len(u.images) == 0 && len(u.failed) == 0:
-		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "file", Msg: "no \"file\" part in the multipart body"})
+		writeError(w, u.r, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "file", Msg: "no \"file\" part in the multipart body"})
 	case len(u.images) == 0 && len(u.failed) == 1:
-		writeError(w, u.first)
+		writeError(w, u.r, u.first)
 	case len(u.images) == 1 && len(u.failed) == 0:
-		u.g.writeImage(w, u.g.waitFor(u.r.Context(), u.images[0], u.wait))
+		u.g.writeImage(w, u.r, u.g.waitFor(u.r.Context(), u.images[0], u.wait))
 	default:
 		u.answerBatch(w)
 	}
@@ -307,7 +327,7 @@ func (u *multipartUpload) answerBatch(w http.ResponseWriter) {
 	for _, img := range u.images {
 		b, err := u.g.marshaler.Marshal(img)
 		if err != nil {
-			writeError(w, apperr.Internal(err))
+			writeError(w, u.r, apperr.Internal(err))
 			return
 		}
 		out.Images = append(out.Images, b)
