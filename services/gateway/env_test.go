@@ -92,7 +92,7 @@ type call struct {
 // env is a gateway in front of real services (loopback gRPC, SQLite
 // records and queue, file stores): status, ingest and health, behind an
 // interceptor that authenticates as the services do. The processor's and
-// admin's routes reach the same server, which does not serve them.
+// admin's routes reach services that implement nothing (501) behind it.
 type env struct {
 	base     string
 	rs       records.Store
@@ -104,7 +104,7 @@ type env struct {
 	ended chan error
 
 	mu    sync.Mutex
-	calls []call
+	calls []*call
 }
 
 // envOptions change the env.
@@ -175,6 +175,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 	))
 	pb.RegisterStatusServiceServer(e.srv, status.New(scfg, rs))
 	pb.RegisterIngestServiceServer(e.srv, in)
+	pb.RegisterProcessorServiceServer(e.srv, pb.UnimplementedProcessorServiceServer{})
+	pb.RegisterAdminServiceServer(e.srv, pb.UnimplementedAdminServiceServer{})
 	hs := health.NewServer()
 	for _, name := range []string{pb.IngestService_ServiceDesc.ServiceName, pb.StatusService_ServiceDesc.ServiceName, pb.ProcessorService_ServiceDesc.ServiceName} {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
@@ -210,15 +212,19 @@ func (e *env) record(ctx context.Context, method string) *call {
 	md, _ := metadata.FromIncomingContext(ctx)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.calls = append(e.calls, call{method: method, md: md.Copy()})
-	return &e.calls[len(e.calls)-1]
+	c := &call{method: method, md: md.Copy()}
+	e.calls = append(e.calls, c)
+	return c
 }
 
 // takeCalls returns the calls received since the last takeCalls.
 func (e *env) takeCalls() []call {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := e.calls
+	var out []call
+	for _, c := range e.calls {
+		out = append(out, *c)
+	}
 	e.calls = nil
 	return out
 }

@@ -281,7 +281,7 @@ func TestAdminRoutes(t *testing.T) {
 		code  int
 	}{
 		{false, http.StatusNotFound},
-		{true, http.StatusNotImplemented}, // routed; this server has no AdminService
+		{true, http.StatusNotImplemented}, // routed; AdminService implements nothing
 	} {
 		e := newEnv(t, envOptions{admin: c.admin})
 		resp := e.open(t, context.Background(), "/v1/admin/dead-letters", "")
