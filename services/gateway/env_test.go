@@ -111,6 +111,8 @@ type env struct {
 type envOptions struct {
 	cfg   gateway.Config // zero: DefaultConfig
 	admin bool           // give the gateway an admin connection
+	// noURLs gives the gateway no URLVerifier (the env still signs).
+	noURLs bool
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -193,7 +195,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	} else {
 		conns.Admin = (*grpc.ClientConn)(nil) // as a map lookup that found nothing gives
 	}
-	h, err := gateway.New(context.Background(), o.cfg, gateway.Deps{Conns: conns, Variants: variants, URLs: signer}, log)
+	deps := gateway.Deps{Conns: conns, Variants: variants, URLs: signer}
+	if o.noURLs {
+		deps.URLs = nil
+	}
+	h, err := gateway.New(context.Background(), o.cfg, deps, log)
 	must(err)
 	srv := httptest.NewServer(h)
 	e.base = srv.URL
