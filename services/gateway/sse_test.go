@@ -315,7 +315,7 @@ func TestOpenAPIDocumentsSSE(t *testing.T) {
 		}
 	}
 	up := doc.Paths["/v1/images"]["post"]
-	for _, name := range []string{"batch_size", "callback_url", "preset"} {
+	for _, name := range []string{"batch_size", "callback_url", "preset", "visibility"} {
 		if !slices.Contains(up.Parameters, param{name, "query"}) {
 			t.Errorf("upload lacks query parameter %s", name)
 		}
