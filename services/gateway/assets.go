@@ -46,7 +46,7 @@ var (
 func (g *Gateway) asset(w http.ResponseWriter, r *http.Request, p map[string]string) {
 	id, name := p["id"], p["variant"]
 	if !jobs.ValidID(id) || !spec.ValidName(name) {
-		writeError(w, r, errNoVariant)
+		writeError(w, errNoVariant)
 		return
 	}
 	q := r.URL.Query()
@@ -57,12 +57,12 @@ func (g *Gateway) asset(w http.ResponseWriter, r *http.Request, p map[string]str
 	exp, sig := q.Get(urlsign.ParamExpires), q.Get(urlsign.ParamSignature)
 	now := time.Now()
 	if err := g.verify(jobs.VariantPath(id, name), exp, sig, now); err != nil {
-		writeError(w, r, err)
+		writeError(w, err)
 		return
 	}
 	rc, attrs, err := g.open(r, jobs.VariantKey(id, name, true), jobs.VariantKey(id, name, false))
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, err)
 		return
 	}
 	defer rc.Close()
@@ -82,7 +82,7 @@ func (g *Gateway) publicAsset(w http.ResponseWriter, r *http.Request, id, name s
 		}
 	}
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, err)
 		return
 	}
 	defer rc.Close()

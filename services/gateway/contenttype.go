@@ -30,7 +30,7 @@ func requireContentType(next http.Handler) http.Handler {
 			return
 		}
 		if err := checkContentType(r); err != nil {
-			writeError(w, r, err)
+			writeError(w, err)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -89,8 +89,8 @@ func errorDetail(err error) ErrorDetail {
 	}
 }
 
-// writeError answers r with err as JSON.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
+// writeError answers with err as JSON.
+func writeError(w http.ResponseWriter, err error) {
 	d := errorDetail(err)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -98,15 +98,15 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	_ = json.NewEncoder(w).Encode(ErrorBody{Error: d})
 }
 
-func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	writeError(w, r, err)
+func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	writeError(w, err)
 }
 
-func routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+func routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, code int) {
 	switch code {
 	case http.StatusMethodNotAllowed:
-		writeError(w, r, &apperr.Error{Code: codes.Unimplemented, Reason: reasonMethodNotAllowed, Msg: "method not allowed"})
+		writeError(w, &apperr.Error{Code: codes.Unimplemented, Reason: reasonMethodNotAllowed, Msg: "method not allowed"})
 	default:
-		writeError(w, r, &apperr.Error{Code: codes.NotFound, Reason: apperr.ReasonNotFound, Msg: "no such route"})
+		writeError(w, &apperr.Error{Code: codes.NotFound, Reason: apperr.ReasonNotFound, Msg: "no such route"})
 	}
 }

@@ -256,10 +256,10 @@ func mergeJSON(base, extra any) any {
 	return extra
 }
 
-func openapi(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+func openapi(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	doc, err := openapiDoc()
 	if err != nil {
-		writeError(w, r, apperr.Internal(err))
+		writeError(w, apperr.Internal(err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -113,10 +113,10 @@ func serveSSE[T any](g *Gateway, w http.ResponseWriter, r *http.Request, event s
 	defer cancel()
 	stream, err := open(ctx)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, err)
 		return
 	}
-	s := &sseStream[T]{g: g, w: w, r: r, rc: http.NewResponseController(w), event: event, body: body, n: 1}
+	s := &sseStream[T]{g: g, w: w, rc: http.NewResponseController(w), event: event, body: body, n: 1}
 	s.run(ctx, receive(ctx, stream))
 }
 
@@ -144,7 +144,6 @@ func receive[T any](ctx context.Context, stream grpc.ServerStreamingClient[T]) <
 type sseStream[T any] struct {
 	g     *Gateway
 	w     http.ResponseWriter
-	r     *http.Request
 	rc    *http.ResponseController
 	event string                 // the name of the message events
 	body  func(*T) proto.Message // what of a message is sent
@@ -186,7 +185,7 @@ func (s *sseStream[T]) message(res recvResult[T]) bool {
 		s.send("", eventEnd, []byte("{}"))
 		return false
 	case err != nil && !s.started:
-		writeError(s.w, s.r, err)
+		writeError(s.w, err)
 		return false
 	case err != nil:
 		data, _ = json.Marshal(ErrorBody{Error: errorDetail(err)})

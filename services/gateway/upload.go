@@ -36,7 +36,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 	r = r.WithContext(outgoing(r))
 	md, wait, err := g.uploadMetadata(r)
 	if err != nil {
-		writeError(w, r, err)
+		writeError(w, err)
 		return
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -48,12 +48,12 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 		md.Wait = durationpb.New(wait)
 		img, err := g.send(r.Context(), md, r.Body)
 		if err != nil {
-			writeError(w, r, err)
+			writeError(w, err)
 			return
 		}
-		g.writeImage(w, r, img)
+		g.writeImage(w, img)
 	default:
-		writeError(w, r, errUploadContentType)
+		writeError(w, errUploadContentType)
 	}
 }
 
@@ -174,10 +174,10 @@ func fill(r io.Reader, buf []byte) (int, error) {
 
 // writeImage answers a single upload: 200 with the record when it is READY
 // or FAILED, else 202 with a Location to poll.
-func (g *Gateway) writeImage(w http.ResponseWriter, r *http.Request, img *pb.Image) {
+func (g *Gateway) writeImage(w http.ResponseWriter, img *pb.Image) {
 	body, err := g.marshaler.Marshal(img)
 	if err != nil {
-		writeError(w, r, apperr.Internal(err))
+		writeError(w, apperr.Internal(err))
 		return
 	}
 	code := http.StatusOK
@@ -223,7 +223,7 @@ type multipartUpload struct {
 func (g *Gateway) uploadMultipart(w http.ResponseWriter, r *http.Request, md *pb.UploadMetadata, wait time.Duration) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		writeError(w, r, apperr.InvalidField("Content-Type", "bad multipart request: %v", err))
+		writeError(w, apperr.InvalidField("Content-Type", "bad multipart request: %v", err))
 		return
 	}
 	if md.BatchId == "" {
@@ -309,11 +309,11 @@ func (u *multipartUpload) refuse(name string, err error) {
 func (u *multipartUpload) answer(w http.ResponseWriter) {
 	switch {
 	case len(u.images) == 0 && len(u.failed) == 0:
-		writeError(w, u.r, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "file", Msg: "no \"file\" part in the multipart body"})
+		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "file", Msg: "no \"file\" part in the multipart body"})
 	case len(u.images) == 0 && len(u.failed) == 1:
-		writeError(w, u.r, u.first)
+		writeError(w, u.first)
 	case len(u.images) == 1 && len(u.failed) == 0:
-		u.g.writeImage(w, u.r, u.g.waitFor(u.r.Context(), u.images[0], u.wait))
+		u.g.writeImage(w, u.g.waitFor(u.r.Context(), u.images[0], u.wait))
 	default:
 		u.answerBatch(w)
 	}
@@ -327,7 +327,7 @@ func (u *multipartUpload) answerBatch(w http.ResponseWriter) {
 	for _, img := range u.images {
 		b, err := u.g.marshaler.Marshal(img)
 		if err != nil {
-			writeError(w, u.r, apperr.Internal(err))
+			writeError(w, apperr.Internal(err))
 			return
 		}
 		out.Images = append(out.Images, b)
