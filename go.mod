@@ -18,6 +18,7 @@ require (
 	github.com/lestrrat-go/httprc/v3 v3.0.6
 	github.com/lestrrat-go/jwx/v3 v3.4.0
 	github.com/mattn/go-isatty v0.0.24
+	github.com/rs/cors v1.11.1
 	github.com/standard-webhooks/standard-webhooks/libraries v1.3.0
 	github.com/vbauerster/mpb/v8 v8.10.2
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b

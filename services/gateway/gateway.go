@@ -1,7 +1,9 @@
 // Package gateway serves imagepipe's REST/JSON API: grpc-gateway routes for
 // the status and processor services, custom streaming routes for uploads
 // and variant downloads, /healthz and /openapi.json. It talks to the
-// services only over gRPC; variants are read from the public store.
+// services only over gRPC, passing on each caller's bearer credential;
+// variants are read from the variants store, private ones only through a
+// signed link.
 package gateway
 
 import (
@@ -10,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -41,6 +44,12 @@ type Config struct {
 	// SSEKeepalive is how often an idle server-sent event stream gets a
 	// keepalive comment.
 	SSEKeepalive time.Duration
+	// CORSOrigins are the origins (scheme://host[:port]) whose web pages
+	// may call the API; empty (the default) sends no CORS headers at all.
+	CORSOrigins []string
+	// AuthOff says the services authenticate no one (IMAGEPIPE_AUTH=off):
+	// /healthz and the log warn about it.
+	AuthOff bool
 }
 
 // DefaultConfig returns the defaults.
@@ -52,6 +61,7 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DefaultWait, "gateway.default-wait", c.DefaultWait, "how long POST /v1/images waits for READY when the request gives no wait=")
 	fs.IntVar(&c.MaxFiles, "gateway.max-files", c.MaxFiles, "most files in one multipart upload")
+	fs.Var((*originList)(&c.CORSOrigins), "gateway.cors-origins", "comma-separated origins (scheme://host[:port]) whose web pages may call the API; empty: no CORS")
 }
 
 // Validate reports a bad config.
@@ -69,6 +79,11 @@ func (c *Config) Validate() error {
 	if c.SSEKeepalive <= 0 {
 		errs = append(errs, errors.New("gateway SSE keepalive must be positive"))
 	}
+	for _, o := range c.CORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("gateway.cors-origins: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -80,6 +95,24 @@ type Conns struct {
 	Admin grpc.ClientConnInterface
 }
 
+// URLVerifier checks a signed link (urlsign.Signer): path is the URL path
+// (/a/ID/VARIANT), exp and sig its query values; nil when the link is
+// genuine and not expired at now.
+type URLVerifier interface {
+	Verify(path, exp, sig string, now time.Time) error
+}
+
+// Deps are what the gateway works with.
+type Deps struct {
+	Conns Conns
+	// Variants is the variants store: a public image's variants under
+	// {id}/{variant}, a private one's under private/{id}/{variant}.
+	Variants blob.Store
+	// URLs verifies the signed links to private variants; nil refuses every
+	// signed link (403), so no private variant is served.
+	URLs URLVerifier
+}
+
 // Gateway is the REST API.
 type Gateway struct {
 	cfg       Config
@@ -87,21 +120,28 @@ type Gateway struct {
 	status    pb.StatusServiceClient
 	conns     Conns
 	variants  blob.Store
+	urls      URLVerifier
 	log       *slog.Logger
 	marshaler *runtime.JSONPb
 }
 
+// authOffWarning is what /healthz and the log say when nobody is
+// authenticated.
+const authOffWarning = "authentication is off (IMAGEPIPE_AUTH=off): anyone who can reach this server can use it"
+
 // New builds the gateway's handler.
-func New(ctx context.Context, cfg Config, conns Conns, variants blob.Store, log *slog.Logger) (http.Handler, error) {
+func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	conns := deps.Conns
 	g := &Gateway{
 		cfg:      cfg,
 		ingest:   pb.NewIngestServiceClient(conns.Ingest),
 		status:   pb.NewStatusServiceClient(conns.Status),
 		conns:    conns,
-		variants: variants,
+		variants: deps.Variants,
+		urls:     deps.URLs,
 		log:      log,
 		marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
@@ -113,8 +153,13 @@ func New(ctx context.Context, cfg Config, conns Conns, variants blob.Store, log 
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
-			if strings.EqualFold(h, trace.Header) {
+			switch {
+			case strings.EqualFold(h, trace.Header):
 				return trace.Header, true // W3C trace context, as gRPC metadata
+			case strings.EqualFold(h, headerAuthorization):
+				// grpc-gateway passes it on as "authorization" by itself;
+				// no second copy under grpcgateway-authorization.
+				return "", false
 			}
 			return runtime.DefaultHeaderMatcher(h)
 		}),
@@ -149,7 +194,17 @@ func New(ctx context.Context, cfg Config, conns Conns, variants blob.Store, log 
 			return nil, err
 		}
 	}
-	return g.withSSE(mux), nil
+	if cfg.AuthOff {
+		log.Warn(authOffWarning)
+	}
+	// Outermost first: CORS answers preflights (and labels every answer,
+	// errors included), 401s get their challenge, and refused content
+	// types stop before any gRPC call.
+	h := withChallenge(requireContentType(g.withSSE(mux)))
+	if len(cfg.CORSOrigins) > 0 {
+		h = newCORS(cfg.CORSOrigins).Handler(h)
+	}
+	return h, nil
 }
 
 // customRoutes documents the routes that are not generated from the protos.
@@ -211,7 +266,6 @@ func openapi(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	_, _ = w.Write(doc)
 }
 
-// healthz is 200 when every service answers its gRPC health check.
 // hasAdmin reports whether an AdminService connection was given (a nil
 // *grpc.ClientConn counts as none).
 func (c Conns) hasAdmin() bool {
@@ -219,6 +273,8 @@ func (c Conns) hasAdmin() bool {
 	return c.Admin != nil && (!ok || cc != nil)
 }
 
+// healthz is 200 when every service answers its gRPC health check; with
+// authentication off, its JSON carries a warning.
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -247,5 +303,9 @@ func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request, _ map[string]s
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{"ok": code == http.StatusOK, "services": out})
+	body := map[string]any{"ok": code == http.StatusOK, "services": out}
+	if g.cfg.AuthOff {
+		body["warning"] = authOffWarning
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }

@@ -15,7 +15,6 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
-	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
@@ -109,7 +108,8 @@ type recvResult[T any] struct {
 func serveSSE[T any](g *Gateway, w http.ResponseWriter, r *http.Request, event string,
 	open func(context.Context) (grpc.ServerStreamingClient[T], error), body func(*T) proto.Message) {
 	// The request's context: a client that goes away cancels the watch.
-	ctx, cancel := context.WithCancel(trace.Outgoing(r.Context(), r.Header.Get(trace.Header)))
+	// The caller's credential goes with the call.
+	ctx, cancel := context.WithCancel(outgoing(r))
 	defer cancel()
 	stream, err := open(ctx)
 	if err != nil {

@@ -5,11 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,113 +14,9 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
-	"github.com/imagepipe/imagepipe/internal/stores/records"
-	"github.com/imagepipe/imagepipe/internal/stores/records/recordstest"
-	"github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords"
 	"github.com/imagepipe/imagepipe/services/gateway"
-	"github.com/imagepipe/imagepipe/services/status"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 )
-
-// env is a gateway in front of a real status service (loopback gRPC, SQLite
-// records). The other services' routes reach the same server, which does
-// not serve them.
-type env struct {
-	base string
-	rs   records.Store
-	srv  *grpc.Server
-	// ended receives the context error of every finished server stream.
-	ended chan error
-}
-
-func newEnv(t *testing.T, cfg gateway.Config, withAdmin bool) *env {
-	t.Helper()
-	rs, err := sqliterecords.New(filepath.Join(t.TempDir(), "status.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{rs: rs, ended: make(chan error, 64)}
-	log := slog.New(slog.DiscardHandler)
-	scfg := status.DefaultConfig()
-	scfg.PollInterval = 10 * time.Millisecond
-	e.srv = grpc.NewServer(grpc.ChainStreamInterceptor(
-		func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			err := h(srv, ss)
-			e.ended <- ss.Context().Err()
-			return err
-		},
-		apperr.StreamInterceptor(log),
-	), grpc.ChainUnaryInterceptor(apperr.UnaryInterceptor(log)))
-	pb.RegisterStatusServiceServer(e.srv, status.New(scfg, rs))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = e.srv.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := gateway.Conns{Ingest: conn, Status: conn, Processor: conn}
-	if withAdmin {
-		conns.Admin = conn
-	} else {
-		conns.Admin = (*grpc.ClientConn)(nil) // as a map lookup that found nothing gives
-	}
-	h, err := gateway.New(context.Background(), cfg, conns, nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
-	e.base = hs.URL
-	t.Cleanup(func() {
-		hs.Close()
-		conn.Close()
-		e.srv.Stop()
-		rs.Close()
-	})
-	return e
-}
-
-func (e *env) create(t *testing.T, batch string, state pb.ImageState) string {
-	t.Helper()
-	img := &pb.Image{Id: recordstest.NewID(t), BatchId: batch, State: state}
-	if _, err := e.rs.Create(context.Background(), img); err != nil {
-		t.Fatal(err)
-	}
-	return img.GetId()
-}
-
-func (e *env) move(t *testing.T, id string, to pb.ImageState) {
-	t.Helper()
-	if _, err := records.Mutate(context.Background(), e.rs, id, func(img *pb.Image) error {
-		img.State = to
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// open GETs path with the Accept header given (none if empty); the
-// response is closed when the test ends, and cut after 20 s so that a
-// missing event fails the test instead of hanging it.
-func (e *env) open(t *testing.T, ctx context.Context, path, accept string) *http.Response {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.base+path, nil)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
 
 // sseEvent is one parsed block of an event stream.
 type sseEvent struct {
@@ -210,7 +102,7 @@ func startSSE(t *testing.T, resp *http.Response) sseReader {
 }
 
 func TestSSEImageWatch(t *testing.T) {
-	e := newEnv(t, gateway.DefaultConfig(), false)
+	e := newEnv(t, envOptions{})
 	id := e.create(t, "trip", pb.ImageState_IMAGE_STATE_RECEIVED)
 	s := startSSE(t, e.open(t, context.Background(), "/v1/images/"+id+":watch", "text/event-stream"))
 
@@ -246,7 +138,7 @@ func TestSSEImageWatch(t *testing.T) {
 }
 
 func TestSSEBatchWatch(t *testing.T) {
-	e := newEnv(t, gateway.DefaultConfig(), false)
+	e := newEnv(t, envOptions{})
 	a := e.create(t, "pair", pb.ImageState_IMAGE_STATE_QUEUED)
 	b := e.create(t, "pair", pb.ImageState_IMAGE_STATE_QUEUED)
 	s := startSSE(t, e.open(t, context.Background(), "/v1/batches/pair:watch", "text/event-stream"))
@@ -284,7 +176,7 @@ func TestSSEBatchWatch(t *testing.T) {
 
 // An error before the first event is a plain JSON error with its status.
 func TestSSEErrorBeforeFirstEvent(t *testing.T) {
-	e := newEnv(t, gateway.DefaultConfig(), false)
+	e := newEnv(t, envOptions{})
 	for _, path := range []string{"/v1/images/01a1ff50-8b2a-7e2e-8551-947056a03ce5:watch", "/v1/batches/nobody:watch"} {
 		resp := e.open(t, context.Background(), path, "text/event-stream")
 		var body gateway.ErrorBody
@@ -300,7 +192,7 @@ func TestSSEErrorBeforeFirstEvent(t *testing.T) {
 // The status service going away mid-stream ends the stream with an error
 // event carrying the JSON error.
 func TestSSEErrorAfterFirstEvent(t *testing.T) {
-	e := newEnv(t, gateway.DefaultConfig(), false)
+	e := newEnv(t, envOptions{})
 	id := e.create(t, "", pb.ImageState_IMAGE_STATE_QUEUED)
 	s := startSSE(t, e.open(t, context.Background(), "/v1/images/"+id+":watch", "text/event-stream"))
 	if ev := s.must(t); ev.event != "image" {
@@ -320,7 +212,7 @@ func TestSSEErrorAfterFirstEvent(t *testing.T) {
 // Only an Accept naming text/event-stream gets SSE; others get the
 // grpc-gateway stream.
 func TestSSEOnlyForItsAccept(t *testing.T) {
-	e := newEnv(t, gateway.DefaultConfig(), false)
+	e := newEnv(t, envOptions{})
 	id := e.create(t, "", pb.ImageState_IMAGE_STATE_READY)
 	cases := []struct {
 		accept string
@@ -354,7 +246,7 @@ func TestSSEOnlyForItsAccept(t *testing.T) {
 func TestSSEKeepaliveAndDisconnect(t *testing.T) {
 	cfg := gateway.DefaultConfig()
 	cfg.SSEKeepalive = 20 * time.Millisecond
-	e := newEnv(t, cfg, false)
+	e := newEnv(t, envOptions{cfg: cfg})
 	id := e.create(t, "", pb.ImageState_IMAGE_STATE_QUEUED)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -389,9 +281,9 @@ func TestAdminRoutes(t *testing.T) {
 		code  int
 	}{
 		{false, http.StatusNotFound},
-		{true, http.StatusNotImplemented}, // routed; this server has no AdminService
+		{true, http.StatusNotImplemented}, // routed; AdminService implements nothing
 	} {
-		e := newEnv(t, gateway.DefaultConfig(), c.admin)
+		e := newEnv(t, envOptions{admin: c.admin})
 		resp := e.open(t, context.Background(), "/v1/admin/dead-letters", "")
 		if resp.StatusCode != c.code {
 			b, _ := io.ReadAll(resp.Body)
@@ -403,7 +295,7 @@ func TestAdminRoutes(t *testing.T) {
 // /openapi.json documents the SSE variants on top of the generated watch
 // operations, and the new upload parameters.
 func TestOpenAPIDocumentsSSE(t *testing.T) {
-	e := newEnv(t, gateway.DefaultConfig(), false)
+	e := newEnv(t, envOptions{})
 	resp := e.open(t, context.Background(), "/openapi.json", "")
 	type param struct{ Name, In string }
 	var doc struct {
@@ -423,7 +315,7 @@ func TestOpenAPIDocumentsSSE(t *testing.T) {
 		}
 	}
 	up := doc.Paths["/v1/images"]["post"]
-	for _, name := range []string{"batch_size", "callback_url", "preset"} {
+	for _, name := range []string{"batch_size", "callback_url", "preset", "visibility"} {
 		if !slices.Contains(up.Parameters, param{name, "query"}) {
 			t.Errorf("upload lacks query parameter %s", name)
 		}

@@ -16,7 +16,6 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
-	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -29,9 +28,12 @@ import (
 //
 // Query: preset, spec (JSON ProcessingSpec), wait (e.g. 5s, 500ms, or
 // seconds), batch_id, batch_size (how many images the batch will hold),
-// file_name, idempotency_key (or Idempotency-Key header), callback_url.
+// file_name, idempotency_key (or Idempotency-Key header), callback_url,
+// visibility (public or private).
+//
+// The caller's Authorization header goes with every gRPC call it makes.
 func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	r = r.WithContext(trace.Outgoing(r.Context(), r.Header.Get(trace.Header)))
+	r = r.WithContext(outgoing(r))
 	md, wait, err := g.uploadMetadata(r)
 	if err != nil {
 		writeError(w, err)
@@ -41,7 +43,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 	switch {
 	case ct == "multipart/form-data":
 		g.uploadMultipart(w, r, md, wait)
-	case ct == "" || ct == "application/octet-stream" || strings.HasPrefix(ct, "image/"):
+	case uploadContentType(ct):
 		md.ContentType = ct
 		md.Wait = durationpb.New(wait)
 		img, err := g.send(r.Context(), md, r.Body)
@@ -51,10 +53,19 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 		}
 		g.writeImage(w, img)
 	default:
-		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonUnsupportedFormat, Field: "Content-Type",
-			Msg: "Content-Type must be image/*, application/octet-stream or multipart/form-data"})
+		writeError(w, errUploadContentType)
 	}
 }
+
+// uploadContentType reports whether a raw upload may have media type ct
+// (no Content-Type at all included); multipart/form-data is the other
+// upload.
+func uploadContentType(ct string) bool {
+	return ct == "" || ct == "application/octet-stream" || strings.HasPrefix(ct, "image/")
+}
+
+var errUploadContentType = &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonUnsupportedFormat, Field: "Content-Type",
+	Msg: "Content-Type must be image/*, application/octet-stream or multipart/form-data"}
 
 func (g *Gateway) uploadMetadata(r *http.Request) (*pb.UploadMetadata, time.Duration, error) {
 	q := r.URL.Query()
@@ -80,6 +91,15 @@ func (g *Gateway) uploadMetadata(r *http.Request) (*pb.UploadMetadata, time.Dura
 			return nil, 0, apperr.InvalidField("batch_size", "must be an integer, got %q", s)
 		}
 		md.BatchSize = int32(n)
+	}
+	switch v := q.Get("visibility"); v {
+	case "": // the service's default
+	case "public":
+		md.Visibility = pb.Visibility_VISIBILITY_PUBLIC
+	case "private":
+		md.Visibility = pb.Visibility_VISIBILITY_PRIVATE
+	default:
+		return nil, 0, apperr.InvalidField("visibility", "must be public or private, got %q", v)
 	}
 	wait := g.cfg.DefaultWait
 	if s := q.Get("wait"); s != "" {
@@ -237,7 +257,7 @@ func (u *multipartUpload) readPart(part *multipart.Part) bool {
 	switch part.FormName() {
 	case "file":
 		return u.uploadPart(part)
-	case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url":
+	case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url", "visibility":
 		u.refuse("", apperr.InvalidField(part.FormName(), "give %s as a query parameter", part.FormName()))
 	default:
 		u.refuse("", apperr.InvalidField(part.FormName(), "unknown form field: send images as \"file\" parts"))
