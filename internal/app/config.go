@@ -118,6 +118,7 @@ var envAliases = map[string]string{
 	"IMAGEPIPE_WEBHOOK_BACKOFF":      "webhooks.backoff",
 	"IMAGEPIPE_WEBHOOK_MAX_BACKOFF":  "webhooks.max-backoff",
 	"IMAGEPIPE_WEBHOOK_TIMEOUT":      "webhooks.timeout",
+	"IMAGEPIPE_CORS_ORIGINS":         "gateway.cors-origins",
 }
 
 // flagAliases are the flags of earlier releases, each the flag it now is.
@@ -131,6 +132,7 @@ var flagAliases = map[string]string{
 	"webhook-backoff":      "webhooks.backoff",
 	"webhook-max-backoff":  "webhooks.max-backoff",
 	"webhook-timeout":      "webhooks.timeout",
+	"cors-origins":         "gateway.cors-origins",
 }
 
 // EnvNames lists the environment variables LoadEnv reads, aliases included.

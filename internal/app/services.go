@@ -163,7 +163,8 @@ func (a *App) initGateway(ctx context.Context) error {
 		a.closers = append(a.closers, conn.Close)
 		*c.conn = conn
 	}
-	h, err := gateway.New(ctx, a.cfg.Gateway, conns, a.variants, a.log.With("module", Gateway))
+	a.cfg.Gateway.AuthOff = a.cfg.AuthOff()
+	h, err := gateway.New(ctx, a.cfg.Gateway, gateway.Deps{Conns: conns, Variants: a.variants, URLs: a.signer}, a.log.With("module", Gateway))
 	if err != nil {
 		return err
 	}
