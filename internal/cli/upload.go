@@ -45,7 +45,7 @@ type uploadOptions struct {
 
 func uploadCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	o := &uploadOptions{}
-	addr := addrFlag(fs)
+	server := addServerFlags(fs)
 	fs.StringVar(&o.preset, "preset", "", "preset to process the images with (default: the server's default preset)")
 	fs.StringVar(&o.batch, "batch", "", "batch id (1..64 of [A-Za-z0-9_-]); with several files and none given, one is made up and printed")
 	fs.BoolVar(&o.wait, "wait", false, "wait until every image is READY or FAILED")
@@ -63,7 +63,7 @@ func uploadCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "Exit status: 0 every file uploaded (and with -wait READY), 1 some file failed, 2 bad usage, 130 interrupted.")
 		fs.PrintDefaults()
 	}
-	return clientCommand(fs, addr, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+	return clientCommand(fs, server, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
 		return runUpload(ctx, c, o, args, stdout, stderr)
 	})
 }
@@ -76,6 +76,18 @@ type uploader struct {
 	batch    string
 	size     int32 // batch_size, 0 without a batch
 	progress progress
+	// refused is the server's UNAUTHENTICATED answer, once it gave one:
+	// every call carries the same token, so later files fail with it
+	// without asking again.
+	refused atomic.Pointer[error]
+}
+
+// call notes an UNAUTHENTICATED err and returns it.
+func (u *uploader) call(err error) error {
+	if status.Code(err) == codes.Unauthenticated {
+		u.refused.CompareAndSwap(nil, &err)
+	}
+	return err
 }
 
 func runUpload(ctx context.Context, c *client, o *uploadOptions, args []string, stdout, stderr io.Writer) (int, error) {
@@ -222,9 +234,13 @@ func (u *uploader) uploadOne(ctx context.Context, f uploadFile) *uploadResult {
 	case ctx.Err() != nil:
 		r.fail(ctx, u.progress, ctx.Err())
 		return r
+	case u.refused.Load() != nil:
+		r.fail(ctx, u.progress, *u.refused.Load())
+		return r
 	}
 	key := f.key
 	found, err := u.c.status.LookupImage(ctx, &pb.LookupImageRequest{IdempotencyKey: key})
+	err = u.call(err)
 	switch {
 	case err == nil:
 		r.Skipped, r.image = true, found.GetImage()
@@ -239,6 +255,7 @@ func (u *uploader) uploadOne(ctx context.Context, f uploadFile) *uploadResult {
 	}
 	fp = u.progress.start(f.path, f.size)
 	img, err := u.send(ctx, f, key, fp)
+	err = u.call(err)
 	fp.end(err == nil)
 	if err != nil {
 		r.fail(ctx, u.progress, err)
