@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -123,6 +124,7 @@ func TestEveryClientCommandSendsToken(t *testing.T) {
 		{"status", fakeImageID},
 		{"watch", fakeImageID},
 		{"upload", "-wait", photo},
+		{"upload", "-private", photo},
 		{"retry", fakeImageID},
 		{"dlq", "ls"},
 		{"dlq", "redrive", "-all"},
@@ -229,5 +231,37 @@ func TestBearerTokenRedacted(t *testing.T) {
 	md, err := b.GetRequestMetadata(t.Context())
 	if err != nil || md["authorization"] != "Bearer ipk_k1_c2VjcmV0" || len(md) != 1 || b.RequireTransportSecurity() {
 		t.Errorf("metadata %v, %v; transport security %v", md, err, b.RequireTransportSecurity())
+	}
+}
+
+// upload -private asks for private images; without it, the server's
+// default. A private upload has its own idempotency key.
+func TestUploadPrivate(t *testing.T) {
+	f := startFake(t)
+	photo := writePNGs(t, t.TempDir(), 1)[0]
+	keys := map[pb.Visibility]string{}
+	for _, c := range []struct {
+		args []string
+		want pb.Visibility
+	}{
+		{[]string{"upload", photo}, pb.Visibility_VISIBILITY_UNSPECIFIED},
+		{[]string{"upload", "-private", photo}, pb.Visibility_VISIBILITY_PRIVATE},
+	} {
+		if code, _, stderr := runCLI(t, c.args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", c.args, code, stderr)
+		}
+		reqs := f.requests("Upload")
+		if len(reqs) != 1 {
+			t.Fatalf("%v: %d uploads", c.args, len(reqs))
+		}
+		md := reqs[0].(*pb.UploadMetadata)
+		if md.GetVisibility() != c.want || md.GetFileName() != filepath.Base(photo) {
+			t.Errorf("%v: visibility %v, file %q; want %v", c.args, md.GetVisibility(), md.GetFileName(), c.want)
+		}
+		keys[c.want] = md.GetIdempotencyKey()
+		f.received()
+	}
+	if keys[pb.Visibility_VISIBILITY_PRIVATE] == keys[pb.Visibility_VISIBILITY_UNSPECIFIED] {
+		t.Error("private and public uploads share an idempotency key")
 	}
 }

@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register("upload", "upload image files and directories to a server: [-batch ID] [-preset NAME] [-wait] FILE|DIR...", uploadCmd)
+	register("upload", "upload image files and directories to a server: [-batch ID] [-preset NAME] [-private] [-wait] FILE|DIR...", uploadCmd)
 }
 
 // uploadChunk is the size of the chunks a file is streamed in.
@@ -39,7 +39,7 @@ var (
 // uploadOptions are the flags of `imagepipe upload`.
 type uploadOptions struct {
 	preset, batch, callback string
-	wait, json              bool
+	wait, json, private     bool
 	concurrency             int
 }
 
@@ -51,12 +51,13 @@ func uploadCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.wait, "wait", false, "wait until every image is READY or FAILED")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "files uploaded at once")
 	fs.StringVar(&o.callback, "callback", "", "webhook URL told when each image is READY or FAILED and when the batch completes")
+	fs.BoolVar(&o.private, "private", false, "private images: their variants are served only at signed URLs (see imagepipe sign-url)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of a table")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "usage: imagepipe upload [flags] FILE|DIR...")
 		fmt.Fprintln(w, "Uploads files, and the image files (by extension) under directories, streaming each in 64 KiB chunks.")
-		fmt.Fprintln(w, "Rerunning the same command resumes: files the batch already holds (same batch, preset and content)")
+		fmt.Fprintln(w, "Rerunning the same command resumes: files the batch already holds (same batch, preset, visibility and content)")
 		fmt.Fprintln(w, "are skipped, never uploaded twice; one that FAILED before is reported, not uploaded (see imagepipe retry).")
 		fmt.Fprintln(w, "Prints a table FILE, IMAGE ID, STATE, DETAIL and a summary; with -json one document")
 		fmt.Fprintln(w, "{batch_id, images: [{file, image_id, state, skipped, error: {code, message}}], counts}.")
@@ -120,6 +121,15 @@ func runUpload(ctx context.Context, c *client, o *uploadOptions, args []string, 
 	return u.exitCode(report, waitErrors), nil
 }
 
+// visibility is the visibility uploads ask for: private with -private,
+// else the server's default (public).
+func (o *uploadOptions) visibility() pb.Visibility {
+	if o.private {
+		return pb.Visibility_VISIBILITY_PRIVATE
+	}
+	return pb.Visibility_VISIBILITY_UNSPECIFIED
+}
+
 // check refuses a run without files, or with -concurrency or -batch out of
 // range.
 func (o *uploadOptions) check(args []string) error {
@@ -151,7 +161,7 @@ func newUploader(c *client, o *uploadOptions, n int, stderr io.Writer) *uploader
 func (u *uploader) hashFiles(ctx context.Context, files []uploadFile) {
 	u.forEach(ctx, len(files), func(i int) {
 		sum, err := fileSHA256(files[i].path)
-		files[i].key, files[i].err = idempotencyKey(u.batch, u.o.preset, sum), err
+		files[i].key, files[i].err = idempotencyKey(u.batch, u.o.preset, u.o.private, sum), err
 	})
 	images := markDuplicates(ctx, files)
 	if u.batch != "" {
@@ -289,6 +299,7 @@ func (u *uploader) send(ctx context.Context, f uploadFile, key string, fp filePr
 		IdempotencyKey: key,
 		CallbackUrl:    u.o.callback,
 		BatchSize:      u.size,
+		Visibility:     u.o.visibility(),
 	}
 	// A failed Send means the server ended the stream; CloseAndRecv has
 	// its status.
