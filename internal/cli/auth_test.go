@@ -129,6 +129,9 @@ func TestEveryClientCommandSendsToken(t *testing.T) {
 		{"dlq", "ls"},
 		{"dlq", "redrive", "-all"},
 		{"dlq", "purge", "m1"},
+		{"keys", "create", "-scopes", "read"},
+		{"keys", "ls", "-all"},
+		{"keys", "revoke", fakeKeyID},
 	}
 	seen := map[string]bool{}
 	for _, args := range calls {
@@ -187,7 +190,7 @@ func TestUnauthenticatedHint(t *testing.T) {
 	}{
 		{[]string{"status", fakeImageID}, []string{"imagepipe: this call needs credentials", "imagepipe: no token was sent: " + hint}, 1, false},
 		{[]string{"dlq", "ls"}, []string{"imagepipe: no token was sent: " + hint}, 1, false},
-		{[]string{"dlq", "ls", "-token-file", badFile}, []string{"imagepipe: invalid API key or token",
+		{[]string{"keys", "ls", "-token-file", badFile}, []string{"imagepipe: invalid API key or token",
 			"imagepipe: the token from -token-file " + badFile + " was refused (revoked, expired or mistyped?): " + hint}, 1, false},
 		{[]string{"status", "-token", bad, fakeImageID}, []string{"the token from -token was refused"}, 1, false},
 		{append([]string{"upload", "-concurrency", "1"}, photos...), []string{"imagepipe: no token was sent: " + hint}, 1, true},
@@ -213,10 +216,10 @@ func TestUnauthenticatedHint(t *testing.T) {
 	}
 
 	// Allowed in, refused by the method: no hint.
-	f.on("ListDeadLetters", func(proto.Message) (proto.Message, error) {
+	f.on("ListApiKeys", func(proto.Message) (proto.Message, error) {
 		return nil, status.Error(codes.PermissionDenied, "this call needs the admin scope")
 	})
-	code, _, stderr := runCLI(t, "dlq", "ls", "-token", good)
+	code, _, stderr := runCLI(t, "keys", "ls", "-token", good)
 	if code != 1 || strings.TrimSpace(stderr) != "imagepipe: this call needs the admin scope" {
 		t.Errorf("permission denied: exit %d, stderr %q", code, stderr)
 	}
