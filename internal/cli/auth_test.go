@@ -132,6 +132,8 @@ func TestEveryClientCommandSendsToken(t *testing.T) {
 		{"keys", "create", "-scopes", "read"},
 		{"keys", "ls", "-all"},
 		{"keys", "revoke", fakeKeyID},
+		{"delete", fakeImageID},
+		{"delete", "-batch", "b1"},
 	}
 	seen := map[string]bool{}
 	for _, args := range calls {
