@@ -134,6 +134,7 @@ func TestEveryClientCommandSendsToken(t *testing.T) {
 		{"keys", "revoke", fakeKeyID},
 		{"delete", fakeImageID},
 		{"delete", "-batch", "b1"},
+		{"sign-url", fakeImageID},
 	}
 	seen := map[string]bool{}
 	for _, args := range calls {
