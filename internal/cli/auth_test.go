@@ -135,6 +135,7 @@ func TestEveryClientCommandSendsToken(t *testing.T) {
 		{"delete", fakeImageID},
 		{"delete", "-batch", "b1"},
 		{"sign-url", fakeImageID},
+		{"webhooks", "rotate-secret"},
 	}
 	seen := map[string]bool{}
 	for _, args := range calls {
