@@ -73,6 +73,8 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "       imagepipe %-14s %s\n", n+" ...", commands[n].summary)
 	}
+	fmt.Fprintln(w, "Commands that call a server take -addr (env IMAGEPIPE_ADDR) and a token: -token or -token-file")
+	fmt.Fprintln(w, "(env IMAGEPIPE_TOKEN, IMAGEPIPE_TOKEN_FILE); the operator's key is in $IMAGEPIPE_DATA_DIR/admin.key.")
 }
 
 // Exit is Main for package main.

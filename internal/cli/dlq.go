@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,64 +11,18 @@ import (
 )
 
 func init() {
-	register("dlq", "the job queue's dead-letter queue: ls [-max N] [-json] | redrive (ID...|-all) | purge (ID...|-all -yes)", dlqCmd)
+	register("dlq", "the job queue's dead-letter queue: ls [-max N] [-json] | redrive (ID...|-all) | purge (ID...|-all -yes)", groupCmd("dlq", dlqSubs))
 	register("retry", "send FAILED images back to processing: IMAGE_ID... | -batch ID", retryCmd)
 }
 
-// dlqSub is one `imagepipe dlq` subcommand.
-type dlqSub struct {
-	usage string
-	setup func(fs *flag.FlagSet) func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error)
+// dlqSubs are the subcommands of imagepipe dlq.
+var dlqSubs = []subcommand{
+	{name: "ls", synopsis: "[-max N] [-json]", about: "list dead-lettered jobs with their images", setup: dlqList},
+	{name: "redrive", synopsis: "(MESSAGE_ID... | -all)", about: "move jobs back onto the job queue (FAILED images are processed again)", setup: dlqRedrive},
+	{name: "purge", synopsis: "(MESSAGE_ID... | -all -yes)", about: "delete jobs", setup: dlqPurge},
 }
 
-var dlqSubs = map[string]dlqSub{
-	"ls":      {"imagepipe dlq ls [-max N] [-json]", dlqList},
-	"redrive": {"imagepipe dlq redrive (MESSAGE_ID... | -all)", dlqRedrive},
-	"purge":   {"imagepipe dlq purge (MESSAGE_ID... | -all -yes)", dlqPurge},
-}
-
-func dlqUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: imagepipe dlq ls [-max N] [-json]            list dead-lettered jobs with their images")
-	fmt.Fprintln(w, "       imagepipe dlq redrive (MESSAGE_ID... | -all) move jobs back onto the job queue (FAILED images are processed again)")
-	fmt.Fprintln(w, "       imagepipe dlq purge (MESSAGE_ID... | -all -yes) delete jobs")
-	fmt.Fprintln(w, "Every subcommand takes -addr (env IMAGEPIPE_ADDR, default "+defaultAddr+").")
-}
-
-// dlqCmd dispatches to its subcommand, which has flags of its own.
-func dlqCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
-	fs.Usage = func() { dlqUsage(fs.Output()) }
-	return func(stdout, stderr io.Writer) int {
-		args := fs.Args()
-		if len(args) == 0 {
-			fmt.Fprintln(stderr, "imagepipe: dlq: missing subcommand")
-			dlqUsage(stderr)
-			return 2
-		}
-		sub, ok := dlqSubs[args[0]]
-		if !ok {
-			fmt.Fprintf(stderr, "imagepipe: dlq: unknown subcommand %q\n", args[0])
-			dlqUsage(stderr)
-			return 2
-		}
-		sfs := flag.NewFlagSet("imagepipe dlq "+args[0], flag.ContinueOnError)
-		sfs.SetOutput(stderr)
-		addr := addrFlag(sfs)
-		do := sub.setup(sfs)
-		sfs.Usage = func() {
-			fmt.Fprintln(sfs.Output(), "usage:", sub.usage)
-			sfs.PrintDefaults()
-		}
-		if err := sfs.Parse(args[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		return clientCommand(sfs, addr, do)(stdout, stderr)
-	}
-}
-
-func dlqList(fs *flag.FlagSet) func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+func dlqList(fs *flag.FlagSet) clientFunc {
 	max := fs.Int("max", 100, "list at most this many jobs (1..1000)")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
 	return func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
@@ -132,7 +85,7 @@ func printNotFound(stderr io.Writer, what string, ids []string) bool {
 	return len(ids) > 0
 }
 
-func dlqRedrive(fs *flag.FlagSet) func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+func dlqRedrive(fs *flag.FlagSet) clientFunc {
 	all := fs.Bool("all", false, "redrive every dead-lettered job")
 	return func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
 		if err := idsOrAll(args, *all); err != nil {
@@ -157,7 +110,7 @@ func dlqRedrive(fs *flag.FlagSet) func(ctx context.Context, c *client, args []st
 	}
 }
 
-func dlqPurge(fs *flag.FlagSet) func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+func dlqPurge(fs *flag.FlagSet) clientFunc {
 	all := fs.Bool("all", false, "delete every dead-lettered job (needs -yes)")
 	yes := fs.Bool("yes", false, "confirm -all")
 	return func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
@@ -183,7 +136,7 @@ func dlqPurge(fs *flag.FlagSet) func(ctx context.Context, c *client, args []stri
 }
 
 func retryCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
-	addr := addrFlag(fs)
+	server := addServerFlags(fs)
 	batch := fs.String("batch", "", "retry every FAILED image of this batch")
 	fs.Usage = func() {
 		w := fs.Output()
@@ -192,7 +145,7 @@ func retryCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "Exit status: 0 done, 1 some image not found or error, 2 bad usage.")
 		fs.PrintDefaults()
 	}
-	return clientCommand(fs, addr, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+	return clientCommand(fs, server, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
 		switch {
 		case *batch != "" && len(args) > 0:
 			return 0, usageError("give image ids or -batch, not both")

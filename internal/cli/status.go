@@ -19,7 +19,7 @@ func init() {
 }
 
 func statusCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
-	addr := addrFlag(fs)
+	server := addServerFlags(fs)
 	asJSON := fs.Bool("json", false, "print the record as JSON (an Image or a Batch)")
 	fs.Usage = func() {
 		w := fs.Output()
@@ -27,7 +27,7 @@ func statusCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "Shows an image (ID is a UUID) or a batch (any other ID).")
 		fs.PrintDefaults()
 	}
-	return clientCommand(fs, addr, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+	return clientCommand(fs, server, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
 		id, err := oneID(args)
 		if err != nil {
 			return 0, err

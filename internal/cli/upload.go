@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register("upload", "upload image files and directories to a server: [-batch ID] [-preset NAME] [-wait] FILE|DIR...", uploadCmd)
+	register("upload", "upload image files and directories to a server: [-batch ID] [-preset NAME] [-private] [-wait] FILE|DIR...", uploadCmd)
 }
 
 // uploadChunk is the size of the chunks a file is streamed in.
@@ -39,31 +39,32 @@ var (
 // uploadOptions are the flags of `imagepipe upload`.
 type uploadOptions struct {
 	preset, batch, callback string
-	wait, json              bool
+	wait, json, private     bool
 	concurrency             int
 }
 
 func uploadCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	o := &uploadOptions{}
-	addr := addrFlag(fs)
+	server := addServerFlags(fs)
 	fs.StringVar(&o.preset, "preset", "", "preset to process the images with (default: the server's default preset)")
 	fs.StringVar(&o.batch, "batch", "", "batch id (1..64 of [A-Za-z0-9_-]); with several files and none given, one is made up and printed")
 	fs.BoolVar(&o.wait, "wait", false, "wait until every image is READY or FAILED")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "files uploaded at once")
 	fs.StringVar(&o.callback, "callback", "", "webhook URL told when each image is READY or FAILED and when the batch completes")
+	fs.BoolVar(&o.private, "private", false, "private images: their variants are served only at signed URLs (see imagepipe sign-url)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of a table")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "usage: imagepipe upload [flags] FILE|DIR...")
 		fmt.Fprintln(w, "Uploads files, and the image files (by extension) under directories, streaming each in 64 KiB chunks.")
-		fmt.Fprintln(w, "Rerunning the same command resumes: files the batch already holds (same batch, preset and content)")
+		fmt.Fprintln(w, "Rerunning the same command resumes: files the batch already holds (same batch, preset, visibility and content)")
 		fmt.Fprintln(w, "are skipped, never uploaded twice; one that FAILED before is reported, not uploaded (see imagepipe retry).")
 		fmt.Fprintln(w, "Prints a table FILE, IMAGE ID, STATE, DETAIL and a summary; with -json one document")
 		fmt.Fprintln(w, "{batch_id, images: [{file, image_id, state, skipped, error: {code, message}}], counts}.")
 		fmt.Fprintln(w, "Exit status: 0 every file uploaded (and with -wait READY), 1 some file failed, 2 bad usage, 130 interrupted.")
 		fs.PrintDefaults()
 	}
-	return clientCommand(fs, addr, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+	return clientCommand(fs, server, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
 		return runUpload(ctx, c, o, args, stdout, stderr)
 	})
 }
@@ -76,6 +77,18 @@ type uploader struct {
 	batch    string
 	size     int32 // batch_size, 0 without a batch
 	progress progress
+	// refused is the server's UNAUTHENTICATED answer, once it gave one:
+	// every call carries the same token, so later files fail with it
+	// without asking again.
+	refused atomic.Pointer[error]
+}
+
+// call notes an UNAUTHENTICATED err and returns it.
+func (u *uploader) call(err error) error {
+	if status.Code(err) == codes.Unauthenticated {
+		u.refused.CompareAndSwap(nil, &err)
+	}
+	return err
 }
 
 func runUpload(ctx context.Context, c *client, o *uploadOptions, args []string, stdout, stderr io.Writer) (int, error) {
@@ -106,6 +119,15 @@ func runUpload(ctx context.Context, c *client, o *uploadOptions, args []string, 
 	}
 	u.printHints(report)
 	return u.exitCode(report, waitErrors), nil
+}
+
+// visibility is the visibility uploads ask for: private with -private,
+// else the server's default (public).
+func (o *uploadOptions) visibility() pb.Visibility {
+	if o.private {
+		return pb.Visibility_VISIBILITY_PRIVATE
+	}
+	return pb.Visibility_VISIBILITY_UNSPECIFIED
 }
 
 // check refuses a run without files, or with -concurrency or -batch out of
@@ -139,7 +161,7 @@ func newUploader(c *client, o *uploadOptions, n int, stderr io.Writer) *uploader
 func (u *uploader) hashFiles(ctx context.Context, files []uploadFile) {
 	u.forEach(ctx, len(files), func(i int) {
 		sum, err := fileSHA256(files[i].path)
-		files[i].key, files[i].err = idempotencyKey(u.batch, u.o.preset, sum), err
+		files[i].key, files[i].err = idempotencyKey(u.batch, u.o.preset, u.o.private, sum), err
 	})
 	images := markDuplicates(ctx, files)
 	if u.batch != "" {
@@ -222,9 +244,13 @@ func (u *uploader) uploadOne(ctx context.Context, f uploadFile) *uploadResult {
 	case ctx.Err() != nil:
 		r.fail(ctx, u.progress, ctx.Err())
 		return r
+	case u.refused.Load() != nil:
+		r.fail(ctx, u.progress, *u.refused.Load())
+		return r
 	}
 	key := f.key
 	found, err := u.c.status.LookupImage(ctx, &pb.LookupImageRequest{IdempotencyKey: key})
+	err = u.call(err)
 	switch {
 	case err == nil:
 		r.Skipped, r.image = true, found.GetImage()
@@ -239,6 +265,7 @@ func (u *uploader) uploadOne(ctx context.Context, f uploadFile) *uploadResult {
 	}
 	fp = u.progress.start(f.path, f.size)
 	img, err := u.send(ctx, f, key, fp)
+	err = u.call(err)
 	fp.end(err == nil)
 	if err != nil {
 		r.fail(ctx, u.progress, err)
@@ -272,6 +299,7 @@ func (u *uploader) send(ctx context.Context, f uploadFile, key string, fp filePr
 		IdempotencyKey: key,
 		CallbackUrl:    u.o.callback,
 		BatchSize:      u.size,
+		Visibility:     u.o.visibility(),
 	}
 	// A failed Send means the server ended the stream; CloseAndRecv has
 	// its status.

@@ -37,9 +37,15 @@ type uploadFile struct {
 
 // idempotencyKey names one file's upload into batch with preset, so that a
 // rerun finds it: "cli-" and 48 hex digits of
-// sha256(batch "\x00" preset "\x00" hex(sha256(file))).
-func idempotencyKey(batch, preset, fileSHA256 string) string {
-	sum := sha256.Sum256([]byte(batch + "\x00" + preset + "\x00" + fileSHA256))
+// sha256(batch "\x00" preset "\x00" hex(sha256(file))), with "\x00private"
+// appended for a private upload (so that the same file uploaded public and
+// private is two images, and public keys stay as they were).
+func idempotencyKey(batch, preset string, private bool, fileSHA256 string) string {
+	in := batch + "\x00" + preset + "\x00" + fileSHA256
+	if private {
+		in += "\x00private"
+	}
+	sum := sha256.Sum256([]byte(in))
 	return "cli-" + hex.EncodeToString(sum[:])[:48]
 }
 

@@ -19,6 +19,10 @@ const (
 	stateCanceled     = "CANCELED"      // interrupted before the upload finished
 )
 
+// codeUnauthenticated is the error code of a file the server refused for
+// want of credentials (the reason, or the gRPC code, lowercased).
+const codeUnauthenticated = "unauthenticated"
+
 // resultError is why a file failed: an upload error's reason (lowercase,
 // like image error codes) or an image's error.
 type resultError struct {
@@ -226,7 +230,7 @@ func (rep *uploadReport) summary() string {
 }
 
 // printHints tells what to do next: resume an interrupted run, retry
-// images that FAILED in an earlier run.
+// images that FAILED in an earlier run, send a token the server accepts.
 func (u *uploader) printHints(rep *uploadReport) {
 	var failedEarlier []string
 	for _, r := range rep.Images {
@@ -241,6 +245,12 @@ func (u *uploader) printHints(rep *uploadReport) {
 		}
 		fmt.Fprintf(u.stderr, "imagepipe: %s FAILED in an earlier upload and %s not uploaded again; to process them again: %s\n",
 			plural(len(failedEarlier), "image"), map[bool]string{true: "was", false: "were"}[len(failedEarlier) == 1], retry)
+	}
+	for _, r := range rep.Images {
+		if r.Error != nil && r.Error.Code == codeUnauthenticated {
+			printTokenHint(u.stderr, u.c.tokenSource)
+			break
+		}
 	}
 	if rep.Interrupted && rep.Counts.Canceled > 0 {
 		resume := "rerun the same command"

@@ -269,18 +269,23 @@ func TestUploadBatchID(t *testing.T) {
 	}
 }
 
-// The idempotency key is fixed by batch, preset and content.
+// The idempotency key is fixed by batch, preset, visibility and content;
+// a public upload's key is the one from before visibility existed.
 func TestIdempotencyKey(t *testing.T) {
-	k := idempotencyKey("b", "default", "abc")
+	k := idempotencyKey("b", "default", false, "abc")
 	if len(k) != 52 || !strings.HasPrefix(k, "cli-") {
 		t.Fatalf("key %q", k)
 	}
-	for _, other := range []string{idempotencyKey("b2", "default", "abc"), idempotencyKey("b", "avatar", "abc"), idempotencyKey("b", "default", "abd"), idempotencyKey("", "bdefault", "abc")} {
+	if k != "cli-1e52d74a308f96ec540c9aff18e24c26ea7ca6990f52c4cc" {
+		t.Errorf("public key changed: %q", k)
+	}
+	for _, other := range []string{idempotencyKey("b2", "default", false, "abc"), idempotencyKey("b", "avatar", false, "abc"),
+		idempotencyKey("b", "default", false, "abd"), idempotencyKey("", "bdefault", false, "abc"), idempotencyKey("b", "default", true, "abc")} {
 		if other == k {
 			t.Errorf("%q collides", other)
 		}
 	}
-	if idempotencyKey("b", "default", "abc") != k {
+	if idempotencyKey("b", "default", false, "abc") != k {
 		t.Error("not deterministic")
 	}
 }

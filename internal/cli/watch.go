@@ -23,7 +23,7 @@ func init() {
 var errWatchEnded = errors.New("the server ended the watch early")
 
 func watchCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
-	addr := addrFlag(fs)
+	server := addServerFlags(fs)
 	asJSON := fs.Bool("json", false, "print every message of the stream as one line of JSON")
 	fs.Usage = func() {
 		w := fs.Output()
@@ -33,7 +33,7 @@ func watchCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "Exit status: 0 READY (every image READY), 1 FAILED (some image FAILED) or error, 2 bad usage.")
 		fs.PrintDefaults()
 	}
-	return clientCommand(fs, addr, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+	return clientCommand(fs, server, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
 		id, err := oneID(args)
 		if err != nil {
 			return 0, err
