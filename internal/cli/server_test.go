@@ -35,6 +35,8 @@ func startServer(t *testing.T, opts ...app.Option) *testServer {
 	srv := apptest.Start(t, cfg, opts...)
 	conn := srv.Conn(t)
 	t.Setenv("IMAGEPIPE_ADDR", srv.App.GRPCAddr())
+	t.Setenv("IMAGEPIPE_TOKEN", srv.Token)
+	t.Setenv("IMAGEPIPE_TOKEN_FILE", "")
 	return &testServer{cfg: cfg, addr: srv.App.GRPCAddr(), status: pb.NewStatusServiceClient(conn), admin: pb.NewAdminServiceClient(conn)}
 }
 
