@@ -22,6 +22,8 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue/sqlitequeue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants/sqlitetenants"
 	"github.com/imagepipe/imagepipe/services/admin"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,6 +38,7 @@ type env struct {
 	jobs   *sqlitequeue.Queue
 	dead   queue.Queue // nil without redrive
 	events *sqlitequeue.Queue
+	keys   tenants.Store
 }
 
 func newEnv(t *testing.T, maxReceive int) *env {
@@ -51,6 +54,10 @@ func newEnv(t *testing.T, maxReceive int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.del.Close() })
+	if e.keys, err = sqlitetenants.New(filepath.Join(dir, "status.db")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.keys.Close() })
 	qpath := filepath.Join(dir, "queue.db")
 	if e.jobs, err = sqlitequeue.New(qpath, sqlitequeue.Options{Name: "jobs", MaxReceive: maxReceive, PollInterval: 10 * time.Millisecond}); err != nil {
 		t.Fatal(err)
@@ -66,7 +73,7 @@ func newEnv(t *testing.T, maxReceive int) *env {
 		}
 		t.Cleanup(func() { e.dead.Close() })
 	}
-	e.svc = admin.New(admin.Deps{Jobs: e.jobs, Records: e.rs, Deliveries: e.del, Events: e.events, Log: slog.New(slog.DiscardHandler)})
+	e.svc = admin.New(admin.Deps{Jobs: e.jobs, Records: e.rs, Deliveries: e.del, Events: e.events, Tenants: e.keys, Log: slog.New(slog.DiscardHandler)})
 	return e
 }
 
