@@ -11,7 +11,6 @@ package status
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -347,7 +346,7 @@ func (s *Service) SignURL(ctx context.Context, req *pb.SignURLRequest) (*pb.Sign
 	if name := req.GetVariant(); name != "" {
 		i := slices.IndexFunc(variants, func(v *pb.VariantInfo) bool { return v.GetName() == name })
 		if i < 0 {
-			return nil, apperr.NotFound(fmt.Sprintf("variant of image %s", img.GetId()), name)
+			return nil, apperr.NotFound("variant", name)
 		}
 		variants = variants[i : i+1]
 	} else if len(variants) == 0 {
