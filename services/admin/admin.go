@@ -1,5 +1,12 @@
 // Package admin is the AdminService: operators' tools for the job queue's
-// dead-letter queue, FAILED images and the webhook delivery log.
+// dead-letter queue, FAILED images and the webhook delivery log, and each
+// tenant's API keys and webhook signing secret.
+//
+// The dead-letter queue holds every tenant's jobs, so only the operator (an
+// admin of tenant default) may touch it. Every other method needs the admin
+// scope and acts on the caller's tenant; the operator may name another. An
+// image, delivery or key of another tenant answers as a missing one does
+// (NOT_FOUND, or skipped as not_found), never revealing that it exists.
 package admin
 
 import (
@@ -11,10 +18,13 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
 	"github.com/imagepipe/imagepipe/internal/stores/dlq"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -47,7 +57,10 @@ type Deps struct {
 	// RPCs answer FailedPrecondition.
 	Deliveries deliveries.Store
 	Events     queue.Queue
-	Log        *slog.Logger
+	// Tenants keeps the API keys and tenants' webhook secrets; nil, the
+	// key and secret RPCs answer FailedPrecondition.
+	Tenants tenants.Store
+	Log     *slog.Logger
 }
 
 // New returns the AdminService.
@@ -68,6 +81,28 @@ func (s *Service) deadLetterQueue(ctx context.Context) (queue.Queue, error) {
 		return nil, apperr.Unavailable(err)
 	}
 	return q, nil
+}
+
+// caller names p in the log: its tenant and key id or token subject.
+func caller(p auth.Principal) string {
+	who := p.KeyID
+	if who == "" {
+		who = p.Subject
+	}
+	return p.Tenant + "/" + who
+}
+
+// tenantOrAll resolves the tenant field of a listing as auth.TenantFor
+// does, and "*" (every tenant, returned as "") for the operator only.
+func tenantOrAll(p auth.Principal, requested string) (string, error) {
+	if requested != "*" {
+		return auth.TenantFor(p, requested, "tenant")
+	}
+	if !p.Operator() {
+		return "", &apperr.Error{Code: codes.PermissionDenied, Reason: auth.ReasonPermissionDenied, Field: "tenant",
+			Msg: "tenant: only an admin of tenant " + auth.DefaultTenant + " may list every tenant's"}
+	}
+	return "", nil
 }
 
 // size checks a size field of 1..MaxPageSize; 0 means DefaultPageSize.
@@ -95,6 +130,9 @@ func selection(ids []string, all bool) error {
 // ListDeadLetters implements pb.AdminServiceServer. Listing leaves the
 // messages in the dead-letter queue (each listing counts as a receive).
 func (s *Service) ListDeadLetters(ctx context.Context, req *pb.ListDeadLettersRequest) (*pb.ListDeadLettersResponse, error) {
+	if _, err := auth.RequireOperator(ctx); err != nil {
+		return nil, err
+	}
 	n, err := size("max_messages", req.GetMaxMessages())
 	if err != nil {
 		return nil, err
@@ -145,6 +183,10 @@ func (s *Service) ListDeadLetters(ctx context.Context, req *pb.ListDeadLettersRe
 // image is retried (jobs.Retry queues a fresh job) and the dead letter is
 // deleted. Any other message is moved back as it is.
 func (s *Service) RedriveDeadLetters(ctx context.Context, req *pb.RedriveDeadLettersRequest) (*pb.RedriveDeadLettersResponse, error) {
+	p, err := auth.RequireOperator(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := selection(req.GetMessageIds(), req.GetAll()); err != nil {
 		return nil, err
 	}
@@ -175,7 +217,7 @@ func (s *Service) RedriveDeadLetters(ctx context.Context, req *pb.RedriveDeadLet
 		}
 		return true, nil
 	})
-	s.Log.Info("dead letters redriven", "messages", len(moved), "retried_images", len(retried), "not_found", len(notFound), "err", err)
+	s.Log.Info("dead letters redriven", "messages", len(moved), "retried_images", len(retried), "not_found", len(notFound), "err", err, "by", caller(p))
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
@@ -184,6 +226,10 @@ func (s *Service) RedriveDeadLetters(ctx context.Context, req *pb.RedriveDeadLet
 
 // PurgeDeadLetters implements pb.AdminServiceServer.
 func (s *Service) PurgeDeadLetters(ctx context.Context, req *pb.PurgeDeadLettersRequest) (*pb.PurgeDeadLettersResponse, error) {
+	p, err := auth.RequireOperator(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := selection(req.GetMessageIds(), req.GetAll()); err != nil {
 		return nil, err
 	}
@@ -193,7 +239,7 @@ func (s *Service) PurgeDeadLetters(ctx context.Context, req *pb.PurgeDeadLetters
 	}
 	defer dq.Close()
 	deleted, notFound, err := dlq.Purge(ctx, dq, req.GetMessageIds(), req.GetAll())
-	s.Log.Info("dead letters purged", "messages", len(deleted), "not_found", len(notFound), "err", err)
+	s.Log.Info("dead letters purged", "messages", len(deleted), "not_found", len(notFound), "err", err, "by", caller(p))
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -14,12 +15,15 @@ import (
 	"github.com/imagepipe/imagepipe/internal/messages/events"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
 	"github.com/imagepipe/imagepipe/internal/stores/deliveries/sqlitedeliveries"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/queue/sqlitequeue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants/sqlitetenants"
 	"github.com/imagepipe/imagepipe/services/admin"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,6 +38,7 @@ type env struct {
 	jobs   *sqlitequeue.Queue
 	dead   queue.Queue // nil without redrive
 	events *sqlitequeue.Queue
+	keys   tenants.Store
 }
 
 func newEnv(t *testing.T, maxReceive int) *env {
@@ -49,6 +54,10 @@ func newEnv(t *testing.T, maxReceive int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.del.Close() })
+	if e.keys, err = sqlitetenants.New(filepath.Join(dir, "status.db")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.keys.Close() })
 	qpath := filepath.Join(dir, "queue.db")
 	if e.jobs, err = sqlitequeue.New(qpath, sqlitequeue.Options{Name: "jobs", MaxReceive: maxReceive, PollInterval: 10 * time.Millisecond}); err != nil {
 		t.Fatal(err)
@@ -64,8 +73,14 @@ func newEnv(t *testing.T, maxReceive int) *env {
 		}
 		t.Cleanup(func() { e.dead.Close() })
 	}
-	e.svc = admin.New(admin.Deps{Jobs: e.jobs, Records: e.rs, Deliveries: e.del, Events: e.events, Log: slog.New(slog.DiscardHandler)})
+	e.svc = admin.New(admin.Deps{Jobs: e.jobs, Records: e.rs, Deliveries: e.del, Events: e.events, Tenants: e.keys, Log: slog.New(slog.DiscardHandler)})
 	return e
+}
+
+// asOperator is the test's context calling as the operator: an admin of
+// tenant default.
+func asOperator(t *testing.T) context.Context {
+	return auth.NewContext(t.Context(), auth.Principal{Tenant: auth.DefaultTenant, Scopes: []auth.Scope{auth.ScopeAdmin}})
 }
 
 // image creates a record in state and returns its id.
@@ -159,71 +174,71 @@ func TestInvalidRequests(t *testing.T) {
 		field string
 	}{
 		{"list: negative max", func() error {
-			_, err := e.svc.ListDeadLetters(t.Context(), &pb.ListDeadLettersRequest{MaxMessages: -1})
+			_, err := e.svc.ListDeadLetters(asOperator(t), &pb.ListDeadLettersRequest{MaxMessages: -1})
 			return err
 		}, "max_messages"},
 		{"list: max too large", func() error {
-			_, err := e.svc.ListDeadLetters(t.Context(), &pb.ListDeadLettersRequest{MaxMessages: 1001})
+			_, err := e.svc.ListDeadLetters(asOperator(t), &pb.ListDeadLettersRequest{MaxMessages: 1001})
 			return err
 		}, "max_messages"},
 		{"redrive: nothing selected", func() error {
-			_, err := e.svc.RedriveDeadLetters(t.Context(), &pb.RedriveDeadLettersRequest{})
+			_, err := e.svc.RedriveDeadLetters(asOperator(t), &pb.RedriveDeadLettersRequest{})
 			return err
 		}, "message_ids"},
 		{"redrive: ids and all", func() error {
-			_, err := e.svc.RedriveDeadLetters(t.Context(), &pb.RedriveDeadLettersRequest{MessageIds: []string{"m"}, All: true})
+			_, err := e.svc.RedriveDeadLetters(asOperator(t), &pb.RedriveDeadLettersRequest{MessageIds: []string{"m"}, All: true})
 			return err
 		}, "message_ids"},
 		{"purge: nothing selected", func() error {
-			_, err := e.svc.PurgeDeadLetters(t.Context(), &pb.PurgeDeadLettersRequest{})
+			_, err := e.svc.PurgeDeadLetters(asOperator(t), &pb.PurgeDeadLettersRequest{})
 			return err
 		}, "message_ids"},
 		{"purge: ids and all", func() error {
-			_, err := e.svc.PurgeDeadLetters(t.Context(), &pb.PurgeDeadLettersRequest{MessageIds: []string{"m"}, All: true})
+			_, err := e.svc.PurgeDeadLetters(asOperator(t), &pb.PurgeDeadLettersRequest{MessageIds: []string{"m"}, All: true})
 			return err
 		}, "message_ids"},
 		{"retry: nothing", func() error {
-			_, err := e.svc.RetryImages(t.Context(), &pb.RetryImagesRequest{})
+			_, err := e.svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{})
 			return err
 		}, "image_ids"},
 		{"retry: ids and batch", func() error {
-			_, err := e.svc.RetryImages(t.Context(), &pb.RetryImagesRequest{ImageIds: []string{jobs.NewID()}, BatchId: "b"})
+			_, err := e.svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{ImageIds: []string{jobs.NewID()}, BatchId: "b"})
 			return err
 		}, "batch_id"},
 		{"retry: too many ids", func() error {
-			_, err := e.svc.RetryImages(t.Context(), &pb.RetryImagesRequest{ImageIds: tooMany})
+			_, err := e.svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{ImageIds: tooMany})
 			return err
 		}, "image_ids"},
 		{"retry: bad id", func() error {
-			_, err := e.svc.RetryImages(t.Context(), &pb.RetryImagesRequest{ImageIds: []string{jobs.NewID(), bad}})
+			_, err := e.svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{ImageIds: []string{jobs.NewID(), bad}})
 			return err
 		}, "image_ids[1]"},
 		{"retry: bad batch", func() error {
-			_, err := e.svc.RetryImages(t.Context(), &pb.RetryImagesRequest{BatchId: "a/b"})
+			_, err := e.svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{BatchId: "a/b"})
 			return err
 		}, "batch_id"},
 		{"deliveries: page size", func() error {
-			_, err := e.svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{PageSize: 1001})
+			_, err := e.svc.ListWebhookDeliveries(asOperator(t), &pb.ListWebhookDeliveriesRequest{PageSize: 1001})
 			return err
 		}, "page_size"},
 		{"deliveries: bad token", func() error {
-			_, err := e.svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{PageToken: "garbage"})
+			_, err := e.svc.ListWebhookDeliveries(asOperator(t), &pb.ListWebhookDeliveriesRequest{PageToken: "garbage"})
 			return err
 		}, "page_token"},
 		{"deliveries: unknown state", func() error {
-			_, err := e.svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{State: 99})
+			_, err := e.svc.ListWebhookDeliveries(asOperator(t), &pb.ListWebhookDeliveriesRequest{State: 99})
 			return err
 		}, "state"},
 		{"deliveries: bad image id", func() error {
-			_, err := e.svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{ImageId: bad})
+			_, err := e.svc.ListWebhookDeliveries(asOperator(t), &pb.ListWebhookDeliveriesRequest{ImageId: bad})
 			return err
 		}, "image_id"},
 		{"deliveries: bad batch id", func() error {
-			_, err := e.svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{BatchId: "a b"})
+			_, err := e.svc.ListWebhookDeliveries(asOperator(t), &pb.ListWebhookDeliveriesRequest{BatchId: "a b"})
 			return err
 		}, "batch_id"},
 		{"replay: no id", func() error {
-			_, err := e.svc.ReplayWebhookDelivery(t.Context(), &pb.ReplayWebhookDeliveryRequest{})
+			_, err := e.svc.ReplayWebhookDelivery(asOperator(t), &pb.ReplayWebhookDeliveryRequest{})
 			return err
 		}, "id"},
 	}
@@ -236,26 +251,26 @@ func TestInvalidRequests(t *testing.T) {
 
 func TestNoDeadLetterQueue(t *testing.T) {
 	e := newEnv(t, 0)
-	_, err := e.svc.ListDeadLetters(t.Context(), &pb.ListDeadLettersRequest{})
+	_, err := e.svc.ListDeadLetters(asOperator(t), &pb.ListDeadLettersRequest{})
 	wantError(t, err, codes.FailedPrecondition, apperr.ReasonFailedPrecondition, "")
 	if st, _ := status.FromError(err); !strings.Contains(st.Message(), "dead-letter queue") {
 		t.Errorf("message %q does not say what is missing", st.Message())
 	}
-	_, err = e.svc.RedriveDeadLetters(t.Context(), &pb.RedriveDeadLettersRequest{All: true})
+	_, err = e.svc.RedriveDeadLetters(asOperator(t), &pb.RedriveDeadLettersRequest{All: true})
 	wantError(t, err, codes.FailedPrecondition, apperr.ReasonFailedPrecondition, "")
-	_, err = e.svc.PurgeDeadLetters(t.Context(), &pb.PurgeDeadLettersRequest{All: true})
+	_, err = e.svc.PurgeDeadLetters(asOperator(t), &pb.PurgeDeadLettersRequest{All: true})
 	wantError(t, err, codes.FailedPrecondition, apperr.ReasonFailedPrecondition, "")
 }
 
 func TestWebhooksOff(t *testing.T) {
 	e := newEnv(t, 3)
 	svc := admin.New(admin.Deps{Jobs: e.jobs, Records: e.rs, Log: slog.New(slog.DiscardHandler)})
-	_, err := svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{})
+	_, err := svc.ListWebhookDeliveries(asOperator(t), &pb.ListWebhookDeliveriesRequest{})
 	wantError(t, err, codes.FailedPrecondition, apperr.ReasonFailedPrecondition, "")
-	_, err = svc.ReplayWebhookDelivery(t.Context(), &pb.ReplayWebhookDeliveryRequest{Id: "dlv-1"})
+	_, err = svc.ReplayWebhookDelivery(asOperator(t), &pb.ReplayWebhookDeliveryRequest{Id: "dlv-1"})
 	wantError(t, err, codes.FailedPrecondition, apperr.ReasonFailedPrecondition, "")
 	// The rest of the service works without them.
-	if _, err := svc.RetryImages(t.Context(), &pb.RetryImagesRequest{ImageIds: []string{jobs.NewID()}}); err != nil {
+	if _, err := svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{ImageIds: []string{jobs.NewID()}}); err != nil {
 		t.Errorf("RetryImages without webhooks: %v", err)
 	}
 }
@@ -269,7 +284,7 @@ func TestListDeadLetters(t *testing.T) {
 	mJunk := e.deadLetter(t, []byte("junk \xff"))
 
 	for i := range 2 { // listing leaves the messages where they are
-		resp, err := e.svc.ListDeadLetters(t.Context(), &pb.ListDeadLettersRequest{})
+		resp, err := e.svc.ListDeadLetters(asOperator(t), &pb.ListDeadLettersRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +308,7 @@ func TestListDeadLetters(t *testing.T) {
 			t.Errorf("not a job: %v", dl)
 		}
 	}
-	resp, err := e.svc.ListDeadLetters(t.Context(), &pb.ListDeadLettersRequest{MaxMessages: 2})
+	resp, err := e.svc.ListDeadLetters(asOperator(t), &pb.ListDeadLettersRequest{MaxMessages: 2})
 	if err != nil || len(resp.GetDeadLetters()) != 2 || resp.GetApproximateCount() != 3 {
 		t.Fatalf("max 2: %v, %v; want 2 dead letters of 3", resp, err)
 	}
@@ -304,7 +319,7 @@ func TestListDeadLetters(t *testing.T) {
 // Jobs of other images are moved as they are.
 func TestRedriveDeadLetters(t *testing.T) {
 	e := newEnv(t, 3)
-	ctx := t.Context()
+	ctx := asOperator(t)
 	failed := e.image(t, pb.ImageState_IMAGE_STATE_FAILED, "")
 	if _, err := e.jobs.Send(ctx, []byte(job(failed)), queue.SendOptions{}); err != nil {
 		t.Fatal(err)
@@ -368,15 +383,15 @@ func TestPurgeDeadLetters(t *testing.T) {
 	for i := range 12 {
 		ids = append(ids, e.deadLetter(t, []byte(fmt.Sprint("junk ", i))))
 	}
-	resp, err := e.svc.PurgeDeadLetters(t.Context(), &pb.PurgeDeadLettersRequest{MessageIds: []string{ids[4], "gone"}})
+	resp, err := e.svc.PurgeDeadLetters(asOperator(t), &pb.PurgeDeadLettersRequest{MessageIds: []string{ids[4], "gone"}})
 	if err != nil || !slices.Equal(resp.GetMessageIds(), ids[4:5]) || !slices.Equal(resp.GetNotFound(), []string{"gone"}) {
 		t.Fatalf("Purge(one) = %v, %v", resp, err)
 	}
-	resp, err = e.svc.PurgeDeadLetters(t.Context(), &pb.PurgeDeadLettersRequest{All: true})
+	resp, err = e.svc.PurgeDeadLetters(asOperator(t), &pb.PurgeDeadLettersRequest{All: true})
 	if err != nil || len(resp.GetMessageIds()) != 11 || slices.Contains(resp.GetMessageIds(), ids[4]) {
 		t.Fatalf("Purge(all) = %v, %v; want the 11 others", resp, err)
 	}
-	if list, err := e.svc.ListDeadLetters(t.Context(), &pb.ListDeadLettersRequest{}); err != nil || len(list.GetDeadLetters()) != 0 {
+	if list, err := e.svc.ListDeadLetters(asOperator(t), &pb.ListDeadLettersRequest{}); err != nil || len(list.GetDeadLetters()) != 0 {
 		t.Fatalf("DLQ after purging all: %v, %v", list, err)
 	}
 	if got := drain(t, e.jobs); len(got) != 0 {
@@ -389,7 +404,7 @@ func TestRetryImages(t *testing.T) {
 	failed := e.image(t, pb.ImageState_IMAGE_STATE_FAILED, "")
 	ready := e.image(t, pb.ImageState_IMAGE_STATE_READY, "")
 	missing := jobs.NewID()
-	resp, err := e.svc.RetryImages(t.Context(), &pb.RetryImagesRequest{ImageIds: []string{failed, ready, missing, failed}})
+	resp, err := e.svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{ImageIds: []string{failed, ready, missing, failed}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +426,7 @@ func TestRetryImages(t *testing.T) {
 	f2 := e.image(t, pb.ImageState_IMAGE_STATE_FAILED, "b1")
 	e.image(t, pb.ImageState_IMAGE_STATE_READY, "b1")
 	e.image(t, pb.ImageState_IMAGE_STATE_FAILED, "b2")
-	resp, err = e.svc.RetryImages(t.Context(), &pb.RetryImagesRequest{BatchId: "b1"})
+	resp, err = e.svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{BatchId: "b1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +441,7 @@ func TestRetryImages(t *testing.T) {
 		t.Errorf("job queue holds %v", got)
 	}
 
-	_, err = e.svc.RetryImages(t.Context(), &pb.RetryImagesRequest{BatchId: "nobatch"})
+	_, err = e.svc.RetryImages(asOperator(t), &pb.RetryImagesRequest{BatchId: "nobatch"})
 	wantError(t, err, codes.NotFound, apperr.ReasonNotFound, "")
 }
 
@@ -469,22 +484,22 @@ func TestWebhookDeliveries(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			resp, err := e.svc.ListWebhookDeliveries(t.Context(), c.req)
+			resp, err := e.svc.ListWebhookDeliveries(asOperator(t), c.req)
 			if err != nil || !slices.Equal(ids(resp), c.want) || resp.GetNextPageToken() != "" {
 				t.Fatalf("List = %v, %v; want %v on one page", ids(resp), err, c.want)
 			}
 		})
 	}
-	page1, err := e.svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{PageSize: 2})
+	page1, err := e.svc.ListWebhookDeliveries(asOperator(t), &pb.ListWebhookDeliveriesRequest{PageSize: 2})
 	if err != nil || !slices.Equal(ids(page1), []string{d3, d2}) || page1.GetNextPageToken() == "" {
 		t.Fatalf("page 1 = %v, %v", page1, err)
 	}
-	page2, err := e.svc.ListWebhookDeliveries(t.Context(), &pb.ListWebhookDeliveriesRequest{PageSize: 2, PageToken: page1.GetNextPageToken()})
+	page2, err := e.svc.ListWebhookDeliveries(asOperator(t), &pb.ListWebhookDeliveriesRequest{PageSize: 2, PageToken: page1.GetNextPageToken()})
 	if err != nil || !slices.Equal(ids(page2), []string{d1}) || page2.GetNextPageToken() != "" {
 		t.Fatalf("page 2 = %v, %v", page2, err)
 	}
 
-	replayed, err := e.svc.ReplayWebhookDelivery(t.Context(), &pb.ReplayWebhookDeliveryRequest{Id: d1})
+	replayed, err := e.svc.ReplayWebhookDelivery(asOperator(t), &pb.ReplayWebhookDeliveryRequest{Id: d1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,6 +509,6 @@ func TestWebhookDeliveries(t *testing.T) {
 	if got := drain(t, e.events); !slices.Equal(got, []string{string(events.Message{Delivery: d1}.Encode())}) {
 		t.Errorf("events queue holds %v, want the replay of %s", got, d1)
 	}
-	_, err = e.svc.ReplayWebhookDelivery(t.Context(), &pb.ReplayWebhookDeliveryRequest{Id: "dlv-nope"})
+	_, err = e.svc.ReplayWebhookDelivery(asOperator(t), &pb.ReplayWebhookDeliveryRequest{Id: "dlv-nope"})
 	wantError(t, err, codes.NotFound, apperr.ReasonNotFound, "")
 }

@@ -7,6 +7,7 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
 	"github.com/imagepipe/imagepipe/services/webhooks"
 )
@@ -18,7 +19,17 @@ func errNoWebhooks() error {
 }
 
 // ListWebhookDeliveries implements pb.AdminServiceServer.
+// The tenant field names whose: the caller's own when empty; the operator
+// may name another, or "*" for every tenant's.
 func (s *Service) ListWebhookDeliveries(ctx context.Context, req *pb.ListWebhookDeliveriesRequest) (*pb.ListWebhookDeliveriesResponse, error) {
+	p, err := auth.Require(ctx, auth.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := tenantOrAll(p, req.GetTenant())
+	if err != nil {
+		return nil, err
+	}
 	n, err := size("page_size", req.GetPageSize())
 	if err != nil {
 		return nil, err
@@ -26,7 +37,7 @@ func (s *Service) ListWebhookDeliveries(ctx context.Context, req *pb.ListWebhook
 	if s.Deliveries == nil {
 		return nil, errNoWebhooks()
 	}
-	f := deliveries.Filter{State: req.GetState(), ImageID: req.GetImageId(), BatchID: req.GetBatchId()}
+	f := deliveries.Filter{State: req.GetState(), ImageID: req.GetImageId(), BatchID: req.GetBatchId(), Tenant: tenant}
 	switch {
 	case pb.WebhookDeliveryState_name[int32(f.State)] == "":
 		return nil, apperr.InvalidField("state", "unknown state %d", f.State)
@@ -49,14 +60,28 @@ func (s *Service) ListWebhookDeliveries(ctx context.Context, req *pb.ListWebhook
 	return resp, nil
 }
 
-// ReplayWebhookDelivery implements pb.AdminServiceServer.
+// ReplayWebhookDelivery implements pb.AdminServiceServer. Another tenant's
+// delivery is NotFound.
 func (s *Service) ReplayWebhookDelivery(ctx context.Context, req *pb.ReplayWebhookDeliveryRequest) (*pb.ReplayWebhookDeliveryResponse, error) {
+	p, err := auth.Require(ctx, auth.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
 	id := req.GetId()
 	if id == "" {
 		return nil, apperr.InvalidField("id", "required")
 	}
 	if s.Deliveries == nil || s.Events == nil {
 		return nil, errNoWebhooks()
+	}
+	// A delivery's tenant never changes, so checking it before the replay
+	// is as good as during.
+	cur, err := s.Deliveries.Get(ctx, id)
+	if errors.Is(err, deliveries.ErrNotFound) || err == nil && !p.Owns(cur.Delivery.GetTenant()) {
+		return nil, apperr.NotFound("webhook delivery", id)
+	}
+	if err != nil {
+		return nil, apperr.Unavailable(err)
 	}
 	// Not cut in two by the client: the record is PENDING, then queued.
 	rec, err := webhooks.Replay(context.WithoutCancel(ctx), s.Events, s.Deliveries, id)
@@ -66,6 +91,6 @@ func (s *Service) ReplayWebhookDelivery(ctx context.Context, req *pb.ReplayWebho
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
-	s.Log.Info("webhook delivery replayed", "delivery", id, "replays", rec.Delivery.GetReplays())
+	s.Log.Info("webhook delivery replayed", "delivery", id, "replays", rec.Delivery.GetReplays(), "by", caller(p))
 	return &pb.ReplayWebhookDeliveryResponse{Delivery: rec.Delivery}, nil
 }

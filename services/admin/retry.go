@@ -8,6 +8,7 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 )
 
@@ -17,8 +18,18 @@ const (
 	SkipNotFailed = "not_failed"
 )
 
-// RetryImages implements pb.AdminServiceServer.
+// RetryImages implements pb.AdminServiceServer. The batch is the tenant
+// field's (the caller's own when empty); an image id of another tenant, or
+// of a DELETED image, is skipped as not_found, like a missing one.
 func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (*pb.RetryImagesResponse, error) {
+	p, err := auth.Require(ctx, auth.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := auth.TenantFor(p, req.GetTenant(), "tenant")
+	if err != nil {
+		return nil, err
+	}
 	ids, batch := req.GetImageIds(), req.GetBatchId()
 	switch {
 	case len(ids) > 0 && batch != "":
@@ -36,8 +47,7 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 		}
 	}
 	if batch != "" {
-		var err error
-		if ids, err = s.failedInBatch(ctx, batch); err != nil {
+		if ids, err = s.failedInBatch(ctx, tenant, batch); err != nil {
 			return nil, err
 		}
 	}
@@ -53,6 +63,16 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 		if err := ctx.Err(); err != nil {
 			return nil, apperr.Unavailable(err)
 		}
+		// A record's tenant never changes: checked before the retry is as
+		// good as during.
+		owned, err := s.owned(ctx, p, id)
+		if err != nil {
+			return nil, err
+		}
+		if !owned {
+			resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFound})
+			continue
+		}
 		rec, err := jobs.Retry(context.WithoutCancel(ctx), s.Records, s.Jobs, id)
 		switch {
 		case err == nil:
@@ -66,16 +86,28 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 			return nil, apperr.Unavailable(err)
 		}
 	}
-	s.Log.Info("images retried", "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped))
+	s.Log.Info("images retried", "tenant", tenant, "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped), "by", caller(p))
 	return resp, nil
 }
 
-// failedInBatch returns the ids of the batch's FAILED images; NotFound for
-// a batch without images.
-func (s *Service) failedInBatch(ctx context.Context, batch string) ([]string, error) {
+// owned reports whether image id exists, is not DELETED, and p owns it.
+func (s *Service) owned(ctx context.Context, p auth.Principal, id string) (bool, error) {
+	rec, err := s.Records.Get(ctx, id)
+	switch {
+	case errors.Is(err, records.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, apperr.Unavailable(err)
+	}
+	return p.Owns(records.Tenant(rec.Image)) && rec.Image.GetState() != pb.ImageState_IMAGE_STATE_DELETED, nil
+}
+
+// failedInBatch returns the ids of tenant's batch's FAILED images;
+// NotFound for a batch without images.
+func (s *Service) failedInBatch(ctx context.Context, tenant, batch string) ([]string, error) {
 	var ids []string
 	total := 0
-	err := records.EachInBatch(ctx, s.Records, records.DefaultTenant, batch, func(r *records.Record) {
+	err := records.EachInBatch(ctx, s.Records, tenant, batch, func(r *records.Record) {
 		total++
 		if r.Image.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
 			ids = append(ids, r.Image.GetId())

@@ -6,17 +6,29 @@ import (
 	"time"
 )
 
+// Limits of a signed URL's lifetime (SignURL's expires_in and
+// Config.SignedURLTTL).
+const (
+	MinSignedURLTTL = time.Second
+	MaxSignedURLTTL = 7 * 24 * time.Hour
+)
+
 // Config of the status service.
 type Config struct {
 	// PollInterval bounds how late a watch stream sees a change.
 	PollInterval time.Duration
 	// MaxBatchImages caps the images GetBatch summarises.
 	MaxBatchImages int
+	// SignedURLTTL is how long SignURL's URLs work when the request gives
+	// no expires_in. It is the app's signed-url-ttl setting (the same TTL
+	// the response interceptor signs records with), so RegisterFlags does
+	// not bind it.
+	SignedURLTTL time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{PollInterval: 100 * time.Millisecond, MaxBatchImages: 10000}
+	return Config{PollInterval: 100 * time.Millisecond, MaxBatchImages: 10000, SignedURLTTL: time.Hour}
 }
 
 // RegisterFlags binds the config to flags, keeping current values as defaults.
@@ -33,6 +45,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBatchImages < 1 {
 		errs = append(errs, errors.New("status.max-batch-images must be at least 1"))
+	}
+	if c.SignedURLTTL < MinSignedURLTTL || c.SignedURLTTL > MaxSignedURLTTL {
+		errs = append(errs, errors.New("signed-url-ttl must be 1s..168h"))
 	}
 	return errors.Join(errs...)
 }

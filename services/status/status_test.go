@@ -8,11 +8,14 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
+	"github.com/imagepipe/imagepipe/internal/platform/urlsign"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/records/recordstest"
 	"github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords"
@@ -20,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -32,8 +36,56 @@ const (
 	failed     = pb.ImageState_IMAGE_STATE_FAILED
 )
 
+// principalKey is the metadata the test server takes the caller from,
+// "tenant/scope,scope" (see as); a call without it carries no principal, as
+// if no authentication ran, so the service's own checks are what is
+// tested.
+const principalKey = "test-principal"
+
+// as returns ctx calling as tenant with scopes.
+func as(ctx context.Context, tenant string, scopes ...auth.Scope) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, principalKey, tenant+"/"+strings.Join(auth.ScopeStrings(scopes), ","))
+}
+
+// operator returns ctx calling as the operator: an admin of tenant default.
+func operator(ctx context.Context) context.Context {
+	return as(ctx, auth.DefaultTenant, auth.ScopeAdmin)
+}
+
+// withPrincipal stands in for auth.Interceptors: it puts the principal
+// the call's metadata names into the context.
+func withPrincipal(ctx context.Context) context.Context {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(principalKey)
+	if len(v) == 0 {
+		return ctx
+	}
+	tenant, scopes, _ := strings.Cut(v[0], "/")
+	return auth.NewContext(ctx, auth.Principal{Tenant: tenant, Scopes: auth.KnownScopes(strings.Split(scopes, ","))})
+}
+
+type principalStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s principalStream) Context() context.Context { return s.ctx }
+
+// signKey is the test server's URL signing key.
+var signKey = []byte("0123456789abcdef0123456789abcdef")
+
+func newSigner(t *testing.T) *urlsign.Signer {
+	t.Helper()
+	s, err := urlsign.New([][]byte{signKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // serve runs the status service on a loopback gRPC server, with the
-// interceptors the app uses, over a fresh SQLite store.
+// interceptors the app uses (a test stand-in for authentication), over a
+// fresh SQLite store.
 func serve(t *testing.T, poll time.Duration) (pb.StatusServiceClient, records.Store) {
 	t.Helper()
 	rs, err := sqliterecords.New(filepath.Join(t.TempDir(), "status.db"))
@@ -42,9 +94,23 @@ func serve(t *testing.T, poll time.Duration) (pb.StatusServiceClient, records.St
 	}
 	cfg := status.DefaultConfig()
 	cfg.PollInterval = poll
+	signer := newSigner(t)
+	svc, err := status.New(cfg, status.Deps{Records: rs, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.DiscardHandler)
-	srv := grpc.NewServer(grpc.ChainStreamInterceptor(apperr.StreamInterceptor(log)), grpc.ChainUnaryInterceptor(apperr.UnaryInterceptor(log)))
-	pb.RegisterStatusServiceServer(srv, status.New(cfg, rs))
+	authUnary := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		return h(withPrincipal(ctx), req)
+	}
+	authStream := func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return h(srv, principalStream{ServerStream: ss, ctx: withPrincipal(ss.Context())})
+	}
+	signUnary, signStream := signer.Interceptors(cfg.SignedURLTTL)
+	srv := grpc.NewServer(
+		grpc.ChainStreamInterceptor(apperr.StreamInterceptor(log), authStream, signStream),
+		grpc.ChainUnaryInterceptor(apperr.UnaryInterceptor(log), authUnary, signUnary))
+	pb.RegisterStatusServiceServer(srv, svc)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +158,7 @@ func watchBatch(t *testing.T, c pb.StatusServiceClient, id string) grpc.ServerSt
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	stream, err := c.WatchBatch(ctx, &pb.WatchBatchRequest{Id: id})
+	stream, err := c.WatchBatch(operator(ctx), &pb.WatchBatchRequest{Id: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +214,7 @@ func TestWatchBatchFollowsEveryTransition(t *testing.T) {
 			t.Fatalf("step %d: got image %s %s, want %s %s", i, m.GetImage().GetId(), m.GetImage().GetState(), ids[s.image], s.to)
 		}
 		seen[ids[s.image]] = append(seen[ids[s.image]], m.GetImage().GetState())
-		want, err := records.SummarizeBatch(context.Background(), rs, "", "trip", 0)
+		want, err := records.SummarizeBatch(context.Background(), rs, records.DefaultTenant, "trip", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +318,7 @@ func TestWatchImage(t *testing.T) {
 	id := createBatch(t, rs, "", 1, 0)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := c.WatchImage(ctx, &pb.WatchImageRequest{Id: id})
+	stream, err := c.WatchImage(operator(ctx), &pb.WatchImageRequest{Id: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +351,7 @@ func TestWatchImage(t *testing.T) {
 }
 
 func watchImageErr(c pb.StatusServiceClient, id string) (*pb.WatchImageResponse, error) {
-	stream, err := c.WatchImage(context.Background(), &pb.WatchImageRequest{Id: id})
+	stream, err := c.WatchImage(operator(context.Background()), &pb.WatchImageRequest{Id: id})
 	if err != nil {
 		return nil, err
 	}
