@@ -51,7 +51,7 @@ var targets = map[string][]string{
 // deps declares what each module needs built before it.
 var deps = map[string][]string{
 	Ingest:    {GRPCServer, Presets, Originals, JobQueue, Records},
-	Status:    {GRPCServer, Records},
+	Status:    {GRPCServer, Records, Signer},
 	Admin:     {GRPCServer, JobQueue, Records, Events, Deliveries, Tenants},
 	Webhooks:  {Records, Events, Deliveries, Tenants},
 	Processor: {GRPCServer, Presets, Originals, Variants, JobQueue, Events, Records},

@@ -91,13 +91,19 @@ func (a *App) initIngest(context.Context) error {
 }
 
 func (a *App) initStatus(context.Context) error {
-	a.register(&pb.StatusService_ServiceDesc, status.New(a.cfg.Status, a.records))
+	cfg := a.cfg.Status
+	cfg.SignedURLTTL = a.cfg.SignedURLTTL
+	svc, err := status.New(cfg, status.Deps{Records: a.records, Signer: a.signer})
+	if err != nil {
+		return err
+	}
+	a.register(&pb.StatusService_ServiceDesc, svc)
 	return nil
 }
 
 func (a *App) initAdmin(context.Context) error {
 	a.register(&pb.AdminService_ServiceDesc, admin.New(admin.Deps{Jobs: a.queue, Records: a.records,
-		Deliveries: a.deliveries, Events: a.events, Log: a.log.With("module", Admin)}))
+		Deliveries: a.deliveries, Events: a.events, Tenants: a.tenants, Log: a.log.With("module", Admin)}))
 	return nil
 }
 
