@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
@@ -176,7 +178,11 @@ func (s *server) uploadAs(t testing.TB, token, fixture, query string) *pb.Image 
 func wantCode(t testing.TB, what string, r response, code int) {
 	t.Helper()
 	if r.code != code {
-		t.Errorf("%s: HTTP %d %s, want %d", what, r.code, r.body, code)
+		body := r.body
+		if len(body) > 300 || !utf8.Valid(body) {
+			body = []byte(fmt.Sprintf("(%d bytes of %s)", len(r.body), r.header.Get("Content-Type")))
+		}
+		t.Errorf("%s: HTTP %d %s, want %d", what, r.code, body, code)
 	}
 }
 
