@@ -240,8 +240,9 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 	if batch := bv.summary; batch != nil && batch.GetState() != pb.BatchState_BATCH_STATE_PENDING {
 		if bv.deletedLast {
 			// Complete, but a deletion changed it last: the batch either
-			// completed before it (and was announced then, with its
-			// counts of that time) or was completed by it, and deletions
+			// completed before it (announced then, with that time's
+			// counts, unless the image events that completed it came
+			// after the deletion) or was completed by it, and deletions
 			// announce no batch.
 			log.Info("batch changed last by a deletion; no batch.completed", "batch", batch.GetId())
 		} else {
