@@ -1,13 +1,15 @@
-// Package webhooks sends signed webhook events: image.ready, image.failed and
-// batch.completed. The processor emits an event message onto the events
-// queue when an image ends (events.Emit); the dispatcher (Dispatcher.Run, in the
-// status target) turns it into one delivery per endpoint in the delivery log
-// (package deliveries), POSTs each signed as Standard Webhooks prescribe
-// (webhook-id, webhook-timestamp, webhook-signature; see sign.go), and
-// retries failures with exponential backoff by delaying the delivery's queue
-// message. Callback URLs are checked against private networks when they are
-// accepted (Guard.CheckURL) and again when they are dialled, so DNS cannot
-// swing them onto an internal address.
+// Package webhooks sends signed webhook events: image.ready, image.failed,
+// image.deleted and batch.completed. The processor emits an event message
+// onto the events queue when an image ends or is deleted (events.Emit); the
+// dispatcher (Dispatcher.Run, in the status target) turns it into one
+// delivery per endpoint in the delivery log (package deliveries), POSTs each
+// signed as Standard Webhooks prescribe (webhook-id, webhook-timestamp,
+// webhook-signature; see sign.go) with the secrets of the tenant that owns
+// the delivery (Secrets), and retries failures with exponential backoff by
+// delaying the delivery's queue message. Callback URLs are checked against
+// private networks when they are accepted (Guard.CheckURL) and again when
+// they are dialled, so DNS cannot swing them onto an internal address; a
+// tenant may give one only once it has a secret (Secrets.CheckCallback).
 package webhooks
 
 import (
@@ -21,13 +23,18 @@ import (
 
 // Config of webhook delivery.
 type Config struct {
-	// URLs are global endpoints told about every event.
+	// URLs are global endpoints, the operator's, told about every event
+	// of every tenant. Their deliveries belong to the default tenant and
+	// are signed with its secrets.
 	URLs []string
-	// Secrets sign every request, newest first: each adds a v1 signature
-	// to webhook-signature, so a receiver holding any one verifies. Each
-	// is "whsec_" + standard base64 of 24..64 bytes (GenerateSecret makes
-	// one); at most two. Rotate by adding the new secret first and
-	// dropping the old one once receivers switched.
+	// Secrets are the default tenant's secrets, newest first, while the
+	// tenant store holds none for it (see Secrets): they sign the global
+	// URLs' deliveries and the default tenant's callbacks. Each secret
+	// adds a v1 signature to webhook-signature, so a receiver holding any
+	// one verifies. Each is "whsec_" + standard base64 of 24..64 bytes
+	// (GenerateSecret makes one); at most two. Rotate by adding the new
+	// secret first and dropping the old one once receivers switched.
+	// Other tenants set their own (AdminService.RotateWebhookSecret).
 	Secrets []string
 	// AllowNets are networks callbacks may reach although they are private,
 	// loopback or link-local (e.g. 127.0.0.0/8 for tests, 10.0.0.0/8 for an
@@ -48,9 +55,14 @@ func DefaultConfig() Config {
 	return Config{MaxAttempts: 12, Backoff: 10 * time.Second, MaxBackoff: time.Hour, Timeout: 10 * time.Second, Workers: 4}
 }
 
-// Enabled reports whether any secret is set: without one nothing is sent
-// and callback URLs are refused.
-func (c Config) Enabled() bool { return len(c.Secrets) > 0 }
+// Enabled reports whether the operator configured webhooks of its own:
+// global URLs or the default tenant's secrets. Those need an events queue.
+//
+// It no longer says whether webhooks run: with per-tenant secrets the
+// dispatcher runs wherever there is an events queue, Enabled or not, and
+// a tenant's callback URL is accepted once that tenant has a secret
+// (Secrets.CheckCallback), whatever this config holds.
+func (c Config) Enabled() bool { return len(c.Secrets) > 0 || len(c.URLs) > 0 }
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
@@ -60,8 +72,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("webhook URL %q: %w", u, err))
 		}
 	}
-	if len(c.URLs) > 0 && !c.Enabled() {
-		errs = append(errs, errors.New("webhook URLs need a signing secret (IMAGEPIPE_WEBHOOKS_SECRETS)"))
+	if len(c.URLs) > 0 && len(c.Secrets) == 0 {
+		errs = append(errs, errors.New("webhook URLs need a signing secret (IMAGEPIPE_WEBHOOKS_SECRETS): they are the operator's and signed with its secrets"))
 	}
 	if len(c.Secrets) > 2 {
 		errs = append(errs, fmt.Errorf("webhook secrets: at most 2 (current and previous), got %d", len(c.Secrets)))

@@ -32,6 +32,7 @@ import (
 const (
 	EventImageReady     = "image.ready"
 	EventImageFailed    = "image.failed"
+	EventImageDeleted   = "image.deleted"
 	EventBatchCompleted = "batch.completed"
 )
 
@@ -48,7 +49,7 @@ const (
 // MaxErrorBody is how much of a failed response's body an attempt keeps.
 const MaxErrorBody = 200
 
-// ErrNoSecret: the dispatcher needs a signing secret.
+// ErrNoSecret: signing or verifying needs a secret.
 var ErrNoSecret = errors.New("webhooks: no signing secret configured")
 
 const (
@@ -73,6 +74,7 @@ type Dispatcher struct {
 	events     queue.Queue
 	store      deliveries.Store
 	records    records.Store
+	secrets    *Secrets
 	log        *slog.Logger
 	client     *http.Client
 	visibility time.Duration
@@ -91,18 +93,22 @@ type Deps struct {
 	// Records is the status store, for the images and batches events are
 	// about.
 	Records records.Store
+	// Secrets sign each delivery with its tenant's secrets:
+	// NewSecrets(the tenant store, cfg.Secrets). Required.
+	Secrets *Secrets
 	Log     *slog.Logger
 }
 
 // NewDispatcher returns a dispatcher; Run starts its workers. Callback
 // URLs and global URLs alike are dialled through a Guard allowing
-// cfg.AllowNets.
+// cfg.AllowNets. It runs without configured secrets (cfg.Enabled false):
+// then only tenants with secrets of their own get webhooks.
 func NewDispatcher(cfg Config, deps Deps) (*Dispatcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if !cfg.Enabled() {
-		return nil, ErrNoSecret
+	if deps.Secrets == nil {
+		return nil, errors.New("webhooks: the dispatcher needs Deps.Secrets")
 	}
 	// One POST, plus the store writes around it.
 	visibility := min(2*cfg.Timeout+10*time.Second, queue.MaxVisibilityTimeout)
@@ -118,6 +124,7 @@ func NewDispatcher(cfg Config, deps Deps) (*Dispatcher, error) {
 		events:     deps.Events,
 		store:      deps.Deliveries,
 		records:    deps.Records,
+		secrets:    deps.Secrets,
 		log:        deps.Log,
 		client:     NewGuard(cfg.AllowNets).Client(cfg.Timeout),
 		visibility: visibility,
@@ -161,8 +168,13 @@ func hashID(prefix string, parts ...string) string {
 }
 
 // ImageEventID is the id of the event for an image reaching state after
-// retries operator retries.
+// retries operator retries. A deletion is final and happens once: its id
+// ignores retries (the tombstone need not keep them), so every message
+// about one deletion names one event.
 func ImageEventID(imageID string, state pb.ImageState, retries int32) string {
+	if state == pb.ImageState_IMAGE_STATE_DELETED {
+		retries = 0
+	}
 	return hashID("evt_", "image", imageID, state.String(), strconv.Itoa(int(retries)))
 }
 
@@ -190,18 +202,22 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 		return
 	}
 	img := rec.Image
-	if !records.Terminal(img.GetState()) || img.GetState().String() != ev.State || img.GetRetries() != ev.Retries {
+	deleted := img.GetState() == pb.ImageState_IMAGE_STATE_DELETED
+	// A deletion is final, whatever retries its event carries.
+	if !records.Terminal(img.GetState()) || img.GetState().String() != ev.State || (!deleted && img.GetRetries() != ev.Retries) {
 		log.Info("image moved on since the event; a later event covers it", "now", img.GetState(), "retries", img.GetRetries())
 		d.consumer.Ack(ctx, m)
 		return
 	}
-	var (
-		batch      *pb.Batch
-		batchHooks []string
-		batchTime  *timestamppb.Timestamp
-	)
+	tenant := records.Tenant(img)
+	log = log.With("tenant", tenant)
+	if deleted {
+		d.handleDeleted(ctx, m, log, img)
+		return
+	}
+	var bv batchView
 	if img.GetBatchId() != "" {
-		if batch, batchHooks, batchTime, err = d.readBatch(ctx, records.Tenant(img), img.GetBatchId()); err != nil {
+		if bv, err = d.readBatch(ctx, tenant, img.GetBatchId()); err != nil {
 			log.Error("status store unavailable; event will be redelivered", "err", err)
 			return
 		}
@@ -215,44 +231,141 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 		Type:       typ,
 		CreateTime: img.GetUpdateTime(),
 		Image:      img,
-		Batch:      batch,
+		Batch:      bv.summary,
 	}
-	if err := d.publish(ctx, event, endpoints([]string{img.GetCallbackUrl()}, d.cfg.URLs), img.GetId(), img.GetBatchId()); err != nil {
+	if err := d.publish(ctx, event, d.targets(tenant, img.GetCallbackUrl()), img.GetId(), img.GetBatchId()); err != nil {
 		log.Error("could not queue the event's deliveries; event will be redelivered", "err", err)
 		return
 	}
-	if batch != nil && batch.GetState() != pb.BatchState_BATCH_STATE_PENDING {
-		bev := &pb.WebhookEvent{Id: BatchEventID(batch), Type: EventBatchCompleted, CreateTime: batchTime, Batch: batch}
-		if err := d.publish(ctx, bev, endpoints(batchHooks, d.cfg.URLs), "", batch.GetId()); err != nil {
-			log.Error("could not queue the batch event's deliveries; event will be redelivered", "batch", batch.GetId(), "err", err)
-			return
+	if batch := bv.summary; batch != nil && batch.GetState() != pb.BatchState_BATCH_STATE_PENDING {
+		if bv.deletedLast {
+			// Complete, but a deletion changed it last: the batch either
+			// completed before it (announced then, with that time's
+			// counts, unless the image events that completed it came
+			// after the deletion) or was completed by it, and deletions
+			// announce no batch.
+			log.Info("batch changed last by a deletion; no batch.completed", "batch", batch.GetId())
+		} else {
+			bev := &pb.WebhookEvent{Id: BatchEventID(batch), Type: EventBatchCompleted, CreateTime: bv.latest, Batch: batch}
+			if err := d.publish(ctx, bev, d.targets(tenant, bv.hooks...), "", batch.GetId()); err != nil {
+				log.Error("could not queue the batch event's deliveries; event will be redelivered", "batch", batch.GetId(), "err", err)
+				return
+			}
+			log.Info("batch completed", "batch", batch.GetId(), "batch_state", batch.GetState())
 		}
-		log.Info("batch completed", "batch", batch.GetId(), "batch_state", batch.GetState())
 	}
 	d.consumer.Ack(ctx, m)
 }
 
+// handleDeleted announces a deleted image as image.deleted, to its
+// callback and the global URLs, with its tombstone as payload. It reads
+// no batch: a deletion neither completes a batch nor completes it again.
+func (d *Dispatcher) handleDeleted(ctx context.Context, m queue.Message, log *slog.Logger, img *pb.Image) {
+	event := &pb.WebhookEvent{
+		Id:         ImageEventID(img.GetId(), img.GetState(), 0),
+		Type:       EventImageDeleted,
+		CreateTime: deleteTime(img),
+		Image:      tombstone(img),
+	}
+	if err := d.publish(ctx, event, d.targets(records.Tenant(img), img.GetCallbackUrl()), img.GetId(), img.GetBatchId()); err != nil {
+		log.Error("could not queue the event's deliveries; event will be redelivered", "err", err)
+		return
+	}
+	d.consumer.Ack(ctx, m)
+}
+
+// tombstone is the image an image.deleted event carries: which image it
+// was (id, tenant, batch, callback) and when it was made and deleted;
+// nothing of its content (no original, variants, spec or error).
+func tombstone(img *pb.Image) *pb.Image {
+	return &pb.Image{
+		Id:          img.GetId(),
+		Tenant:      img.GetTenant(),
+		BatchId:     img.GetBatchId(),
+		State:       pb.ImageState_IMAGE_STATE_DELETED,
+		CallbackUrl: img.GetCallbackUrl(),
+		CreateTime:  img.GetCreateTime(),
+		UpdateTime:  img.GetUpdateTime(),
+		DeleteTime:  deleteTime(img),
+	}
+}
+
+// deleteTime is when img was deleted: its delete_time, or its last update
+// for a tombstone without one.
+func deleteTime(img *pb.Image) *timestamppb.Timestamp {
+	if t := img.GetDeleteTime(); t != nil {
+		return t
+	}
+	return img.GetUpdateTime()
+}
+
+// batchView is what readBatch learns of a batch.
+type batchView struct {
+	// summary is the batch without image lines (nil: no batch read).
+	summary *pb.Batch
+	// hooks are its images' callback URLs.
+	hooks []string
+	// latest is the last update of an image that is not deleted: when
+	// the batch completed, if it did.
+	latest *timestamppb.Timestamp
+	// deletedLast: a deletion is the batch's latest change (strictly
+	// after every other image's last update).
+	deletedLast bool
+}
+
 // readBatch summarizes a batch (without image lines, as
 // records.SummarizeBatch with 0 images) and collects its images' callback
-// URLs and latest update time, in one pass.
-func (d *Dispatcher) readBatch(ctx context.Context, tenant, batchID string) (*pb.Batch, []string, *timestamppb.Timestamp, error) {
-	b := &pb.Batch{Id: batchID, Tenant: tenant, Counts: map[string]int32{}}
-	var (
-		hooks  []string
-		latest *timestamppb.Timestamp
-	)
+// URLs and latest changes, in one pass.
+func (d *Dispatcher) readBatch(ctx context.Context, tenant, batchID string) (batchView, error) {
+	bv := batchView{summary: &pb.Batch{Id: batchID, Tenant: tenant, Counts: map[string]int32{}}}
+	var lastDelete time.Time
 	err := records.EachInBatch(ctx, d.records, tenant, batchID, func(r *records.Record) {
-		records.AddToBatch(b, r.Image, 0)
-		hooks = append(hooks, r.Image.GetCallbackUrl())
-		if t := r.Image.GetUpdateTime(); latest == nil || t.AsTime().After(latest.AsTime()) {
-			latest = t
+		img := r.Image
+		records.AddToBatch(bv.summary, img, 0)
+		bv.hooks = append(bv.hooks, img.GetCallbackUrl())
+		if img.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
+			if t := deleteTime(img).AsTime(); t.After(lastDelete) {
+				lastDelete = t
+			}
+			return
+		}
+		if t := img.GetUpdateTime(); bv.latest == nil || t.AsTime().After(bv.latest.AsTime()) {
+			bv.latest = t
 		}
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return batchView{}, err
 	}
-	b.State = records.BatchState(b)
-	return b, hooks, latest, nil
+	bv.summary.State = records.BatchState(bv.summary)
+	bv.deletedLast = !lastDelete.IsZero() && (bv.latest == nil || lastDelete.After(bv.latest.AsTime()))
+	return bv, nil
+}
+
+// target is an endpoint and the tenant that owns its delivery.
+type target struct{ url, tenant string }
+
+// targets lists the endpoints of an event of tenant's: its callbacks
+// (blanks and repeats dropped), owned by tenant, then the global URLs.
+// Those are the operator's, so their deliveries belong to the default
+// tenant — its delivery log, its secrets — whatever tenant the event is
+// about; a callback that is also a global URL gets the global URL's one
+// delivery (the endpoint is the operator's and verifies its secrets).
+func (d *Dispatcher) targets(tenant string, callbacks ...string) []target {
+	var out []target
+	seen := map[string]bool{}
+	for _, u := range d.cfg.URLs {
+		seen[u] = true
+	}
+	for _, u := range callbacks {
+		if u != "" && !seen[u] {
+			seen[u] = true
+			out = append(out, target{url: u, tenant: tenant})
+		}
+	}
+	for _, u := range endpoints(d.cfg.URLs) {
+		out = append(out, target{url: u, tenant: DefaultTenant})
+	}
+	return out
 }
 
 // endpoints joins URL lists, dropping blanks and repeats, keeping order.
@@ -270,25 +383,26 @@ func endpoints(lists ...[]string) []string {
 	return out
 }
 
-// publish creates one delivery of event per URL and queues a message for
-// each. A delivery that exists already (a repeated event) is queued again
-// only while PENDING, in case the first time stopped between create and
-// send; the lease makes the extra message harmless.
-func (d *Dispatcher) publish(ctx context.Context, event *pb.WebhookEvent, urls []string, imageID, batchID string) error {
+// publish creates one delivery of event per target and queues a message
+// for each. A delivery that exists already (a repeated event) is queued
+// again only while PENDING, in case the first time stopped between create
+// and send; the lease makes the extra message harmless.
+func (d *Dispatcher) publish(ctx context.Context, event *pb.WebhookEvent, targets []target, imageID, batchID string) error {
 	payload, err := protojson.Marshal(event)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
 	now := timestamppb.Now()
-	for _, u := range urls {
-		id := DeliveryID(event.GetId(), u)
+	for _, t := range targets {
+		id := DeliveryID(event.GetId(), t.url)
 		_, err := d.store.Create(ctx, &pb.WebhookDelivery{
 			Id:              id,
 			EventId:         event.GetId(),
 			EventType:       event.GetType(),
-			Url:             u,
+			Url:             t.url,
 			ImageId:         imageID,
 			BatchId:         batchID,
+			Tenant:          t.tenant,
 			State:           pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING,
 			CreateTime:      now,
 			UpdateTime:      now,
@@ -322,9 +436,25 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 	if !ok {
 		return
 	}
-	log = log.With("event", dl.GetEventId(), "host", hostOf(dl.GetUrl()))
+	log = log.With("event", dl.GetEventId(), "host", hostOf(dl.GetUrl()), "tenant", deliveryTenant(dl))
 
-	attempt, permanent := d.post(ctx, dl)
+	secrets, err := d.secrets.For(ctx, deliveryTenant(dl))
+	if err != nil {
+		// The lease keeps the delivery until the message comes back.
+		log.Error("tenant store unavailable; message will be redelivered", "err", err)
+		return
+	}
+	var (
+		attempt   *pb.WebhookAttempt
+		permanent bool
+	)
+	if len(secrets) == 0 {
+		// Never sent unsigned. Permanent: a replay sends it once the
+		// tenant has set a secret.
+		attempt, permanent = &pb.WebhookAttempt{Time: timestamppb.Now(), Error: ErrTenantNoSecret.Error(), Duration: durationpb.New(0)}, true
+	} else {
+		attempt, permanent = d.post(ctx, dl, secrets)
+	}
 	if ctx.Err() != nil {
 		log.Warn("attempt cut short by shutdown; message will be redelivered")
 		return
@@ -420,17 +550,19 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 	return consumer.Backoff(d.cfg.Backoff, d.cfg.MaxBackoff, n)
 }
 
-// secretsFor returns the secrets that sign a delivery for tenant, newest
-// first. For now every tenant's deliveries are signed with the configured
-// secrets (cfg.Secrets); per-tenant secrets (tenants.Tenant.WebhookSecrets)
-// will be looked up here; the error return is for that lookup.
-func (d *Dispatcher) secretsFor(_ context.Context, _ string) ([]string, error) {
-	return d.cfg.Secrets, nil
+// deliveryTenant is the tenant that owns dl: the default tenant for a
+// delivery made before deliveries recorded one.
+func deliveryTenant(dl *pb.WebhookDelivery) string {
+	if t := dl.GetTenant(); t != "" {
+		return t
+	}
+	return DefaultTenant
 }
 
-// post makes one attempt. permanent reports a failure no retry can fix
-// (the address is refused, the URL does not parse).
-func (d *Dispatcher) post(ctx context.Context, dl *pb.WebhookDelivery) (a *pb.WebhookAttempt, permanent bool) {
+// post makes one attempt, signed with secrets (the delivery's tenant's,
+// newest first). permanent reports a failure no retry can fix (the
+// address is refused, the URL does not parse).
+func (d *Dispatcher) post(ctx context.Context, dl *pb.WebhookDelivery, secrets []string) (a *pb.WebhookAttempt, permanent bool) {
 	start := time.Now()
 	a = &pb.WebhookAttempt{Time: timestamppb.New(start)}
 	defer func() { a.Duration = durationpb.New(time.Since(start)) }()
@@ -443,18 +575,12 @@ func (d *Dispatcher) post(ctx context.Context, dl *pb.WebhookDelivery) (a *pb.We
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
 	req.Header.Set(HeaderEventID, dl.GetEventId())
-	// Deliveries do not record their tenant yet: every one is signed with
-	// the configured secrets.
-	secrets, err := d.secretsFor(ctx, "")
-	if err == nil {
-		// webhook-id is the delivery's id: the same on every retry and
-		// replay, so a receiver deduplicates by it.
-		err = SetHeaders(req.Header, secrets, dl.GetId(), start, body)
-	}
-	if err != nil {
-		// Not the receiver's fault, and fixable (a tenant's secret can be
-		// set again): retried like a failed request. The error never
-		// holds a secret.
+	// webhook-id is the delivery's id: the same on every retry and
+	// replay, so a receiver deduplicates by it.
+	if err := SetHeaders(req.Header, secrets, dl.GetId(), start, body); err != nil {
+		// A stored secret is invalid: not the receiver's fault, and
+		// fixable (the tenant can rotate it): retried like a failed
+		// request. The error never holds a secret.
 		a.Error = "cannot sign: " + err.Error()
 		return a, false
 	}

@@ -24,14 +24,17 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue/sqlitequeue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants"
+	"github.com/imagepipe/imagepipe/internal/stores/tenants/sqlitetenants"
 	"github.com/imagepipe/imagepipe/internal/testkit/syncbuf"
 	"github.com/imagepipe/imagepipe/services/webhooks"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Signing secrets: the two the dispatcher signs with (in the middle of a
-// rotation) and one it does not hold.
+// Signing secrets: the two the dispatcher signs the default tenant's
+// deliveries with (configured, in the middle of a rotation) and one it
+// does not hold.
 var (
 	newSecret   = secret('n', 32)
 	oldSecret   = secret('o', 24)
@@ -46,10 +49,11 @@ var (
 
 // env is a running dispatcher on real SQLite stores in a temp dir.
 type env struct {
-	events *sqlitequeue.Queue
-	store  deliveries.Store
-	rs     records.Store
-	logs   *syncbuf.Buffer
+	events  *sqlitequeue.Queue
+	store   deliveries.Store
+	rs      records.Store
+	tenants tenants.Store
+	logs    *syncbuf.Buffer
 }
 
 func testConfig() webhooks.Config {
@@ -83,18 +87,42 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return &env{events: events, store: store, rs: rs, logs: &syncbuf.Buffer{}}
+	ts, err := sqlitetenants.New(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ts.Close() })
+	return &env{events: events, store: store, rs: rs, tenants: ts, logs: &syncbuf.Buffer{}}
 }
 
-// deps are the dispatcher's dependencies on e's stores.
-func (e *env) deps(log *slog.Logger) webhooks.Deps {
-	return webhooks.Deps{Events: e.events, Deliveries: e.store, Records: e.rs, Log: log}
+// deps are the dispatcher's dependencies on e's stores, the default
+// tenant's secrets being cfg's.
+func (e *env) deps(cfg webhooks.Config, log *slog.Logger) webhooks.Deps {
+	return webhooks.Deps{Events: e.events, Deliveries: e.store, Records: e.rs,
+		Secrets: webhooks.NewSecrets(e.tenants, cfg.Secrets), Log: log}
 }
 
-func (e *env) start(t *testing.T, cfg webhooks.Config) {
+// setSecrets stores tenant's webhook secrets, newest first, as
+// AdminService.RotateWebhookSecret does.
+func (e *env) setSecrets(t *testing.T, tenant string, secrets ...string) {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := e.tenants.GetTenant(ctx, tenant)
+	if err != nil && !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatal(err)
+	}
+	cur.Name, cur.WebhookSecrets = tenant, secrets
+	if _, err := e.tenants.PutTenant(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs a dispatcher until the test ends and then checks that no
+// secret (cfg's, or any in also) appears in its logs.
+func (e *env) start(t *testing.T, cfg webhooks.Config, also ...string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), e.logs), nil))
-	d, err := webhooks.NewDispatcher(cfg, e.deps(log))
+	d, err := webhooks.NewDispatcher(cfg, e.deps(cfg, log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +137,7 @@ func (e *env) start(t *testing.T, cfg webhooks.Config) {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		for _, s := range cfg.Secrets {
+		for _, s := range append(slices.Clone(cfg.Secrets), also...) {
 			if strings.Contains(e.logs.String(), s) {
 				t.Errorf("a signing secret appears in the logs")
 			}
@@ -128,7 +156,12 @@ type request struct {
 	event      *pb.WebhookEvent
 	verifyErrs []error // against [new], [old], [other]
 	userAgent  string
+	header     http.Header
+	body       []byte
 }
+
+// verify checks r's signature against secrets.
+func (r request) verify(secrets ...string) error { return webhooks.Verify(secrets, r.header, r.body) }
 
 // receiver is a loopback webhook endpoint answering status(n) to its n-th
 // request (1-based).
@@ -154,6 +187,8 @@ func newReceiver(t *testing.T, status func(n int) int) *receiver {
 			signatures: strings.Count(" "+sig, " v1,"),
 			userAgent:  req.Header.Get("User-Agent"),
 			event:      &pb.WebhookEvent{},
+			header:     req.Header.Clone(),
+			body:       body,
 		}
 		for _, secrets := range [][]string{{newSecret}, {oldSecret}, {otherSecret}} {
 			got.verifyErrs = append(got.verifyErrs, webhooks.Verify(secrets, req.Header, body))
@@ -290,16 +325,23 @@ func statuses(d *pb.WebhookDelivery) []int32 {
 	return out
 }
 
-func TestNewDispatcherNeedsSecret(t *testing.T) {
+// The dispatcher runs without configured secrets (tenants bring their
+// own), but not without Deps.Secrets or with a bad config.
+func TestNewDispatcher(t *testing.T) {
 	e := newEnv(t)
 	cfg := testConfig()
 	cfg.Secrets = nil
-	if _, err := webhooks.NewDispatcher(cfg, e.deps(slog.Default())); !errors.Is(err, webhooks.ErrNoSecret) {
-		t.Fatalf("NewDispatcher without secret = %v, want ErrNoSecret", err)
+	if _, err := webhooks.NewDispatcher(cfg, e.deps(cfg, slog.Default())); err != nil {
+		t.Fatalf("NewDispatcher without configured secrets = %v, want a dispatcher", err)
+	}
+	deps := e.deps(cfg, slog.Default())
+	deps.Secrets = nil
+	if _, err := webhooks.NewDispatcher(cfg, deps); err == nil {
+		t.Fatal("NewDispatcher without Deps.Secrets: want an error")
 	}
 	cfg = testConfig()
 	cfg.Workers = 0
-	if _, err := webhooks.NewDispatcher(cfg, e.deps(slog.Default())); err == nil {
+	if _, err := webhooks.NewDispatcher(cfg, e.deps(cfg, slog.Default())); err == nil {
 		t.Fatal("NewDispatcher with 0 workers: want an error")
 	}
 }

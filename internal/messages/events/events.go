@@ -1,6 +1,7 @@
 // Package events is the message on the events queue: the processor says an
-// image reached a terminal state; the webhook dispatcher turns that into
-// deliveries, and schedules each delivery's attempts with messages of its own.
+// image reached a terminal state (READY, FAILED, or DELETED); the webhook
+// dispatcher turns that into deliveries, and schedules each delivery's
+// attempts with messages of its own.
 package events
 
 import (
@@ -27,7 +28,9 @@ type Message struct {
 }
 
 // ImageEvent names an image's terminal state. State and Retries make the
-// event id: a retried image that ends again is a new event.
+// event id: a retried image that ends again is a new event. A deletion is
+// final and happens once: its Retries are 0 (the dispatcher ignores them
+// for DELETED), so every message about one deletion names one event.
 type ImageEvent struct {
 	ID      string `json:"id"`
 	State   string `json:"state"`
@@ -40,7 +43,7 @@ func (m Message) Encode() []byte {
 	return b
 }
 
-// DecodeMessage parses an events queue message body.
+// Decode parses an events queue message body.
 func Decode(body []byte) (Message, error) {
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -55,15 +58,20 @@ func Decode(body []byte) (Message, error) {
 	return m, nil
 }
 
-// Emit tells the dispatcher that img is READY or FAILED. It is safe to
-// call again for the same state (a redelivered job does): deliveries are
-// keyed by event, so a repeat sends nothing twice to an endpoint that
-// already accepted it. A nil queue (webhooks off) emits nothing.
+// Emit tells the dispatcher that img is READY, FAILED or DELETED (any
+// other state emits nothing). It is safe to call again for the same state
+// (a redelivered job or a repeated delete does): deliveries are keyed by
+// event, so a repeat sends nothing twice to an endpoint that already
+// accepted it. A nil queue (no events queue) emits nothing.
 func Emit(ctx context.Context, q queue.Queue, img *pb.Image) error {
 	if q == nil || !records.Terminal(img.GetState()) {
 		return nil
 	}
-	msg := Message{Image: &ImageEvent{ID: img.GetId(), State: img.GetState().String(), Retries: img.GetRetries()}}
+	ev := &ImageEvent{ID: img.GetId(), State: img.GetState().String(), Retries: img.GetRetries()}
+	if img.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
+		ev.Retries = 0
+	}
+	msg := Message{Image: ev}
 	if _, err := q.Send(ctx, msg.Encode(), queue.SendOptions{}); err != nil {
 		return fmt.Errorf("events: emit event for %s: %w", img.GetId(), err)
 	}
