@@ -25,6 +25,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/tenants"
+	"github.com/imagepipe/imagepipe/services/webhooks"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -57,6 +58,7 @@ type App struct {
 	tenants             tenants.Store
 	authn               auth.Authenticator
 	signer              *urlsign.Signer
+	secrets             *webhooks.Secrets
 
 	grpcLis    net.Listener
 	grpcServer *grpc.Server

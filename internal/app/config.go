@@ -259,6 +259,11 @@ func eventsBeside(queueURL string) string {
 	return u.String()
 }
 
+// webhooksOn reports whether webhooks run: whenever there is an events
+// queue (always beside an embedded job queue). Who may use them is each
+// tenant's affair: a callback URL needs its tenant's signing secret.
+func (c *Config) webhooksOn() bool { return c.EventsURL != "" }
+
 // AuthOff reports whether authentication is off (IMAGEPIPE_AUTH=off).
 func (c *Config) AuthOff() bool { return c.Auth == "off" }
 

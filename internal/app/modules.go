@@ -37,6 +37,7 @@ const (
 	Tenants    = "tenants"     // API keys and tenant settings, beside the status store
 	Auth       = "auth"        // the authenticator every gRPC call goes through
 	Signer     = "signer"      // signs and checks private images' URLs
+	Secrets    = "secrets"     // each tenant's webhook signing secrets
 )
 
 // targets declares which modules each target runs.
@@ -50,15 +51,16 @@ var targets = map[string][]string{
 
 // deps declares what each module needs built before it.
 var deps = map[string][]string{
-	Ingest:    {GRPCServer, Presets, Originals, JobQueue, Records},
+	Ingest:    {GRPCServer, Presets, Originals, JobQueue, Records, Secrets},
 	Status:    {GRPCServer, Records, Signer},
 	Admin:     {GRPCServer, JobQueue, Records, Events, Deliveries, Tenants},
-	Webhooks:  {Records, Events, Deliveries, Tenants},
+	Webhooks:  {Records, Events, Deliveries, Secrets},
 	Processor: {GRPCServer, Presets, Originals, Variants, JobQueue, Events, Records},
 	Gateway:   {Variants, Signer},
 
 	GRPCServer: {Auth, Signer},
 	Auth:       {Tenants},
+	Secrets:    {Tenants},
 }
 
 // inits builds each module; adding a module is a constant, its deps, its
@@ -75,6 +77,7 @@ var inits = map[string]func(*App, context.Context) error{
 	Tenants:    (*App).initTenants,
 	Auth:       (*App).initAuth,
 	Signer:     (*App).initSigner,
+	Secrets:    (*App).initSecrets,
 	Ingest:     (*App).initIngest,
 	Status:     (*App).initStatus,
 	Admin:      (*App).initAdmin,

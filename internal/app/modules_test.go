@@ -13,8 +13,8 @@ func TestOrder(t *testing.T) {
 		want   []string
 	}{
 		{TargetGateway, []string{Variants, Signer, Gateway}},
-		{TargetIngest, []string{Tenants, Auth, Signer, GRPCServer, Presets, Originals, JobQueue, Records, Ingest}},
-		{TargetStatus, []string{Tenants, Auth, Signer, GRPCServer, Records, Status, JobQueue, Events, Deliveries, Admin, Webhooks}},
+		{TargetIngest, []string{Tenants, Auth, Signer, GRPCServer, Presets, Originals, JobQueue, Records, Secrets, Ingest}},
+		{TargetStatus, []string{Tenants, Auth, Signer, GRPCServer, Records, Status, JobQueue, Events, Deliveries, Admin, Secrets, Webhooks}},
 		{TargetProcessor, []string{Tenants, Auth, Signer, GRPCServer, Presets, Originals, Variants, JobQueue, Events, Records, Processor}},
 	}
 	for _, c := range cases {

@@ -78,8 +78,8 @@ func (a *App) register(desc *grpc.ServiceDesc, impl any) {
 
 func (a *App) initIngest(context.Context) error {
 	var callbacks ingest.CallbackCheck
-	if a.cfg.Webhooks.Enabled() {
-		callbacks = webhooks.NewGuard(a.cfg.Webhooks.AllowNets).CheckURL
+	if a.cfg.webhooksOn() {
+		callbacks = a.callbackCheck()
 	}
 	svc, err := ingest.New(a.cfg.Ingest, ingest.Deps{Originals: a.originals, Queue: a.queue, Records: a.records,
 		Presets: a.presets, Callbacks: callbacks, Log: a.log.With("module", Ingest)})
@@ -107,14 +107,30 @@ func (a *App) initAdmin(context.Context) error {
 	return nil
 }
 
-// initWebhooks starts the dispatcher when webhooks are on (a signing
-// secret is set); otherwise the module does nothing.
+// callbackCheck accepts a callback URL when the caller's tenant has a
+// signing secret and the URL passes the SSRF guard.
+func (a *App) callbackCheck() ingest.CallbackCheck {
+	guard := webhooks.NewGuard(a.cfg.Webhooks.AllowNets)
+	return func(ctx context.Context, rawURL string) error {
+		tenant := auth.DefaultTenant
+		if p, ok := auth.FromContext(ctx); ok {
+			tenant = p.Tenant
+		}
+		if err := a.secrets.CheckCallback(ctx, tenant); err != nil {
+			return err
+		}
+		return guard.CheckURL(ctx, rawURL)
+	}
+}
+
+// initWebhooks starts the dispatcher when there is an events queue; each
+// tenant's deliveries are signed with its own secrets.
 func (a *App) initWebhooks(context.Context) error {
-	if !a.cfg.Webhooks.Enabled() {
+	if !a.cfg.webhooksOn() {
 		return nil
 	}
 	d, err := webhooks.NewDispatcher(a.cfg.Webhooks, webhooks.Deps{Events: a.events, Deliveries: a.deliveries,
-		Records: a.records, Log: a.log.With("module", Webhooks)})
+		Records: a.records, Secrets: a.secrets, Log: a.log.With("module", Webhooks)})
 	if err != nil {
 		return err
 	}

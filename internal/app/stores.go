@@ -17,6 +17,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	_ "github.com/imagepipe/imagepipe/internal/stores/records/dynamorecords" // dynamodb://
 	_ "github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords" // sqlite://
+	"github.com/imagepipe/imagepipe/services/webhooks"
 )
 
 // The shared modules: presets and the stores, each opened by URL through
@@ -86,10 +87,11 @@ func (a *App) initRecords(ctx context.Context) (err error) {
 	return err
 }
 
-// initEvents opens the events queue when webhooks are on; without it the
+// initEvents opens the events queue when there is one (always beside an
+// embedded job queue; IMAGEPIPE_EVENTS otherwise); without it the
 // processor announces nothing and admin replays nothing.
 func (a *App) initEvents(ctx context.Context) (err error) {
-	if !a.cfg.Webhooks.Enabled() {
+	if !a.cfg.webhooksOn() {
 		return nil
 	}
 	a.events, err = open(ctx, a, "events queue", a.cfg.EventsURL, queue.Open)
@@ -99,9 +101,16 @@ func (a *App) initEvents(ctx context.Context) (err error) {
 // initDeliveries opens the webhook delivery log (in the status store) when
 // webhooks are on.
 func (a *App) initDeliveries(ctx context.Context) (err error) {
-	if !a.cfg.Webhooks.Enabled() {
+	if !a.cfg.webhooksOn() {
 		return nil
 	}
 	a.deliveries, err = open(ctx, a, "webhook delivery log", a.cfg.StatusURL, deliveries.Open)
 	return err
+}
+
+// initSecrets builds the tenants' webhook signing secrets (the default
+// tenant's fall back to IMAGEPIPE_WEBHOOKS_SECRETS).
+func (a *App) initSecrets(context.Context) error {
+	a.secrets = webhooks.NewSecrets(a.tenants, a.cfg.Webhooks.Secrets)
+	return nil
 }
