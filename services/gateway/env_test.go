@@ -175,7 +175,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 			return h(ctx, req)
 		},
 	))
-	pb.RegisterStatusServiceServer(e.srv, status.New(scfg, rs))
+	statusSvc, err := status.New(scfg, status.Deps{Records: rs, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.RegisterStatusServiceServer(e.srv, statusSvc)
 	pb.RegisterIngestServiceServer(e.srv, in)
 	pb.RegisterProcessorServiceServer(e.srv, pb.UnimplementedProcessorServiceServer{})
 	pb.RegisterAdminServiceServer(e.srv, pb.UnimplementedAdminServiceServer{})
