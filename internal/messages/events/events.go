@@ -1,5 +1,5 @@
 // Package events is the message on the events queue: the processor says an
-// image reached a terminal state; the webhook dispatcher turns that into
+// image reached a terminal state (READY, FAILED, DELETED); the webhook dispatcher turns that into
 // deliveries, and schedules each delivery's attempts with messages of its own.
 package events
 
@@ -55,8 +55,10 @@ func Decode(body []byte) (Message, error) {
 	return m, nil
 }
 
-// Emit tells the dispatcher that img is READY or FAILED. It is safe to
-// call again for the same state (a redelivered job does): deliveries are
+// Emit tells the dispatcher that img is READY, FAILED (from the processor)
+// or DELETED (from DeleteImage, with the tombstone). It is safe to call
+// again for the same state (a redelivered job or a repeated delete does):
+// deliveries are
 // keyed by event, so a repeat sends nothing twice to an endpoint that
 // already accepted it. A nil queue (webhooks off) emits nothing.
 func Emit(ctx context.Context, q queue.Queue, img *pb.Image) error {
