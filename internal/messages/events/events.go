@@ -58,9 +58,9 @@ func Decode(body []byte) (Message, error) {
 // Emit tells the dispatcher that img is READY, FAILED (from the processor)
 // or DELETED (from DeleteImage, with the tombstone). It is safe to call
 // again for the same state (a redelivered job or a repeated delete does):
-// deliveries are
-// keyed by event, so a repeat sends nothing twice to an endpoint that
-// already accepted it. A nil queue (webhooks off) emits nothing.
+// deliveries are keyed by event, so a repeat sends nothing twice to an
+// endpoint that already accepted it. A nil queue (webhooks off) emits
+// nothing.
 func Emit(ctx context.Context, q queue.Queue, img *pb.Image) error {
 	if q == nil || !records.Terminal(img.GetState()) {
 		return nil
