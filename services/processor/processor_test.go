@@ -30,6 +30,7 @@ type rig struct {
 	dir                 string
 	cfg                 processor.Config
 	proc                *processor.Processor
+	svc                 *processor.Service
 	originals, variants blob.Store
 	q, dlq              queue.Queue
 	// events is the webhooks' events queue the processor announces to.
@@ -37,7 +38,7 @@ type rig struct {
 	rs     records.Store
 }
 
-// newRig builds a processor on real embedded stores: max
+// newRig builds a processor and its service on real embedded stores: max
 // attempts 2, so the queue's max receive is 3; configure changes the
 // config first.
 func newRig(t *testing.T, fault faultblob.Fault, configure ...func(*processor.Config)) *rig {
@@ -81,6 +82,7 @@ func newRig(t *testing.T, fault faultblob.Fault, configure ...func(*processor.Co
 	r.proc, err = processor.New(r.cfg, processor.Deps{Presets: spec.Builtin(), Originals: r.originals, Variants: variants,
 		Queue: r.q, Events: r.events, Records: r.rs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(err)
+	r.svc = r.proc.Service()
 	t.Cleanup(func() { r.q.Close(); r.dlq.Close(); r.events.Close(); r.rs.Close() })
 	return r
 }
