@@ -18,6 +18,11 @@ type Config struct {
 	MaxWait time.Duration
 	// PollInterval is how often a waiting upload re-reads the record.
 	PollInterval time.Duration
+	// PresetsOnly refuses inline specs from callers without the admin
+	// scope: they may only name a preset, as imgproxy's
+	// IMGPROXY_ONLY_PRESETS. The processor applies the same setting to
+	// Reprocess (processor.Config.PresetsOnly).
+	PresetsOnly bool
 }
 
 // DefaultConfig returns the defaults.
@@ -29,6 +34,9 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBytes, "ingest.max-bytes", c.MaxBytes, "largest original accepted, in bytes")
 	fs.DurationVar(&c.MaxWait, "ingest.max-wait", c.MaxWait, "longest an upload may wait for processing to finish")
+	// Not prefixed: one setting for ingest and reprocessing alike.
+	fs.BoolVar(&c.PresetsOnly, "presets-only", c.PresetsOnly,
+		"refuse inline specs from callers without the admin scope, as imgproxy's IMGPROXY_ONLY_PRESETS")
 }
 
 // Validate reports a bad config.

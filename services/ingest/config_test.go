@@ -59,11 +59,11 @@ func TestConfigFlags(t *testing.T) {
 	if err := fs.Parse(nil); err != nil || cfg != ingest.DefaultConfig() {
 		t.Fatalf("no flags: %+v, %v; want the defaults", cfg, err)
 	}
-	if err := fs.Parse([]string{"-ingest.max-bytes=1048576", "-ingest.max-wait=5s"}); err != nil {
+	if err := fs.Parse([]string{"-ingest.max-bytes=1048576", "-ingest.max-wait=5s", "-presets-only"}); err != nil {
 		t.Fatal(err)
 	}
 	want := ingest.DefaultConfig()
-	want.MaxBytes, want.MaxWait = 1<<20, 5*time.Second
+	want.MaxBytes, want.MaxWait, want.PresetsOnly = 1<<20, 5*time.Second, true
 	if cfg != want {
 		t.Errorf("after flags: %+v, want %+v", cfg, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -35,6 +36,10 @@ var uploadTypes = map[string]sniff.Format{
 // CreateUploadURL implements pb.IngestServiceServer: the S3 → SQS →
 // processor flow for clients that upload straight to the bucket.
 func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRequest) (*pb.CreateUploadURLResponse, error) {
+	p, err := auth.Require(ctx, auth.ScopeUpload)
+	if err != nil {
+		return nil, err
+	}
 	signer, ok := s.Originals.(presigner)
 	if !ok {
 		return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: "DIRECT_UPLOAD_UNAVAILABLE",
@@ -50,15 +55,17 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 			return nil, apperr.InvalidField("expires_in", "must be between 1m and 24h")
 		}
 	}
-	c, err := s.check(ctx, "", &pb.UploadMetadata{FileName: req.GetFileName(), ContentType: req.GetContentType(),
+	c, err := s.check(ctx, p, "", &pb.UploadMetadata{FileName: req.GetFileName(), ContentType: req.GetContentType(),
 		Preset: req.GetPreset(), Spec: req.GetSpec(), BatchId: req.GetBatchId(), IdempotencyKey: req.GetIdempotencyKey(),
-		CallbackUrl: req.GetCallbackUrl(), BatchSize: req.GetBatchSize()})
+		CallbackUrl: req.GetCallbackUrl(), BatchSize: req.GetBatchSize(), Visibility: req.GetVisibility()})
 	if err != nil {
 		return nil, err
 	}
 	now := timestamppb.Now()
 	img := &pb.Image{
 		Id:             jobs.NewID(),
+		Tenant:         c.tenant,
+		Visibility:     c.visibility,
 		BatchId:        req.GetBatchId(),
 		IdempotencyKey: req.GetIdempotencyKey(),
 		CallbackUrl:    req.GetCallbackUrl(),
@@ -77,7 +84,10 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 	}
 	rec, err := s.Records.Create(ctx, img)
 	if errors.Is(err, records.ErrExists) {
-		rec, err = s.Records.GetByIdempotencyKey(ctx, records.DefaultTenant, req.GetIdempotencyKey())
+		rec, err = s.Records.GetByIdempotencyKey(ctx, c.tenant, req.GetIdempotencyKey())
+		if err == nil && rec.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
+			return nil, keyOfDeletedImage(c.field("idempotency_key"))
+		}
 		if err == nil && (!rec.Image.GetOriginal().GetDirectUpload() || rec.Image.GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD) {
 			// The key's image is not waiting for an upload: answer with it,
 			// without a URL that could overwrite its original.

@@ -17,6 +17,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
@@ -35,7 +36,9 @@ type Deps struct {
 	Log       *slog.Logger
 }
 
-// Service implements pb.IngestServiceServer.
+// Service implements pb.IngestServiceServer. Every call needs the upload
+// scope; the image it makes belongs to the caller's tenant, whose batch
+// ids and idempotency keys are its own.
 type Service struct {
 	pb.UnimplementedIngestServiceServer
 	cfg Config
@@ -79,17 +82,27 @@ type checked struct {
 	md     *pb.UploadMetadata
 	preset string
 	spec   *pb.ProcessingSpec
+	// tenant owns the new image: the caller's.
+	tenant     string
+	visibility pb.Visibility
+	// prefix of the request's field names ("metadata" or "").
+	prefix string
 }
 
-// check validates upload metadata; errors name fields under prefix
-// ("metadata" for Upload, "" for CreateUploadURL's flat request).
-func (s *Service) check(ctx context.Context, prefix string, md *pb.UploadMetadata) (*checked, error) {
-	field := func(name string) string {
-		if prefix == "" {
-			return name
-		}
-		return prefix + "." + name
+// field names a field of the request.
+func (c *checked) field(name string) string { return fieldName(c.prefix, name) }
+
+func fieldName(prefix, name string) string {
+	if prefix == "" {
+		return name
 	}
+	return prefix + "." + name
+}
+
+// check validates upload metadata from caller p; errors name fields under
+// prefix ("metadata" for Upload, "" for CreateUploadURL's flat request).
+func (s *Service) check(ctx context.Context, p auth.Principal, prefix string, md *pb.UploadMetadata) (*checked, error) {
+	field := func(name string) string { return fieldName(prefix, name) }
 	if md == nil {
 		return nil, apperr.InvalidField(prefix, "the first message must carry metadata")
 	}
@@ -120,16 +133,55 @@ func (s *Service) check(ctx context.Context, prefix string, md *pb.UploadMetadat
 				Msg: field("callback_url") + ": " + err.Error()}
 		}
 	}
+	visibility, err := checkVisibility(field("visibility"), md.GetVisibility())
+	if err != nil {
+		return nil, err
+	}
+	if md.GetSpec() != nil && s.cfg.PresetsOnly && !p.Has(auth.ScopeAdmin) {
+		return nil, presetsOnly(field("spec"))
+	}
 	preset, sp, err := s.Presets.Resolve(prefix, md.GetPreset(), md.GetSpec())
 	if err != nil {
 		return nil, err
 	}
-	return &checked{md: md, preset: preset, spec: sp}, nil
+	return &checked{md: md, preset: preset, spec: sp, tenant: p.Tenant, visibility: visibility, prefix: prefix}, nil
+}
+
+// checkVisibility returns the visibility to record: PRIVATE, or PUBLIC
+// for PUBLIC and unspecified (recorded explicitly, so a record says what
+// it is).
+func checkVisibility(field string, v pb.Visibility) (pb.Visibility, error) {
+	switch v {
+	case pb.Visibility_VISIBILITY_UNSPECIFIED, pb.Visibility_VISIBILITY_PUBLIC:
+		return pb.Visibility_VISIBILITY_PUBLIC, nil
+	case pb.Visibility_VISIBILITY_PRIVATE:
+		return pb.Visibility_VISIBILITY_PRIVATE, nil
+	}
+	return 0, apperr.InvalidField(field, "must be VISIBILITY_PUBLIC or VISIBILITY_PRIVATE")
+}
+
+// presetsOnly is the error for an inline spec from a caller without the
+// admin scope when Config.PresetsOnly is set; field names the spec.
+func presetsOnly(field string) error {
+	return &apperr.Error{Code: codes.PermissionDenied, Reason: auth.ReasonPermissionDenied, Field: field,
+		Msg: field + ": this server accepts only presets from callers without the admin scope; name a preset instead"}
+}
+
+// keyOfDeletedImage is the error for an idempotency key whose image was
+// deleted: answering with the tombstone would report a failed upload as a
+// success, and creating another image under the key is impossible.
+func keyOfDeletedImage(field string) error {
+	return &apperr.Error{Code: codes.FailedPrecondition, Reason: apperr.ReasonFailedPrecondition, Field: field,
+		Msg: field + ": belongs to a deleted image; upload with a new key"}
 }
 
 // Upload implements pb.IngestServiceServer.
 func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 	ctx := stream.Context()
+	p, err := auth.Require(ctx, auth.ScopeUpload)
+	if err != nil {
+		return err
+	}
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
 		return apperr.InvalidField("metadata", "empty stream: the first message must carry metadata")
@@ -137,13 +189,13 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 	if err != nil {
 		return err
 	}
-	req, err := s.check(ctx, "metadata", first.GetMetadata())
+	req, err := s.check(ctx, p, "metadata", first.GetMetadata())
 	if err != nil {
 		return err
 	}
 	if key := req.md.GetIdempotencyKey(); key != "" {
-		if rec, err := s.Records.GetByIdempotencyKey(ctx, records.DefaultTenant, key); err == nil {
-			return s.answerExisting(stream, rec, req.md)
+		if rec, err := s.Records.GetByIdempotencyKey(ctx, req.tenant, key); err == nil {
+			return s.answerExisting(stream, rec, req)
 		} else if !errors.Is(err, records.ErrNotFound) {
 			return apperr.Unavailable(err)
 		}
@@ -162,11 +214,11 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 		// Lost a race with a concurrent upload of the same idempotency key:
 		// drop our copy, answer with theirs.
 		s.dropOriginal(wctx, img.GetId())
-		existing, gerr := s.Records.GetByIdempotencyKey(wctx, records.DefaultTenant, req.md.GetIdempotencyKey())
+		existing, gerr := s.Records.GetByIdempotencyKey(wctx, req.tenant, req.md.GetIdempotencyKey())
 		if gerr != nil {
 			return apperr.Unavailable(gerr)
 		}
-		return s.answerExisting(stream, existing, req.md)
+		return s.answerExisting(stream, existing, req)
 	case errors.Is(err, jobs.ErrEnqueue):
 		return apperr.Unavailable(err) // the record is FAILED, the original kept
 	default:
@@ -182,17 +234,21 @@ func (s *Service) dropOriginal(ctx context.Context, id string) {
 }
 
 // answerExisting answers a repeated upload with the first one's image,
-// re-enqueueing it if the first upload died before its job was queued.
-func (s *Service) answerExisting(stream pb.IngestService_UploadServer, rec *records.Record, md *pb.UploadMetadata) error {
+// re-enqueueing it if the first upload died before its job was queued. A
+// key whose image was deleted is refused.
+func (s *Service) answerExisting(stream pb.IngestService_UploadServer, rec *records.Record, req *checked) error {
 	ctx := stream.Context()
-	if rec.Image.GetState() == pb.ImageState_IMAGE_STATE_RECEIVED {
+	switch rec.Image.GetState() {
+	case pb.ImageState_IMAGE_STATE_DELETED:
+		return keyOfDeletedImage(req.field("idempotency_key"))
+	case pb.ImageState_IMAGE_STATE_RECEIVED:
 		next, err := jobs.Enqueue(ctx, s.Records, s.Queue, rec.Image.GetId())
 		if err != nil {
 			return apperr.Unavailable(err)
 		}
 		rec = next
 	}
-	return s.answer(stream, rec, md)
+	return s.answer(stream, rec, req.md)
 }
 
 // answer waits up to metadata.wait for a terminal state, then responds.
@@ -256,6 +312,8 @@ func (s *Service) store(ctx context.Context, stream pb.IngestService_UploadServe
 	now := timestamppb.Now()
 	return &pb.Image{
 		Id:             id,
+		Tenant:         req.tenant,
+		Visibility:     req.visibility,
 		BatchId:        req.md.GetBatchId(),
 		IdempotencyKey: req.md.GetIdempotencyKey(),
 		CallbackUrl:    req.md.GetCallbackUrl(),

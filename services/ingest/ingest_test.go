@@ -39,7 +39,8 @@ func chunkMsg(b []byte) *pb.UploadRequest {
 }
 
 // wantNothingKept checks that a refused upload left no original, no job
-// and no record (under its batch or its idempotency key).
+// and no record (under its batch or its idempotency key, in the caller's
+// tenant).
 func (r *rig) wantNothingKept(t *testing.T, md *pb.UploadMetadata) {
 	t.Helper()
 	if n := r.objects(t); n != 0 {
@@ -47,13 +48,13 @@ func (r *rig) wantNothingKept(t *testing.T, md *pb.UploadMetadata) {
 	}
 	r.wantNothingQueued(t)
 	if b := md.GetBatchId(); b != "" {
-		page, err := r.rs.ListByBatch(t.Context(), "", b, 10, "")
+		page, err := r.rs.ListByBatch(t.Context(), r.tenant(), b, 10, "")
 		if err != nil || len(page.Records) != 0 {
 			t.Errorf("batch %s: %d records, %v; want none", b, len(page.Records), err)
 		}
 	}
 	if k := md.GetIdempotencyKey(); k != "" {
-		if rec, err := r.rs.GetByIdempotencyKey(t.Context(), "", k); !errors.Is(err, records.ErrNotFound) {
+		if rec, err := r.rs.GetByIdempotencyKey(t.Context(), r.tenant(), k); !errors.Is(err, records.ErrNotFound) {
 			t.Errorf("idempotency key %s: record %v, %v; want ErrNotFound", k, rec, err)
 		}
 	}

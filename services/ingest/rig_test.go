@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
+	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	_ "github.com/imagepipe/imagepipe/internal/stores/blob/fsblob" // file://
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
@@ -27,19 +29,106 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
 )
 
 // rig is the ingest service on real embedded stores (a file:// originals
 // store, a SQLite queue and a SQLite status store, all in a temporary
 // directory), served over gRPC on a loopback listener with the interceptors
-// the app uses.
+// the app uses (a stand-in for its auth interceptor: see withPrincipal).
 type rig struct {
 	dir       string // the originals store's root
 	originals blob.Store
 	q         queue.Queue
 	rs        records.Store
 	client    pb.IngestServiceClient
+	// caller is the outgoing metadata that names the caller to the rig's
+	// principal interceptor; nil for the operator.
+	caller []string
+}
+
+// Metadata keys of the rig's stand-in for the app's auth interceptor.
+const (
+	callerTenant = "x-test-tenant"
+	callerScopes = "x-test-scopes"
+)
+
+// operator is the principal of a call that names no caller: what every
+// call carries when auth is off.
+var operator = auth.Principal{Tenant: auth.DefaultTenant, Scopes: []auth.Scope{auth.ScopeAdmin}}
+
+// withPrincipal stands in for the app's auth interceptor: the principal
+// is the one the call's metadata names (the operator if none; none at all
+// for an empty tenant).
+func withPrincipal(ctx context.Context) context.Context {
+	md, _ := metadata.FromIncomingContext(ctx)
+	tenant := md.Get(callerTenant)
+	switch {
+	case len(tenant) == 0:
+		return auth.NewContext(ctx, operator)
+	case tenant[0] == "":
+		return ctx
+	}
+	p := auth.Principal{Tenant: tenant[0]}
+	for _, list := range md.Get(callerScopes) {
+		for s := range strings.SplitSeq(list, ",") {
+			if s != "" {
+				p.Scopes = append(p.Scopes, auth.Scope(s))
+			}
+		}
+	}
+	return auth.NewContext(ctx, p)
+}
+
+type principalStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s principalStream) Context() context.Context { return s.ctx }
+
+func principalUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	return h(withPrincipal(ctx), req)
+}
+
+func principalStreams(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return h(srv, principalStream{ServerStream: ss, ctx: withPrincipal(ss.Context())})
+}
+
+// as returns the rig calling as tenant with scopes.
+func (r *rig) as(tenant string, scopes ...auth.Scope) *rig {
+	c := *r
+	names := make([]string, len(scopes))
+	for i, s := range scopes {
+		names[i] = string(s)
+	}
+	c.caller = []string{callerTenant, tenant, callerScopes, strings.Join(names, ",")}
+	return &c
+}
+
+// anonymous returns the rig calling without credentials.
+func (r *rig) anonymous() *rig {
+	c := *r
+	c.caller = []string{callerTenant, ""}
+	return &c
+}
+
+// tenant is the caller's tenant (the default tenant for the operator and
+// for an anonymous caller).
+func (r *rig) tenant() string {
+	if len(r.caller) < 2 || r.caller[1] == "" {
+		return auth.DefaultTenant
+	}
+	return r.caller[1]
+}
+
+// ctx is a test context that names the rig's caller.
+func (r *rig) ctx(t *testing.T) context.Context {
+	if r.caller == nil {
+		return t.Context()
+	}
+	return metadata.AppendToOutgoingContext(t.Context(), r.caller...)
 }
 
 // options change the rig before the service is built.
@@ -81,7 +170,8 @@ func newRig(t *testing.T, opt ...func(*options)) *rig {
 	svc, err := ingest.New(o.cfg, ingest.Deps{Originals: originals, Queue: r.q, Records: r.rs, Presets: spec.Builtin(), Callbacks: o.callbacks, Log: log})
 	must(err)
 
-	srv := grpc.NewServer(grpc.ChainStreamInterceptor(apperr.StreamInterceptor(log)), grpc.ChainUnaryInterceptor(apperr.UnaryInterceptor(log)))
+	srv := grpc.NewServer(grpc.ChainStreamInterceptor(apperr.StreamInterceptor(log), principalStreams),
+		grpc.ChainUnaryInterceptor(apperr.UnaryInterceptor(log), principalUnary))
 	pb.RegisterIngestServiceServer(srv, svc)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	must(err)
@@ -122,7 +212,7 @@ func msgs(md *pb.UploadMetadata, body []byte) []*pb.UploadRequest {
 // CloseAndRecv returns the answer.
 func (r *rig) send(t *testing.T, ms []*pb.UploadRequest) (*pb.UploadResponse, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.ctx(t), 30*time.Second)
 	defer cancel()
 	stream, err := r.client.Upload(ctx)
 	if err != nil {

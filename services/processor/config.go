@@ -49,6 +49,10 @@ type Config struct {
 	// MaxOriginalBytes caps direct uploads (presigned PUTs cannot); uploads
 	// through ingest are capped there, with the same value.
 	MaxOriginalBytes int64
+	// PresetsOnly makes Reprocess refuse inline specs from callers without
+	// the admin scope. It has no flag of its own: it is ingest's
+	// -presets-only (ingest.Config.PresetsOnly), one setting for both.
+	PresetsOnly bool
 }
 
 // DefaultConfig returns the defaults.

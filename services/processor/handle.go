@@ -21,7 +21,8 @@ import (
 // failure: a later delivery retries), or release it to the dead-letter
 // queue (attempts used up). The queue's max receive count is MaxAttempts+1:
 // the extra delivery is the safety net that marks an image FAILED when its
-// last attempt was cut short by a crash or shutdown.
+// last attempt was cut short by a crash or shutdown. A job for a deleted
+// image is dropped: nothing is written, changed or announced.
 func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	job, err := jobs.Decode(m.Body)
 	if err != nil {
@@ -35,7 +36,7 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 		p.attemptsUsedUp(ctx, log, m, job.ImageID)
 		return
 	}
-	img, ok := p.claim(ctx, log, m, job.ImageID)
+	img, ok := p.claim(ctx, log, m, job)
 	if !ok {
 		return
 	}
@@ -43,14 +44,34 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	if ctx.Err() != nil {
 		return // cut short by shutdown: the job is redelivered
 	}
-	p.finish(ctx, log, m, job.ImageID, err)
+	p.finish(ctx, log, m, img, err)
+}
+
+// errDeleted says the image was deleted while its job ran.
+var errDeleted = errors.New("processor: the image was deleted")
+
+// dropDeleted settles the job of an image deleted while the job ran:
+// the variants this attempt may have stored are removed (the delete
+// removed those it could see; these may have come after) and the job is
+// acked, announcing nothing (the delete announced the image's end).
+func (p *Processor) dropDeleted(ctx context.Context, log *slog.Logger, m queue.Message, img *pb.Image) {
+	log.Info("image deleted while it was processed; its variants are removed")
+	p.deleteVariants(ctx, img)
+	p.consumer.Ack(ctx, m)
 }
 
 // attemptsUsedUp handles the extra delivery after the last attempt, which
 // was cut short: the image is FAILED and the job goes to the dead-letter
 // queue.
 func (p *Processor) attemptsUsedUp(ctx context.Context, log *slog.Logger, m queue.Message, id string) {
-	if err := p.fail(ctx, id, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", p.cfg.MaxAttempts)); err != nil {
+	err := p.fail(ctx, id, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", p.cfg.MaxAttempts))
+	if errors.Is(err, errDeleted) {
+		// Its attempts wrote under the spec's keys, which the delete removed.
+		log.Info("job for a deleted image; dropping it")
+		p.consumer.Ack(ctx, m)
+		return
+	}
+	if err != nil {
 		log.Error("could not mark image failed; job will be redelivered", "err", err)
 		return
 	}
@@ -60,9 +81,10 @@ func (p *Processor) attemptsUsedUp(ctx context.Context, log *slog.Logger, m queu
 }
 
 // claim moves the image to PROCESSING and counts the attempt. When there
-// is nothing to process (a finished image, an unknown one, the status
-// store down) it settles the message and reports false.
-func (p *Processor) claim(ctx context.Context, log *slog.Logger, m queue.Message, id string) (*pb.Image, bool) {
+// is nothing to process (a finished or deleted image, an unknown one, the
+// status store down) it settles the message and reports false.
+func (p *Processor) claim(ctx context.Context, log *slog.Logger, m queue.Message, job jobs.Job) (*pb.Image, bool) {
+	id := job.ImageID
 	rec, err := records.Mutate(ctx, p.Records, id, func(img *pb.Image) error {
 		if !records.CanMove(img.GetState(), pb.ImageState_IMAGE_STATE_PROCESSING) {
 			return records.ErrNoChange
@@ -72,6 +94,18 @@ func (p *Processor) claim(ctx context.Context, log *slog.Logger, m queue.Message
 		return nil
 	})
 	switch {
+	case errors.Is(err, records.ErrNoChange) && rec.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED:
+		log.Info("job for a deleted image; dropping it")
+		if job.Upload != nil {
+			// The client's PUT of a direct upload came after the delete:
+			// what it stored must not stay.
+			if err := p.Originals.Delete(ctx, jobs.UploadPrefix+id); err != nil {
+				log.Error("could not delete a deleted image's direct upload; job will be redelivered", "err", err)
+				return nil, false
+			}
+		}
+		p.consumer.Ack(ctx, m)
+		return nil, false
 	case errors.Is(err, records.ErrNoChange):
 		log.Info("duplicate delivery of a finished image", "state", rec.Image.GetState())
 		// Announce again: the delivery that finished it may have died before
@@ -100,18 +134,27 @@ func (p *Processor) attempt(ctx context.Context, m queue.Message, img *pb.Image)
 	return p.process(jobCtx, img)
 }
 
-// finish decides the outcome of an attempt that ran to its end: READY,
-// FAILED at once (a permanent failure), FAILED and dead-lettered (the last
-// attempt failed), or a retry.
-func (p *Processor) finish(ctx context.Context, log *slog.Logger, m queue.Message, id string, err error) {
+// finish decides the outcome of an attempt on img (as claimed) that ran
+// to its end: READY, FAILED at once (a permanent failure), FAILED and
+// dead-lettered (the last attempt failed), a retry, or nothing when the
+// image was deleted meanwhile.
+func (p *Processor) finish(ctx context.Context, log *slog.Logger, m queue.Message, img *pb.Image, err error) {
+	id := img.GetId()
 	var perm *imaging.Error
 	switch {
 	case err == nil:
 		log.Info("image ready")
 		p.announceThenAck(ctx, log, m, id)
+	case errors.Is(err, errDeleted):
+		p.dropDeleted(ctx, log, m, img)
 	case errors.As(err, &perm):
 		log.Info("image failed permanently", "code", perm.Code, "err", err)
-		if ferr := p.fail(ctx, id, perm.Code, perm.Error()); ferr != nil {
+		ferr := p.fail(ctx, id, perm.Code, perm.Error())
+		if errors.Is(ferr, errDeleted) {
+			p.dropDeleted(ctx, log, m, img)
+			return
+		}
+		if ferr != nil {
 			log.Error("could not mark image failed; job will be redelivered", "err", ferr)
 			p.consumer.Delay(ctx, m, p.backoff(m.ReceiveCount))
 			return
@@ -119,29 +162,38 @@ func (p *Processor) finish(ctx context.Context, log *slog.Logger, m queue.Messag
 		p.announceThenAck(ctx, log, m, id)
 	case m.ReceiveCount >= p.cfg.MaxAttempts:
 		log.Error("last attempt failed; image failed, job goes to the dead-letter queue", "err", err)
-		if ferr := p.fail(ctx, id, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", m.ReceiveCount)); ferr != nil {
+		ferr := p.fail(ctx, id, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", m.ReceiveCount))
+		switch {
+		case errors.Is(ferr, errDeleted):
+			p.dropDeleted(ctx, log, m, img)
+			return
+		case ferr != nil:
 			log.Error("could not mark image failed; the next delivery will", "err", ferr)
-		} else {
+		default:
 			p.announce(ctx, log, id)
 		}
 		p.consumer.Release(ctx, m)
 	default:
-		p.retry(ctx, log, m, id, err)
+		p.retry(ctx, log, m, img, err)
 	}
 }
 
 // retry notes on the image that an attempt failed and delays its job by
 // the backoff.
-func (p *Processor) retry(ctx context.Context, log *slog.Logger, m queue.Message, id string, err error) {
+func (p *Processor) retry(ctx context.Context, log *slog.Logger, m queue.Message, img *pb.Image, err error) {
 	delay := p.backoff(m.ReceiveCount)
-	log.Warn("attempt failed; retrying", "in", delay, "err", err)
-	_, _ = records.Mutate(ctx, p.Records, id, func(img *pb.Image) error {
-		if records.Terminal(img.GetState()) {
+	cur, merr := records.Mutate(ctx, p.Records, img.GetId(), func(im *pb.Image) error {
+		if records.Terminal(im.GetState()) {
 			return records.ErrNoChange
 		}
-		img.Error = &pb.ImageError{Code: failure.Retrying, Message: fmt.Sprintf("attempt %d failed; retrying in %s", m.ReceiveCount, delay)}
+		im.Error = &pb.ImageError{Code: failure.Retrying, Message: fmt.Sprintf("attempt %d failed; retrying in %s", m.ReceiveCount, delay)}
 		return nil
 	})
+	if errors.Is(merr, records.ErrNoChange) && cur.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
+		p.dropDeleted(ctx, log, m, img) // the attempt may have stored some variants
+		return
+	}
+	log.Warn("attempt failed; retrying", "in", delay, "err", err)
 	p.consumer.Delay(ctx, m, delay)
 }
 
@@ -173,7 +225,7 @@ func (p *Processor) announce(ctx context.Context, log *slog.Logger, id string) b
 
 // fail marks an image FAILED unless it already reached a terminal state,
 // and removes any variants an attempt stored, so nothing of a failed image
-// is served.
+// is served. It returns errDeleted for a deleted image.
 func (p *Processor) fail(ctx context.Context, id, code, msg string) error {
 	rec, err := records.Mutate(ctx, p.Records, id, func(img *pb.Image) error {
 		if !records.CanMove(img.GetState(), pb.ImageState_IMAGE_STATE_FAILED) {
@@ -184,6 +236,8 @@ func (p *Processor) fail(ctx context.Context, id, code, msg string) error {
 		return nil
 	})
 	switch {
+	case errors.Is(err, records.ErrNoChange) && rec.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED:
+		return errDeleted
 	case errors.Is(err, records.ErrNoChange), errors.Is(err, records.ErrNotFound):
 		return nil
 	case err != nil:

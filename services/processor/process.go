@@ -28,7 +28,7 @@ func (p *Processor) process(ctx context.Context, img *pb.Image) error {
 	if err != nil {
 		return err
 	}
-	if err := p.storeVariants(ctx, img.GetId(), res.Variants); err != nil {
+	if err := p.storeVariants(ctx, img, res.Variants); err != nil {
 		return err
 	}
 	return p.markReady(ctx, img.GetId(), res, upload)

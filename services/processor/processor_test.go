@@ -28,15 +28,20 @@ import (
 
 type rig struct {
 	dir                 string
+	cfg                 processor.Config
 	proc                *processor.Processor
+	svc                 *processor.Service
 	originals, variants blob.Store
 	q, dlq              queue.Queue
-	rs                  records.Store
+	// events is the webhooks' events queue the processor announces to.
+	events queue.Queue
+	rs     records.Store
 }
 
-// newRig builds a processor on real embedded stores: max attempts 2, so
-// the queue's max receive is 3.
-func newRig(t *testing.T, fault faultblob.Fault) *rig {
+// newRig builds a processor and its service on real embedded stores: max
+// attempts 2, so the queue's max receive is 3; configure changes the
+// config first.
+func newRig(t *testing.T, fault faultblob.Fault, configure ...func(*processor.Config)) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	r := &rig{dir: dir}
@@ -59,18 +64,26 @@ func newRig(t *testing.T, fault faultblob.Fault) *rig {
 	dlqOpts.Name, dlqOpts.MaxReceive = opts.Name+sqlitequeue.DLQSuffix, 0
 	r.dlq, err = sqlitequeue.New(filepath.Join(dir, "queue.db"), dlqOpts)
 	must(err)
+	evOpts := sqlitequeue.DefaultOptions()
+	evOpts.Name, evOpts.MaxReceive = "events", 0
+	r.events, err = sqlitequeue.New(filepath.Join(dir, "queue.db"), evOpts)
+	must(err)
 	r.rs, err = sqliterecords.New(filepath.Join(dir, "status.db"))
 	must(err)
-	cfg := processor.DefaultConfig()
-	cfg.MaxAttempts, cfg.Visibility, cfg.RetryBackoff, cfg.PollWait = 2, 2*time.Second, 0, 100*time.Millisecond
+	r.cfg = processor.DefaultConfig()
+	r.cfg.MaxAttempts, r.cfg.Visibility, r.cfg.RetryBackoff, r.cfg.PollWait = 2, 2*time.Second, 0, 100*time.Millisecond
+	for _, f := range configure {
+		f(&r.cfg)
+	}
 	variants := r.variants
 	if fault != nil {
 		variants = faultblob.Wrap(r.variants, fault)
 	}
-	r.proc, err = processor.New(cfg, processor.Deps{Presets: spec.Builtin(), Originals: r.originals, Variants: variants,
-		Queue: r.q, Records: r.rs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r.proc, err = processor.New(r.cfg, processor.Deps{Presets: spec.Builtin(), Originals: r.originals, Variants: variants,
+		Queue: r.q, Events: r.events, Records: r.rs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	must(err)
-	t.Cleanup(func() { r.q.Close(); r.dlq.Close(); r.rs.Close() })
+	r.svc = r.proc.Service()
+	t.Cleanup(func() { r.q.Close(); r.dlq.Close(); r.events.Close(); r.rs.Close() })
 	return r
 }
 

@@ -10,22 +10,39 @@ import (
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 )
 
-// CacheControl of every variant: its URL never changes meaning.
+// CacheControl of a public image's variant: its URL never changes
+// meaning.
 const CacheControl = "public, max-age=31536000, immutable"
+
+// PrivateCacheControl of a private image's variant: no shared cache may
+// keep it (the gateway serves it only with a valid signature), a browser
+// only for an hour.
+const PrivateCacheControl = "private, max-age=3600"
+
+// cacheControl is the Cache-Control of img's variants.
+func cacheControl(img *pb.Image) string {
+	if jobs.Private(img) {
+		return PrivateCacheControl
+	}
+	return CacheControl
+}
 
 // maxConcurrentPuts bounds the variant writes of one job in flight at once.
 const maxConcurrentPuts = 8
 
-// storeVariants writes the variants to the public store concurrently: each
-// write is a round trip (S3) or a few fsyncs (fsblob) that would otherwise
-// wait for the one before (3 variants: one round trip's wait instead of
-// three). The first error by variant order is returned; a failed job is
-// retried whole, and the keys are stable, so a partial set is overwritten.
-func (p *Processor) storeVariants(ctx context.Context, id string, outs []imaging.Output) error {
+// storeVariants writes img's variants to the variants store, a private
+// image's under jobs.PrivatePrefix, concurrently: each write is a round
+// trip (S3) or a few fsyncs (fsblob) that would otherwise wait for the one
+// before (3 variants: one round trip's wait instead of three). The first
+// error by variant order is returned; a failed job is retried whole, and
+// the keys are stable, so a partial set is overwritten.
+func (p *Processor) storeVariants(ctx context.Context, img *pb.Image, outs []imaging.Output) error {
+	private, cc := jobs.Private(img), cacheControl(img)
 	errs := make([]error, len(outs))
 	sem := make(chan struct{}, maxConcurrentPuts)
 	var wg sync.WaitGroup
@@ -34,8 +51,8 @@ func (p *Processor) storeVariants(ctx context.Context, id string, outs []imaging
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			key := id + "/" + v.Name
-			if _, err := p.Variants.Put(ctx, key, bytes.NewReader(v.Data), blob.PutOptions{ContentType: v.ContentType, CacheControl: CacheControl}); err != nil {
+			key := jobs.VariantKey(img.GetId(), v.Name, private)
+			if _, err := p.Variants.Put(ctx, key, bytes.NewReader(v.Data), blob.PutOptions{ContentType: v.ContentType, CacheControl: cc}); err != nil {
 				errs[i] = fmt.Errorf("store variant %s: %w", key, err)
 			}
 		}()
@@ -55,7 +72,7 @@ func firstNonNil(errs []error) error {
 
 // markReady records the stored variants and what rendering learnt of the
 // original, and moves the image to READY, unless another delivery finished
-// it first.
+// it first. It returns errDeleted if the image was deleted meanwhile.
 func (p *Processor) markReady(ctx context.Context, id string, res *imaging.Result, upload *uploadInfo) error {
 	infos := p.variantInfos(id, res.Variants)
 	cur, err := records.Mutate(ctx, p.Records, id, func(im *pb.Image) error {
@@ -80,22 +97,26 @@ func (p *Processor) markReady(ctx context.Context, id string, res *imaging.Resul
 		return nil
 	})
 	if errors.Is(err, records.ErrNoChange) {
-		if cur.Image.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
+		switch cur.Image.GetState() {
+		case pb.ImageState_IMAGE_STATE_FAILED:
 			p.deleteVariants(ctx, cur.Image) // it failed meanwhile: serve nothing
+		case pb.ImageState_IMAGE_STATE_DELETED:
+			return errDeleted // the caller removes what this attempt stored
 		}
 		return nil
 	}
 	return err
 }
 
-// variantInfos describes the stored variants of image id.
+// variantInfos describes the stored variants of image id. A private
+// image's URLs are the same unsigned ones: they are signed when the record
+// is returned to a caller.
 func (p *Processor) variantInfos(id string, outs []imaging.Output) []*pb.VariantInfo {
 	infos := make([]*pb.VariantInfo, 0, len(outs))
 	for _, v := range outs {
-		key := id + "/" + v.Name
 		infos = append(infos, &pb.VariantInfo{
 			Name:        v.Name,
-			Url:         p.cfg.PublicURL + "/a/" + key,
+			Url:         p.cfg.PublicURL + jobs.VariantPath(id, v.Name),
 			Format:      spec.FormatOf(v.Format),
 			ContentType: v.ContentType,
 			Width:       int32(v.Width),
@@ -108,11 +129,13 @@ func (p *Processor) variantInfos(id string, outs []imaging.Output) []*pb.Variant
 	return infos
 }
 
-// deleteVariants removes every variant key of an image's spec.
+// deleteVariants removes every variant an attempt may have stored for
+// img: a key for each variant of its spec.
 func (p *Processor) deleteVariants(ctx context.Context, img *pb.Image) {
+	private := jobs.Private(img)
 	for _, v := range img.GetSpec().GetVariants() {
-		if err := p.Variants.Delete(ctx, img.GetId()+"/"+v.GetName()); err != nil {
-			p.Log.Warn("could not delete a failed image's variant", "image", img.GetId(), "variant", v.GetName(), "err", err)
+		if err := p.Variants.Delete(ctx, jobs.VariantKey(img.GetId(), v.GetName(), private)); err != nil {
+			p.Log.Warn("could not delete a variant of an image that failed or was deleted", "image", img.GetId(), "variant", v.GetName(), "err", err)
 		}
 	}
 }

@@ -144,6 +144,14 @@ func OriginalKey(img *pb.Image) string {
 	return img.GetId()
 }
 
+// OwnOriginalKeys are the keys under which image id's own original may be
+// in the originals store: where ingest puts it and where a direct upload
+// lands. Neither is ever another image's original (a reprocessed image
+// reads its source's, under the source's key, and has none of its own),
+// so deleting both is safe for any image, even when its record no longer
+// says how it was uploaded.
+func OwnOriginalKeys(id string) []string { return []string{id, UploadPrefix + id} }
+
 // PrivatePrefix is where a private image's variants are kept in the
 // variants store, apart from the public ones so that a CDN or bucket policy
 // in front of the store can refuse the prefix while serving the rest. The

@@ -2,8 +2,10 @@ package jobs_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 )
 
@@ -56,5 +58,51 @@ func TestDecode(t *testing.T) {
 	}
 	if got := string(jobs.Job{ImageID: id}.Encode()); got != `{"image_id":"`+id+`"}` {
 		t.Errorf("Encode = %s", got)
+	}
+}
+
+// Where an image's blobs live: its original under its own id (ingest) or
+// under uploads/ (a direct upload), or its source's (a reprocessed image,
+// which then has none of its own: deleting its own keys spares the
+// source's); its variants under its id, or under private/ for a private
+// image, at one URL path either way.
+func TestKeys(t *testing.T) {
+	const src, direct, re = "01a1ff51-c1b0-7362-a1a4-c9d6dbb5c577", "01a1ff51-c1b0-7362-a1a4-c9d6dbb5c578", "01a1ff51-c1b0-7362-a1a4-c9d6dbb5c579"
+	cases := []struct {
+		name     string
+		img      *pb.Image
+		original string
+		own      bool // the original is under one of OwnOriginalKeys(id)
+	}{
+		{"uploaded", &pb.Image{Id: src}, src, true},
+		{"direct upload", &pb.Image{Id: direct, Original: &pb.OriginalInfo{DirectUpload: true}}, "uploads/" + direct, true},
+		{"reprocessed", &pb.Image{Id: re, SourceImageId: src}, src, false},
+		{"reprocessed direct upload", &pb.Image{Id: re, SourceImageId: "uploads/" + direct, Original: &pb.OriginalInfo{DirectUpload: true}}, "uploads/" + direct, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := jobs.OriginalKey(c.img); got != c.original {
+				t.Errorf("OriginalKey = %q, want %q", got, c.original)
+			}
+			if own := slices.Contains(jobs.OwnOriginalKeys(c.img.GetId()), c.original); own != c.own {
+				t.Errorf("original %q among OwnOriginalKeys(%s) = %v, want %v", c.original, c.img.GetId(), own, c.own)
+			}
+		})
+	}
+	for _, private := range []bool{false, true} {
+		img := &pb.Image{Id: src}
+		if private {
+			img.Visibility = pb.Visibility_VISIBILITY_PRIVATE
+		}
+		want := src + "/thumb"
+		if private {
+			want = "private/" + want
+		}
+		if jobs.Private(img) != private || jobs.VariantKey(src, "thumb", jobs.Private(img)) != want {
+			t.Errorf("private %v: Private = %v, VariantKey = %q; want %q", private, jobs.Private(img), jobs.VariantKey(src, "thumb", private), want)
+		}
+	}
+	if got := jobs.VariantPath(src, "thumb"); got != "/a/"+src+"/thumb" {
+		t.Errorf("VariantPath = %q", got)
 	}
 }
