@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -116,8 +117,11 @@ func (a *App) callbackCheck() ingest.CallbackCheck {
 		if p, ok := auth.FromContext(ctx); ok {
 			tenant = p.Tenant
 		}
-		if err := a.secrets.CheckCallback(ctx, tenant); err != nil {
-			return err
+		switch err := a.secrets.CheckCallback(ctx, tenant); {
+		case errors.Is(err, webhooks.ErrCallbackNeedsSecret):
+			return ingest.ErrNeedsSecret
+		case err != nil:
+			return apperr.Unavailable(err)
 		}
 		return guard.CheckURL(ctx, rawURL)
 	}

@@ -54,6 +54,25 @@ type CallbackCheck func(ctx context.Context, rawURL string) error
 // points into a private network, or webhooks are not configured.
 const ReasonCallbackRefused = "CALLBACK_URL_REFUSED"
 
+// ErrNeedsSecret, from a CallbackCheck: the caller's tenant has no webhook
+// signing secret, so its callbacks could not be signed.
+var ErrNeedsSecret = errors.New("set a webhook signing secret first (AdminService.RotateWebhookSecret / imagepipe webhooks rotate-secret)")
+
+// callbackRefused is the answer to a callback URL the check refused: a
+// missing secret is a precondition, an *apperr.Error (the check could not
+// run) stands, anything else is a bad URL.
+func callbackRefused(field string, err error) error {
+	var ae *apperr.Error
+	switch {
+	case errors.Is(err, ErrNeedsSecret):
+		return &apperr.Error{Code: codes.FailedPrecondition, Reason: ReasonCallbackRefused, Field: field,
+			Msg: field + ": " + ErrNeedsSecret.Error()}
+	case errors.As(err, &ae):
+		return ae
+	}
+	return &apperr.Error{Code: codes.InvalidArgument, Reason: ReasonCallbackRefused, Field: field, Msg: field + ": " + err.Error()}
+}
+
 // MaxBatchSize bounds metadata.batch_size.
 const MaxBatchSize = 100000
 
@@ -129,8 +148,7 @@ func (s *Service) check(ctx context.Context, p auth.Principal, prefix string, md
 				Msg: field("callback_url") + ": webhooks are not configured on this server (no signing secret)"}
 		}
 		if err := s.Callbacks(ctx, u); err != nil {
-			return nil, &apperr.Error{Code: codes.InvalidArgument, Reason: ReasonCallbackRefused, Field: field("callback_url"),
-				Msg: field("callback_url") + ": " + err.Error()}
+			return nil, callbackRefused(field("callback_url"), err)
 		}
 	}
 	visibility, err := checkVisibility(field("visibility"), md.GetVisibility())
