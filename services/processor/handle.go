@@ -66,7 +66,8 @@ func (p *Processor) dropDeleted(ctx context.Context, log *slog.Logger, m queue.M
 func (p *Processor) attemptsUsedUp(ctx context.Context, log *slog.Logger, m queue.Message, id string) {
 	err := p.fail(ctx, id, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", p.cfg.MaxAttempts))
 	if errors.Is(err, errDeleted) {
-		// Its attempts wrote under the spec's keys, which the delete removed.
+		// The delete removed what the attempts had stored; the tombstone no
+		// longer names what a cut-short attempt stored after it.
 		log.Info("job for a deleted image; dropping it")
 		p.consumer.Ack(ctx, m)
 		return

@@ -20,7 +20,8 @@ type Deps struct {
 	Variants  blob.Store
 	Queue     queue.Queue
 	// Events is the webhooks' events queue: every image that ends READY or
-	// FAILED is announced there. Nil when webhooks are off.
+	// FAILED is announced there, and every one deleted (Service). Nil when
+	// webhooks are off.
 	Events  queue.Queue
 	Records records.Store
 	Log     *slog.Logger
