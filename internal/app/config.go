@@ -244,6 +244,7 @@ func (c *Config) resolve() error {
 	c.Processor.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	c.Gateway.MaxWait = c.Ingest.MaxWait
 	c.Processor.MaxOriginalBytes = c.Ingest.MaxBytes
+	c.Processor.PresetsOnly = c.Ingest.PresetsOnly
 	return nil
 }
 

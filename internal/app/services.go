@@ -153,7 +153,7 @@ func (a *App) initProcessor(context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.register(&pb.ProcessorService_ServiceDesc, processor.NewService(a.presets, a.records, a.queue))
+	a.register(&pb.ProcessorService_ServiceDesc, proc.Service())
 	a.addRunner(runner{name: Processor, run: proc.Run})
 	return nil
 }

@@ -28,9 +28,6 @@ func (s *Service) DeleteImage(ctx context.Context, req *pb.DeleteImageRequest) (
 	if req.GetId() == "" {
 		return nil, apperr.InvalidField("id", "required")
 	}
-	if err := s.canDelete(); err != nil {
-		return nil, err
-	}
 	rec, err := s.owned(ctx, p, req.GetId())
 	if err != nil {
 		return nil, err
@@ -62,9 +59,6 @@ func (s *Service) DeleteBatch(ctx context.Context, req *pb.DeleteBatchRequest) (
 	}
 	tenant, err := auth.TenantFor(p, req.GetTenant(), "tenant")
 	if err != nil {
-		return nil, err
-	}
-	if err := s.canDelete(); err != nil {
 		return nil, err
 	}
 	var recs []*records.Record
@@ -101,14 +95,6 @@ func (s *Service) DeleteBatch(ctx context.Context, req *pb.DeleteBatchRequest) (
 		}
 	}
 	return resp, nil
-}
-
-// canDelete reports a service built without the stores it deletes from.
-func (s *Service) canDelete() error {
-	if s.Originals == nil || s.Variants == nil {
-		return apperr.Internal(errors.New("processor: the service has no blob stores to delete from (built by NewService, not Processor.Service)"))
-	}
-	return nil
 }
 
 // delete deletes the image rec holds and returns its tombstone, and

@@ -471,16 +471,3 @@ func TestDeleteBatch(t *testing.T) {
 		}
 	}
 }
-
-// Without the stores (the deprecated constructor) deleting is refused,
-// not half done.
-func TestNewServiceCannotDelete(t *testing.T) {
-	r := newRig(t, nil)
-	img := r.submitImage(t, "coffee.png", &pb.Image{})
-	svc := processor.NewService(r.proc.Presets, r.rs, r.q)
-	_, err := svc.DeleteImage(operator(), &pb.DeleteImageRequest{Id: img.GetId()})
-	wantError(t, err, codes.Internal, apperr.ReasonInternal, "")
-	if _, err := r.originals.Head(context.Background(), img.GetId()); err != nil {
-		t.Errorf("original: %v", err)
-	}
-}

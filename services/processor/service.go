@@ -6,11 +6,9 @@ import (
 	"log/slog"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
-	"github.com/imagepipe/imagepipe/internal/engine/spec"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
-	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -37,14 +35,6 @@ func (p *Processor) Service() *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{presetsOnly: p.cfg.PresetsOnly, Deps: d}
-}
-
-// NewService returns a ProcessorService without the stores it deletes
-// from: DeleteImage and DeleteBatch fail, and presets-only is off.
-//
-// Deprecated: use Processor.Service.
-func NewService(presets *spec.Presets, rs records.Store, q queue.Queue) *Service {
-	return &Service{Deps: Deps{Presets: presets, Records: rs, Queue: q, Log: slog.New(slog.DiscardHandler)}}
 }
 
 // ListPresets implements pb.ProcessorServiceServer: any authenticated
