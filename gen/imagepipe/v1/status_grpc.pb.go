@@ -39,7 +39,8 @@ type StatusServiceClient interface {
 	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
 	GetBatch(ctx context.Context, in *GetBatchRequest, opts ...grpc.CallOption) (*GetBatchResponse, error)
 	// Streams the image's current record, then every change, and ends after a
-	// terminal state (READY or FAILED).
+	// terminal state (READY or FAILED); a deleted image ends it with
+	// NOT_FOUND.
 	WatchImage(ctx context.Context, in *WatchImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchImageResponse], error)
 	// Streams the batch's summary, then one message per image change (in the
 	// order the changes are seen), and ends once the batch is complete.
@@ -158,7 +159,8 @@ type StatusServiceServer interface {
 	ListImages(context.Context, *ListImagesRequest) (*ListImagesResponse, error)
 	GetBatch(context.Context, *GetBatchRequest) (*GetBatchResponse, error)
 	// Streams the image's current record, then every change, and ends after a
-	// terminal state (READY or FAILED).
+	// terminal state (READY or FAILED); a deleted image ends it with
+	// NOT_FOUND.
 	WatchImage(*WatchImageRequest, grpc.ServerStreamingServer[WatchImageResponse]) error
 	// Streams the batch's summary, then one message per image change (in the
 	// order the changes are seen), and ends once the batch is complete.

@@ -78,18 +78,22 @@ func (WebhookDeliveryState) EnumDescriptor() ([]byte, []int) {
 	return file_imagepipe_v1_webhook_proto_rawDescGZIP(), []int{0}
 }
 
-// WebhookEvent is the JSON body (protobuf JSON mapping) POSTed to a webhook.
-// Each request carries the headers Imagepipe-Event-Id,
-// Imagepipe-Delivery-Id, Imagepipe-Timestamp (unix seconds) and
-// Imagepipe-Signature: "t=TIMESTAMP,v1=HEX[,v1=HEX]", where each HEX is
-// HMAC-SHA256(secret, TIMESTAMP + "." + body) for one configured secret.
-// A delivery can repeat (at-least-once); the event id is the dedup key.
+// WebhookEvent is the JSON body (protobuf JSON mapping) POSTed to a webhook,
+// signed the Standard Webhooks way (https://www.standardwebhooks.com, what
+// the svix libraries verify): headers webhook-id (the delivery's id, the
+// same on every retry and replay), webhook-timestamp (unix seconds) and
+// webhook-signature: "v1,BASE64[ v1,BASE64]", each BASE64 being
+// HMAC-SHA256(key, id + "." + timestamp + "." + body) for one of the owning
+// tenant's secrets (whsec_ + base64 key; two during a rotation), plus
+// Imagepipe-Event-Id. A delivery can repeat (at-least-once); the event id
+// is the dedup key.
 type WebhookEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stable: the same event always has the same id, on every retry and
 	// replay and at every endpoint.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// "image.ready", "image.failed" or "batch.completed".
+	// "image.ready", "image.failed", "image.deleted" (the image is the
+	// tombstone) or "batch.completed".
 	Type       string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// For image.* events.
