@@ -115,6 +115,8 @@ func identityServers(t *testing.T) []identityServer {
 			}
 			env = awsStores(t)
 		}
+		env["IMAGEPIPE_WEBHOOKS_ALLOW_NETS"] = "127.0.0.0/8"
+		env["IMAGEPIPE_WEBHOOKS_BACKOFF"] = "200ms"
 		env["IMAGEPIPE_JWT_JWKS"] = is.jwks
 		env["IMAGEPIPE_JWT_ISSUER"] = jwtIssuer
 		env["IMAGEPIPE_JWT_AUDIENCE"] = jwtAudience
@@ -202,6 +204,7 @@ func TestIdentity(t *testing.T) {
 			t.Run("CrossSitePurge", func(t *testing.T) { testCrossSitePurge(t, s) })
 			t.Run("PrivateImage", func(t *testing.T) { testPrivateImage(t, s, acme, globex) })
 			t.Run("Delete", func(t *testing.T) { testDelete(t, s, acme, globex) })
+			t.Run("TenantWebhooks", func(t *testing.T) { testTenantWebhooks(t, s) })
 		})
 	}
 }
@@ -456,5 +459,42 @@ func testDelete(t *testing.T, s identityServer, acme, globex string) {
 	}
 	for _, v := range img.GetVariants() {
 		wantCode(t, "variant after a redelivered job", s.call(t, http.MethodGet, assetPath(t, v.GetUrl()), "", "", nil), http.StatusNotFound)
+	}
+}
+
+// A tenant's webhooks are signed with the secret it set (and with no other
+// tenant's); a private image's event carries URLs that work; a delete is
+// announced as image.deleted.
+func testTenantWebhooks(t *testing.T, s identityServer) {
+	hooli, _ := s.newKey(t, "hooli", "upload", "read", "admin")
+	cb := "/v1/images?visibility=private&callback_url=" + url.QueryEscape("http://127.0.0.1:1/none")
+	r := s.call(t, http.MethodPost, cb, hooli, "image/jpeg", imagetest.Fixture(t, "dandelion.jpg"))
+	if e := r.errorBody(t); r.code != http.StatusBadRequest || e.Error.Status != "FAILED_PRECONDITION" || e.Error.Field != "callback_url" {
+		t.Errorf("callback before the tenant has a secret: %d %s %q", r.code, e.Error.Status, e.Error.Field)
+	}
+	rot := s.call(t, http.MethodPost, "/v1/admin/webhook-secret:rotate", hooli, "application/json", []byte(`{}`))
+	var secret pb.RotateWebhookSecretResponse
+	if rot.code != http.StatusOK || unmarshal(rot.body, &secret) != nil || !strings.HasPrefix(secret.GetSecret(), "whsec_") {
+		t.Fatalf("rotate: %d %s", rot.code, rot.body)
+	}
+	recv := newReceiver(t, secret.GetSecret(), 0)
+	img := s.uploadAs(t, hooli, "dandelion.jpg", "visibility=private&callback_url="+url.QueryEscape(recv.URL+"/hooks"))
+	got := recv.accepted(t, 1, 20*time.Second)
+	if len(got) != 1 || got[0].event.GetType() != "image.ready" || got[0].event.GetImage().GetId() != img.GetId() {
+		t.Fatalf("events received: %d (bad signatures: %d)", len(got), recv.badSigs.Load())
+	}
+	u, err := url.Parse(got[0].event.GetImage().GetVariants()[0].GetUrl())
+	if err != nil || u.Query().Get("sig") == "" {
+		t.Fatalf("a private image's event has URL %q", got[0].event.GetImage().GetVariants()[0].GetUrl())
+	}
+	wantCode(t, "the event's signed URL", s.call(t, http.MethodGet, u.Path+"?"+u.RawQuery, "", "", nil), http.StatusOK)
+
+	wantCode(t, "delete", s.call(t, http.MethodDelete, "/v1/images/"+img.GetId(), hooli, "", nil), http.StatusOK)
+	got = recv.accepted(t, 2, 20*time.Second)
+	if len(got) != 2 || got[1].event.GetType() != "image.deleted" || got[1].event.GetImage().GetState() != pb.ImageState_IMAGE_STATE_DELETED {
+		t.Errorf("after delete, events: %d, last %v", len(got), got[len(got)-1].event.GetType())
+	}
+	if n := recv.badSigs.Load(); n != 0 {
+		t.Errorf("%d deliveries not signed with the tenant's secret", n)
 	}
 }

@@ -54,7 +54,7 @@ var deps = map[string][]string{
 	Ingest:    {GRPCServer, Presets, Originals, JobQueue, Records, Secrets},
 	Status:    {GRPCServer, Records, Signer},
 	Admin:     {GRPCServer, JobQueue, Records, Events, Deliveries, Tenants},
-	Webhooks:  {Records, Events, Deliveries, Secrets},
+	Webhooks:  {Records, Events, Deliveries, Secrets, Signer},
 	Processor: {GRPCServer, Presets, Originals, Variants, JobQueue, Events, Records},
 	Gateway:   {Variants, Signer},
 

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
 )
 
 // The service modules: each builds one service of services/ from the
@@ -134,7 +135,8 @@ func (a *App) initWebhooks(context.Context) error {
 		return nil
 	}
 	d, err := webhooks.NewDispatcher(a.cfg.Webhooks, webhooks.Deps{Events: a.events, Deliveries: a.deliveries,
-		Records: a.records, Secrets: a.secrets, Log: a.log.With("module", Webhooks)})
+		Records: a.records, Secrets: a.secrets, Log: a.log.With("module", Webhooks),
+		SignURLs: func(m proto.Message) { a.signer.SignImages(m, a.cfg.SignedURLTTL, time.Now()) }})
 	if err != nil {
 		return err
 	}

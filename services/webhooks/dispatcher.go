@@ -24,6 +24,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue/consumer"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -75,6 +76,7 @@ type Dispatcher struct {
 	store      deliveries.Store
 	records    records.Store
 	secrets    *Secrets
+	signURLs   func(proto.Message)
 	log        *slog.Logger
 	client     *http.Client
 	visibility time.Duration
@@ -96,7 +98,11 @@ type Deps struct {
 	// Secrets sign each delivery with its tenant's secrets:
 	// NewSecrets(the tenant store, cfg.Secrets). Required.
 	Secrets *Secrets
-	Log     *slog.Logger
+	// SignURLs, if set, gives the private images in an event signed
+	// variant URLs before it is stored and sent (urlsign.Signer.SignImages
+	// with the record TTL), so a receiver can fetch what it is told about.
+	SignURLs func(proto.Message)
+	Log      *slog.Logger
 }
 
 // NewDispatcher returns a dispatcher; Run starts its workers. Callback
@@ -125,6 +131,7 @@ func NewDispatcher(cfg Config, deps Deps) (*Dispatcher, error) {
 		store:      deps.Deliveries,
 		records:    deps.Records,
 		secrets:    deps.Secrets,
+		signURLs:   deps.SignURLs,
 		log:        deps.Log,
 		client:     NewGuard(cfg.AllowNets).Client(cfg.Timeout),
 		visibility: visibility,
@@ -388,6 +395,9 @@ func endpoints(lists ...[]string) []string {
 // again only while PENDING, in case the first time stopped between create
 // and send; the lease makes the extra message harmless.
 func (d *Dispatcher) publish(ctx context.Context, event *pb.WebhookEvent, targets []target, imageID, batchID string) error {
+	if d.signURLs != nil {
+		d.signURLs(event)
+	}
 	payload, err := protojson.Marshal(event)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
