@@ -44,6 +44,10 @@ func (s *Service) DeleteImage(ctx context.Context, req *pb.DeleteImageRequest) (
 // maxConcurrentDeletes bounds the images of one DeleteBatch deleted at once.
 const maxConcurrentDeletes = 8
 
+// maxBatchDeletes bounds the images one DeleteBatch call deletes (and the
+// records it holds); the response says how many remain for the next call.
+var maxBatchDeletes = 1000
+
 // DeleteBatch implements pb.ProcessorServiceServer: every image of the
 // caller's batch (the operator may name another tenant's), as DeleteImage.
 // A batch without images is NOT_FOUND; one whose images were all deleted
@@ -61,11 +65,24 @@ func (s *Service) DeleteBatch(ctx context.Context, req *pb.DeleteBatchRequest) (
 	if err != nil {
 		return nil, err
 	}
-	var recs []*records.Record
-	if err := records.EachInBatch(ctx, s.Records, tenant, batch, func(r *records.Record) { recs = append(recs, r) }); err != nil {
+	var (
+		recs             []*records.Record // the images this call deletes
+		total, remaining int
+	)
+	err = records.EachInBatch(ctx, s.Records, tenant, batch, func(r *records.Record) {
+		total++
+		switch {
+		case r.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED:
+		case len(recs) < maxBatchDeletes:
+			recs = append(recs, r)
+		default:
+			remaining++
+		}
+	})
+	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
-	if len(recs) == 0 {
+	if total == 0 {
 		return nil, apperr.NotFound("batch", batch)
 	}
 	deleted := make([]bool, len(recs))
@@ -88,7 +105,7 @@ func (s *Service) DeleteBatch(ctx context.Context, req *pb.DeleteBatchRequest) (
 	if err := errors.Join(errs...); err != nil {
 		return nil, apperr.Unavailable(err) // a retry deletes the rest
 	}
-	resp := &pb.DeleteBatchResponse{}
+	resp := &pb.DeleteBatchResponse{Remaining: int32(remaining)}
 	for i, rec := range recs {
 		if deleted[i] {
 			resp.ImageIds = append(resp.ImageIds, rec.Image.GetId())

@@ -471,3 +471,23 @@ func TestDeleteBatch(t *testing.T) {
 		}
 	}
 }
+
+// A batch larger than one call's share is deleted over several calls,
+// each saying how many remain.
+func TestDeleteBatchInParts(t *testing.T) {
+	defer processor.SetMaxBatchDeletes(2)()
+	r := newRig(t, nil)
+	var ids []string
+	for range 5 {
+		ids = append(ids, r.submitImage(t, "coffee.png", &pb.Image{Tenant: "acme", BatchId: "big"}).GetId())
+	}
+	for i, want := range []struct {
+		ids       []string
+		remaining int32
+	}{{ids[0:2], 3}, {ids[2:4], 1}, {ids[4:5], 0}, {nil, 0}} {
+		resp, err := r.svc.DeleteBatch(acme(), &pb.DeleteBatchRequest{BatchId: "big"})
+		if err != nil || !slices.Equal(resp.GetImageIds(), want.ids) || resp.GetRemaining() != want.remaining {
+			t.Errorf("call %d: deleted %v, remaining %d, %v; want %v, %d", i+1, resp.GetImageIds(), resp.GetRemaining(), err, want.ids, want.remaining)
+		}
+	}
+}

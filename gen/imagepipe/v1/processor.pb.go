@@ -166,8 +166,11 @@ func (x *DeleteBatchRequest) GetTenant() string {
 
 type DeleteBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The images deleted by this call (already deleted ones are left out).
-	ImageIds      []string `protobuf:"bytes,1,rep,name=image_ids,json=imageIds,proto3" json:"image_ids,omitempty"`
+	// The images deleted by this call (already deleted ones are left out),
+	// at most 1000.
+	ImageIds []string `protobuf:"bytes,1,rep,name=image_ids,json=imageIds,proto3" json:"image_ids,omitempty"`
+	// Images of the batch left for another call (0: the batch is deleted).
+	Remaining     int32 `protobuf:"varint,2,opt,name=remaining,proto3" json:"remaining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -207,6 +210,13 @@ func (x *DeleteBatchResponse) GetImageIds() []string {
 		return x.ImageIds
 	}
 	return nil
+}
+
+func (x *DeleteBatchResponse) GetRemaining() int32 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
 }
 
 type ListPresetsRequest struct {
@@ -415,9 +425,10 @@ const file_imagepipe_v1_processor_proto_rawDesc = "" +
 	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"G\n" +
 	"\x12DeleteBatchRequest\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x16\n" +
-	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"2\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"P\n" +
 	"\x13DeleteBatchResponse\x12\x1b\n" +
-	"\timage_ids\x18\x01 \x03(\tR\bimageIds\"\x14\n" +
+	"\timage_ids\x18\x01 \x03(\tR\bimageIds\x12\x1c\n" +
+	"\tremaining\x18\x02 \x01(\x05R\tremaining\"\x14\n" +
 	"\x12ListPresetsRequest\"E\n" +
 	"\x13ListPresetsResponse\x12.\n" +
 	"\apresets\x18\x01 \x03(\v2\x14.imagepipe.v1.PresetR\apresets\"\x92\x01\n" +

@@ -41,7 +41,8 @@ type ProcessorServiceClient interface {
 	// (state DELETED) so a redelivered job cannot bring it back; reads answer
 	// NOT_FOUND at once. Deleting a deleted image succeeds again.
 	DeleteImage(ctx context.Context, in *DeleteImageRequest, opts ...grpc.CallOption) (*DeleteImageResponse, error)
-	// Deletes every image of a batch, as DeleteImage does.
+	// Deletes the images of a batch, as DeleteImage does, up to 1000 a call:
+	// call again while remaining is not 0.
 	DeleteBatch(ctx context.Context, in *DeleteBatchRequest, opts ...grpc.CallOption) (*DeleteBatchResponse, error)
 }
 
@@ -109,7 +110,8 @@ type ProcessorServiceServer interface {
 	// (state DELETED) so a redelivered job cannot bring it back; reads answer
 	// NOT_FOUND at once. Deleting a deleted image succeeds again.
 	DeleteImage(context.Context, *DeleteImageRequest) (*DeleteImageResponse, error)
-	// Deletes every image of a batch, as DeleteImage does.
+	// Deletes the images of a batch, as DeleteImage does, up to 1000 a call:
+	// call again while remaining is not 0.
 	DeleteBatch(context.Context, *DeleteBatchRequest) (*DeleteBatchResponse, error)
 	mustEmbedUnimplementedProcessorServiceServer()
 }
