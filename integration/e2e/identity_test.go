@@ -38,7 +38,7 @@ type issuer struct {
 	jwks string // path of the JWKS file
 }
 
-func newIssuer(t *testing.T, dir string) *issuer {
+func newIssuer(t testing.TB, dir string) *issuer {
 	t.Helper()
 	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -73,7 +73,7 @@ const (
 )
 
 // token signs claims: a valid token of tenant with scopes, changed by edit.
-func (is *issuer) token(t *testing.T, tenant, scopes string, edit func(b *jwt.Builder)) string {
+func (is *issuer) token(t testing.TB, tenant, scopes string, edit func(b *jwt.Builder)) string {
 	t.Helper()
 	b := jwt.NewBuilder().Issuer(jwtIssuer).Audience([]string{jwtAudience}).Subject("user-7").
 		IssuedAt(time.Now()).Expiration(time.Now().Add(time.Hour)).
