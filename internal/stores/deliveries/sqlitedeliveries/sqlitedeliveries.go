@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -29,13 +28,7 @@ import (
 )
 
 func init() {
-	deliveries.Register("sqlite", func(_ context.Context, u *url.URL) (deliveries.Store, error) {
-		path, err := sqlitedb.PathFromURL(u)
-		if err != nil {
-			return nil, err
-		}
-		return New(path)
-	})
+	deliveries.Register("sqlite", sqlitedb.Opener(func(path string) (deliveries.Store, error) { return New(path) }))
 }
 
 var _ deliveries.Store = (*Store)(nil)
@@ -91,13 +84,9 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_by_tenant ON webhook_deliveries(` 
 // webhook_deliveries table, adding the tenant column to a table made before
 // it existed.
 func New(path string) (*Store, error) {
-	db, err := sqlitedb.Open(path)
+	db, err := sqlitedb.OpenSchema(path, "sqlitedeliveries", migrate)
 	if err != nil {
 		return nil, err
-	}
-	if err := migrate(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlitedeliveries: create schema: %w", err)
 	}
 	return &Store{db: db, now: time.Now}, nil
 }

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/imagepipe/imagepipe/internal/platform/sqlitedb"
@@ -25,13 +24,7 @@ import (
 )
 
 func init() {
-	tenants.Register("sqlite", func(_ context.Context, u *url.URL) (tenants.Store, error) {
-		path, err := sqlitedb.PathFromURL(u)
-		if err != nil {
-			return nil, err
-		}
-		return New(path)
-	})
+	tenants.Register("sqlite", sqlitedb.Opener(func(path string) (tenants.Store, error) { return New(path) }))
 }
 
 var _ tenants.Store = (*Store)(nil)
@@ -74,13 +67,9 @@ CREATE TABLE IF NOT EXISTS tenants (
 // New opens (creating if needed) the status database at path and its
 // api_keys and tenants tables.
 func New(path string) (*Store, error) {
-	db, err := sqlitedb.Open(path)
+	db, err := sqlitedb.OpenSchema(path, "sqlitetenants", sqlitedb.Exec(schema))
 	if err != nil {
 		return nil, err
-	}
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlitetenants: create schema: %w", err)
 	}
 	return &Store{db: db, now: time.Now}, nil
 }
