@@ -29,11 +29,10 @@ func deleteCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	return clientCommand(fs, server, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
+		if err := imagesOrBatch(args, *batch); err != nil {
+			return 0, err
+		}
 		switch {
-		case *batch != "" && len(args) > 0:
-			return 0, usageError("give image ids or -batch, not both")
-		case *batch == "" && len(args) == 0:
-			return 0, usageError("give image ids or -batch")
 		case *batch == "" && *tenant != "":
 			return 0, usageError("-tenant goes with -batch")
 		case *batch != "":

@@ -146,11 +146,8 @@ func retryCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	return clientCommand(fs, server, func(ctx context.Context, c *client, args []string, stdout, stderr io.Writer) (int, error) {
-		switch {
-		case *batch != "" && len(args) > 0:
-			return 0, usageError("give image ids or -batch, not both")
-		case *batch == "" && len(args) == 0:
-			return 0, usageError("give image ids or -batch")
+		if err := imagesOrBatch(args, *batch); err != nil {
+			return 0, err
 		}
 		resp, err := c.admin.RetryImages(ctx, &pb.RetryImagesRequest{ImageIds: args, BatchId: *batch})
 		if err != nil {

@@ -65,6 +65,18 @@ func oneID(args []string) (string, error) {
 // batch id.
 func isImageID(id string) bool { return uuid.Validate(id) == nil && len(id) == 36 }
 
+// imagesOrBatch checks that a command is given image ids or -batch, not
+// both.
+func imagesOrBatch(ids []string, batch string) error {
+	switch {
+	case batch != "" && len(ids) > 0:
+		return usageError("give image ids or -batch, not both")
+	case batch == "" && len(ids) == 0:
+		return usageError("give image ids or -batch")
+	}
+	return nil
+}
+
 // lookupID gets the image id names, or else the batch. A UUID that is no
 // image may still name a batch.
 func lookupID(ctx context.Context, c *client, id string) (*pb.Image, *pb.Batch, error) {

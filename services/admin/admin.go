@@ -92,6 +92,36 @@ func caller(p auth.Principal) string {
 	return p.Tenant + "/" + who
 }
 
+// adminOf requires the admin scope and resolves the tenant a request's
+// tenant field names: the caller's own when empty (see auth.TenantFor).
+func adminOf(ctx context.Context, requested string) (auth.Principal, string, error) {
+	p, err := auth.Require(ctx, auth.ScopeAdmin)
+	if err != nil {
+		return auth.Principal{}, "", err
+	}
+	tenant, err := auth.TenantFor(p, requested, "tenant")
+	if err != nil {
+		return auth.Principal{}, "", err
+	}
+	return p, tenant, nil
+}
+
+// listing requires the admin scope and checks a listing's tenant field
+// (see tenantOrAll: "" for every tenant's) and page size.
+func listing(ctx context.Context, requested string, pageSize int32) (tenant string, n int, err error) {
+	p, err := auth.Require(ctx, auth.ScopeAdmin)
+	if err != nil {
+		return "", 0, err
+	}
+	if tenant, err = tenantOrAll(p, requested); err != nil {
+		return "", 0, err
+	}
+	if n, err = size("page_size", pageSize); err != nil {
+		return "", 0, err
+	}
+	return tenant, n, nil
+}
+
 // tenantOrAll resolves the tenant field of a listing as auth.TenantFor
 // does, and "*" (every tenant, returned as "") for the operator only.
 func tenantOrAll(p auth.Principal, requested string) (string, error) {

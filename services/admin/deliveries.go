@@ -22,15 +22,7 @@ func errNoWebhooks() error {
 // The tenant field names whose: the caller's own when empty; the operator
 // may name another, or "*" for every tenant's.
 func (s *Service) ListWebhookDeliveries(ctx context.Context, req *pb.ListWebhookDeliveriesRequest) (*pb.ListWebhookDeliveriesResponse, error) {
-	p, err := auth.Require(ctx, auth.ScopeAdmin)
-	if err != nil {
-		return nil, err
-	}
-	tenant, err := tenantOrAll(p, req.GetTenant())
-	if err != nil {
-		return nil, err
-	}
-	n, err := size("page_size", req.GetPageSize())
+	tenant, n, err := listing(ctx, req.GetTenant(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}

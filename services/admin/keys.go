@@ -28,11 +28,7 @@ func errNoKeyStore() error {
 // CreateApiKey implements pb.AdminServiceServer. A tenant admin creates
 // keys for its own tenant, the operator for any.
 func (s *Service) CreateApiKey(ctx context.Context, req *pb.CreateApiKeyRequest) (*pb.CreateApiKeyResponse, error) {
-	p, err := auth.Require(ctx, auth.ScopeAdmin)
-	if err != nil {
-		return nil, err
-	}
-	tenant, err := auth.TenantFor(p, req.GetTenant(), "tenant")
+	p, tenant, err := adminOf(ctx, req.GetTenant())
 	if err != nil {
 		return nil, err
 	}
@@ -98,15 +94,7 @@ func truncate(s string, n int) string {
 // or, for the operator, another tenant's or ("*") every tenant's, ordered
 // by tenant then id.
 func (s *Service) ListApiKeys(ctx context.Context, req *pb.ListApiKeysRequest) (*pb.ListApiKeysResponse, error) {
-	p, err := auth.Require(ctx, auth.ScopeAdmin)
-	if err != nil {
-		return nil, err
-	}
-	tenant, err := tenantOrAll(p, req.GetTenant())
-	if err != nil {
-		return nil, err
-	}
-	n, err := size("page_size", req.GetPageSize())
+	tenant, n, err := listing(ctx, req.GetTenant(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}

@@ -22,11 +22,7 @@ const (
 // field's (the caller's own when empty); an image id of another tenant, or
 // of a DELETED image, is skipped as not_found, like a missing one.
 func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (*pb.RetryImagesResponse, error) {
-	p, err := auth.Require(ctx, auth.ScopeAdmin)
-	if err != nil {
-		return nil, err
-	}
-	tenant, err := auth.TenantFor(p, req.GetTenant(), "tenant")
+	p, tenant, err := adminOf(ctx, req.GetTenant())
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
-	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/stores/tenants"
 	"github.com/imagepipe/imagepipe/services/webhooks"
 )
@@ -23,11 +22,7 @@ const putTenantAttempts = 5
 // written back conditionally, again from the read when another write got
 // there first. The secret is never logged nor echoed in an error.
 func (s *Service) RotateWebhookSecret(ctx context.Context, req *pb.RotateWebhookSecretRequest) (*pb.RotateWebhookSecretResponse, error) {
-	p, err := auth.Require(ctx, auth.ScopeAdmin)
-	if err != nil {
-		return nil, err
-	}
-	name, err := auth.TenantFor(p, req.GetTenant(), "tenant")
+	p, name, err := adminOf(ctx, req.GetTenant())
 	if err != nil {
 		return nil, err
 	}

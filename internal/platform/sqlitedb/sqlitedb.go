@@ -6,6 +6,7 @@
 package sqlitedb
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -40,6 +41,43 @@ func Open(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// OpenSchema opens the database at path (see Open) and brings a store
+// driver's tables up to date with migrate. When migrate fails the database
+// is closed and the error, prefixed with driver, says so.
+func OpenSchema(path, driver string, migrate func(*sql.DB) error) (*sql.DB, error) {
+	db, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: create schema: %w", driver, err)
+	}
+	return db, nil
+}
+
+// Exec is a migrate function for OpenSchema that executes the statements
+// of schema.
+func Exec(schema string) func(*sql.DB) error {
+	return func(db *sql.DB) error {
+		_, err := db.Exec(schema)
+		return err
+	}
+}
+
+// Opener is a store registry's opener of sqlite URLs: it opens the file the
+// URL names (see PathFromURL) with newStore, a driver's constructor.
+func Opener[T any](newStore func(path string) (T, error)) func(context.Context, *url.URL) (T, error) {
+	return func(_ context.Context, u *url.URL) (T, error) {
+		path, err := PathFromURL(u)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return newStore(path)
+	}
 }
 
 // PathFromURL extracts the file path of a sqlite URL: sqlite:///abs/file.db

@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,22 @@ func Config(t testing.TB, hc aws.HTTPClient) aws.Config {
 		})
 	}
 	return cfg
+}
+
+// Env is the AWS configuration of one test, whose HTTP client Lossy can
+// lose replies, and a raw client DB for looking at items.
+type Env struct {
+	Cfg   aws.Config
+	Lossy *Lossy
+	DB    *dynamodb.Client
+}
+
+// NewEnv returns a test's Env (or skips the test, see Config).
+func NewEnv(t testing.TB) *Env {
+	t.Helper()
+	lossy := &Lossy{}
+	cfg := Config(t, lossy)
+	return &Env{Cfg: cfg, Lossy: lossy, DB: dynamodb.NewFromConfig(cfg)}
 }
 
 // EnsureTable runs ensure, a store's EnsureTable, within 30 seconds, failing
@@ -86,6 +103,21 @@ func Item(t testing.TB, db *dynamodb.Client, table, pk string) map[string]types.
 		return nil
 	}
 	return out.Item
+}
+
+// Num returns the integer attribute name of item, false if it has none; a
+// number that is no integer fails the test.
+func Num(t testing.TB, item map[string]types.AttributeValue, name string) (int64, bool) {
+	t.Helper()
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil {
+		t.Fatalf("%s = %q, not an integer", name, v.Value)
+	}
+	return n, true
 }
 
 // TargetPrefix is what precedes the operation in a DynamoDB request's

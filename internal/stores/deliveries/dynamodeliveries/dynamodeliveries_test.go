@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
@@ -21,24 +18,15 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// env is the AWS configuration of one test, with an HTTP client that can
-// lose replies, and a raw client for looking at items.
-type env struct {
-	cfg   aws.Config
-	lossy *dynamotest.Lossy
-	db    *dynamodb.Client
-}
+// env is the AWS configuration of one test (see dynamotest.Env), which
+// makes the stores.
+type env struct{ *dynamotest.Env }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	lossy := &dynamotest.Lossy{}
-	cfg := dynamotest.Config(t, lossy)
-	return &env{cfg: cfg, lossy: lossy, db: dynamodb.NewFromConfig(cfg)}
-}
+func newEnv(t *testing.T) env { return env{dynamotest.NewEnv(t)} }
 
 // store returns a store on a new table, made by EnsureTable and deleted when
 // the test ends.
-func (e *env) store(t *testing.T, opts dynamodeliveries.Options) *dynamodeliveries.Store {
+func (e env) store(t *testing.T, opts dynamodeliveries.Options) *dynamodeliveries.Store {
 	t.Helper()
 	s := e.storeOn(t, awstest.Name("deliveries"), opts)
 	e.ensure(t, s)
@@ -46,15 +34,15 @@ func (e *env) store(t *testing.T, opts dynamodeliveries.Options) *dynamodeliveri
 }
 
 // ensure runs EnsureTable and deletes the table when the test ends.
-func (e *env) ensure(t *testing.T, s *dynamodeliveries.Store) {
+func (e env) ensure(t *testing.T, s *dynamodeliveries.Store) {
 	t.Helper()
-	dynamotest.EnsureTable(t, e.db, s.Table(), s.EnsureTable)
+	dynamotest.EnsureTable(t, e.DB, s.Table(), s.EnsureTable)
 }
 
 // storeOn returns a store on an existing (or missing) table.
-func (e *env) storeOn(t *testing.T, table string, opts dynamodeliveries.Options) *dynamodeliveries.Store {
+func (e env) storeOn(t *testing.T, table string, opts dynamodeliveries.Options) *dynamodeliveries.Store {
 	t.Helper()
-	s, err := dynamodeliveries.New(context.Background(), e.cfg, table, opts)
+	s, err := dynamodeliveries.New(context.Background(), e.Cfg, table, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +88,7 @@ func TestEnsureTableChecksLayout(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	table := dynamotest.PlainTable(t, e.db, "deliveries")
+	table := dynamotest.PlainTable(t, e.DB, "deliveries")
 	err := e.storeOn(t, table, dynamodeliveries.Options{}).EnsureTable(ctx)
 	if err == nil || !strings.Contains(err.Error(), dynamodeliveries.IndexByCreated) {
 		t.Fatalf("EnsureTable on a table without the index = %v, want an error naming %s", err, dynamodeliveries.IndexByCreated)
@@ -124,19 +112,6 @@ func TestMissingTable(t *testing.T) {
 	if _, err := s.List(ctx, deliveries.Filter{}, 10, ""); !errors.Is(err, dynamodeliveries.ErrNoTable) {
 		t.Errorf("List = %v, want ErrNoTable", err)
 	}
-}
-
-func num(t *testing.T, item map[string]types.AttributeValue, name string) (int64, bool) {
-	t.Helper()
-	v, ok := item[name].(*types.AttributeValueMemberN)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v.Value, 10, 64)
-	if err != nil {
-		t.Fatalf("%s = %q, not an integer", name, v.Value)
-	}
-	return n, true
 }
 
 // Opened with the status store's URL, the log is the table STATUS-webhooks,
@@ -164,17 +139,17 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := time.Now()
-		item := dynamotest.Item(t, e.db, table, d.Id)
+		item := dynamotest.Item(t, e.DB, table, d.Id)
 		if item == nil {
 			t.Fatalf("ttl %v: no item %s in table %s", tc.ttl, d.Id, table)
 		}
-		if c, _ := num(t, item, "created"); c != created.UnixMicro() {
+		if c, _ := dynamotest.Num(t, item, "created"); c != created.UnixMicro() {
 			t.Errorf("created = %d, want create_time in unix microseconds %d", c, created.UnixMicro())
 		}
-		if v, _ := num(t, item, "version"); v != 1 {
+		if v, _ := dynamotest.Num(t, item, "version"); v != 1 {
 			t.Errorf("version = %d, want 1", v)
 		}
-		if st, _ := num(t, item, "state"); st != int64(d.State) {
+		if st, _ := dynamotest.Num(t, item, "state"); st != int64(d.State) {
 			t.Errorf("state = %d, want %d", st, d.State)
 		}
 		for name, want := range map[string]string{"log": "d", "image_id": "img-1", "tenant": "acme"} {
@@ -188,7 +163,7 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 		if _, ok := item["batch_id"]; ok {
 			t.Errorf("batch_id = %v on a delivery without a batch", item["batch_id"])
 		}
-		exp, ok := num(t, item, "expires_at")
+		exp, ok := dynamotest.Num(t, item, "expires_at")
 		if tc.ttl == 0 && ok {
 			t.Errorf("expires_at = %d without a TTL", exp)
 		}
@@ -203,7 +178,7 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 		if _, err := s.Update(ctx, &deliveries.Record{Delivery: upd, Version: 1}); err != nil {
 			t.Fatal(err)
 		}
-		item = dynamotest.Item(t, e.db, table, d.Id)
+		item = dynamotest.Item(t, e.DB, table, d.Id)
 		for _, name := range []string{"image_id", "tenant"} {
 			if _, ok := item[name]; ok {
 				t.Errorf("%s = %v after an update cleared it", name, item[name])
@@ -212,10 +187,10 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 		if b, ok := item["batch_id"].(*types.AttributeValueMemberS); !ok || b.Value != "b9" {
 			t.Errorf("batch_id = %v after an update set it to b9", item["batch_id"])
 		}
-		if c, _ := num(t, item, "created"); c != created.UnixMicro() {
+		if c, _ := dynamotest.Num(t, item, "created"); c != created.UnixMicro() {
 			t.Errorf("created = %d after Update, want it kept", c)
 		}
-		if exp2, _ := num(t, item, "expires_at"); exp2 != exp {
+		if exp2, _ := dynamotest.Num(t, item, "expires_at"); exp2 != exp {
 			t.Errorf("expires_at = %d after Update, want it kept (%d)", exp2, exp)
 		}
 	}
@@ -248,23 +223,23 @@ func TestLostRepliesAreOurOwnWrites(t *testing.T) {
 	s := e.store(t, dynamodeliveries.Options{})
 	d := deliveriestest.NewDelivery(t, "img-1", "", time.Now())
 
-	e.lossy.LoseReply("PutItem", 1)
+	e.Lossy.LoseReply("PutItem", 1)
 	rec, err := s.Create(ctx, d)
 	if err != nil || rec.Version != 1 {
 		t.Fatalf("Create whose reply was lost = %v, %v; want v1", rec, err)
 	}
-	if n := e.lossy.Pending("PutItem"); n != 0 {
+	if n := e.Lossy.Pending("PutItem"); n != 0 {
 		t.Fatalf("%d PutItem replies not lost: the test did not test", n)
 	}
 
 	upd := proto.Clone(d).(*pb.WebhookDelivery)
 	upd.State = pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED
-	e.lossy.LoseReply("UpdateItem", 1)
+	e.Lossy.LoseReply("UpdateItem", 1)
 	next, err := s.Update(ctx, &deliveries.Record{Delivery: upd, Version: 1})
 	if err != nil || next.Version != 2 {
 		t.Fatalf("Update whose reply was lost = %v, %v; want v2", next, err)
 	}
-	if n := e.lossy.Pending("UpdateItem"); n != 0 {
+	if n := e.Lossy.Pending("UpdateItem"); n != 0 {
 		t.Fatalf("%d UpdateItem replies not lost: the test did not test", n)
 	}
 	got, err := s.Get(ctx, d.Id)

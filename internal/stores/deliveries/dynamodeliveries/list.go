@@ -2,8 +2,6 @@ package dynamodeliveries
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -26,19 +24,6 @@ const (
 	// returned short, with a token to go on.
 	maxQueries = 20
 )
-
-// pageToken is the JSON inside a page token: a version, the index position
-// to continue after (the delivery's created and pk) and the filter it was
-// made for.
-type pageToken struct {
-	V       int    `json:"v"`
-	Created int64  `json:"c"`
-	ID      string `json:"id"`
-	State   int32  `json:"s,omitempty"`
-	ImageID string `json:"i,omitempty"`
-	BatchID string `json:"b,omitempty"`
-	Tenant  string `json:"t,omitempty"`
-}
 
 // List implements deliveries.Store with a Query on the by_created index,
 // newest first, which is eventually consistent (see the package doc). It
@@ -132,11 +117,7 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 // encodeToken makes the token continuing after the index position of key
 // (an item, or a LastEvaluatedKey of the index).
 func encodeToken(f deliveries.Filter, key map[string]types.AttributeValue) string {
-	b, _ := json.Marshal(pageToken{
-		V: 1, Created: dynamoutil.GetN(key, attrCreated), ID: dynamoutil.GetS(key, attrPK),
-		State: int32(f.State), ImageID: f.ImageID, BatchID: f.BatchID, Tenant: f.Tenant,
-	})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return deliveries.EncodeToken(f, dynamoutil.GetN(key, attrCreated), dynamoutil.GetS(key, attrPK))
 }
 
 // decodeToken returns the ExclusiveStartKey of a page token (nil for "").
@@ -146,20 +127,13 @@ func decodeToken(token string, f deliveries.Filter) (map[string]types.AttributeV
 	if token == "" {
 		return nil, nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	created, id, err := deliveries.DecodeToken(token, f)
 	if err != nil {
-		return nil, fmt.Errorf("dynamodeliveries: %w: not base64url", deliveries.ErrInvalidToken)
-	}
-	var t pageToken
-	if err := json.Unmarshal(raw, &t); err != nil || t.V != 1 || t.ID == "" {
-		return nil, fmt.Errorf("dynamodeliveries: %w: not a version 1 token", deliveries.ErrInvalidToken)
-	}
-	if t.State != int32(f.State) || t.ImageID != f.ImageID || t.BatchID != f.BatchID || t.Tenant != f.Tenant {
-		return nil, fmt.Errorf("dynamodeliveries: %w: made for another filter", deliveries.ErrInvalidToken)
+		return nil, fmt.Errorf("dynamodeliveries: %w", err)
 	}
 	return map[string]types.AttributeValue{
-		attrPK:      dynamoutil.S(t.ID),
+		attrPK:      dynamoutil.S(id),
 		attrLog:     dynamoutil.S(logValue),
-		attrCreated: dynamoutil.N(t.Created),
+		attrCreated: dynamoutil.N(created),
 	}, nil
 }

@@ -14,11 +14,8 @@ package sqlitedeliveries
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -29,13 +26,7 @@ import (
 )
 
 func init() {
-	deliveries.Register("sqlite", func(_ context.Context, u *url.URL) (deliveries.Store, error) {
-		path, err := sqlitedb.PathFromURL(u)
-		if err != nil {
-			return nil, err
-		}
-		return New(path)
-	})
+	deliveries.Register("sqlite", sqlitedb.Opener(func(path string) (deliveries.Store, error) { return New(path) }))
 }
 
 var _ deliveries.Store = (*Store)(nil)
@@ -91,13 +82,9 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_by_tenant ON webhook_deliveries(` 
 // webhook_deliveries table, adding the tenant column to a table made before
 // it existed.
 func New(path string) (*Store, error) {
-	db, err := sqlitedb.Open(path)
+	db, err := sqlitedb.OpenSchema(path, "sqlitedeliveries", migrate)
 	if err != nil {
 		return nil, err
-	}
-	if err := migrate(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlitedeliveries: create schema: %w", err)
 	}
 	return &Store{db: db, now: time.Now}, nil
 }
@@ -215,42 +202,6 @@ func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries
 	return &deliveries.Record{Delivery: proto.Clone(d).(*pb.WebhookDelivery), Version: rec.Version + 1}, nil
 }
 
-// pageToken is the JSON inside a page token: a version, the position of the
-// last delivery returned and the filter it was made for.
-type pageToken struct {
-	V       int    `json:"v"`
-	Created int64  `json:"c"`
-	ID      string `json:"id"`
-	State   int32  `json:"s,omitempty"`
-	ImageID string `json:"i,omitempty"`
-	BatchID string `json:"b,omitempty"`
-	Tenant  string `json:"t,omitempty"`
-}
-
-func encodeToken(f deliveries.Filter, created int64, id string) string {
-	b, _ := json.Marshal(pageToken{V: 1, Created: created, ID: id,
-		State: int32(f.State), ImageID: f.ImageID, BatchID: f.BatchID, Tenant: f.Tenant})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// decodeToken returns the position a page token continues after. A token
-// that is malformed, of another version or of another filter is
-// ErrInvalidToken.
-func decodeToken(token string, f deliveries.Filter) (created int64, id string, err error) {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return 0, "", fmt.Errorf("sqlitedeliveries: %w: not base64url", deliveries.ErrInvalidToken)
-	}
-	var t pageToken
-	if err := json.Unmarshal(raw, &t); err != nil || t.V != 1 || t.ID == "" {
-		return 0, "", fmt.Errorf("sqlitedeliveries: %w: not a version 1 token", deliveries.ErrInvalidToken)
-	}
-	if t.State != int32(f.State) || t.ImageID != f.ImageID || t.BatchID != f.BatchID || t.Tenant != f.Tenant {
-		return 0, "", fmt.Errorf("sqlitedeliveries: %w: made for another filter", deliveries.ErrInvalidToken)
-	}
-	return t.Created, t.ID, nil
-}
-
 // List implements deliveries.Store: newest first by create time, then by id
 // descending. A delivery without a tenant is the default tenant's. The page token is the last position returned and the filter,
 // as base64url JSON.
@@ -278,9 +229,9 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 		where, args = append(where, tenantExpr+" = ?"), append(args, f.Tenant)
 	}
 	if token != "" {
-		created, id, err := decodeToken(token, f)
+		created, id, err := deliveries.DecodeToken(token, f)
 		if err != nil {
-			return deliveries.Page{}, err
+			return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: %w", err)
 		}
 		where, args = append(where, "(created, id) < (?, ?)"), append(args, created, id)
 	}
@@ -310,7 +261,7 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 			return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: list: %w", err)
 		}
 		if len(page.Records) == pageSize {
-			page.NextPageToken = encodeToken(f, lastCreated, lastID)
+			page.NextPageToken = deliveries.EncodeToken(f, lastCreated, lastID)
 			break
 		}
 		rec, err := decode(version, data)

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
@@ -20,13 +19,7 @@ import (
 )
 
 func init() {
-	records.Register("sqlite", func(_ context.Context, u *url.URL) (records.Store, error) {
-		path, err := sqlitedb.PathFromURL(u)
-		if err != nil {
-			return nil, err
-		}
-		return New(path)
-	})
+	records.Register("sqlite", sqlitedb.Opener(func(path string) (records.Store, error) { return New(path) }))
 }
 
 var _ records.Store = (*Store)(nil)
@@ -50,13 +43,9 @@ CREATE INDEX IF NOT EXISTS images_by_batch ON images(batch_id, id) WHERE batch_i
 
 // New opens (creating if needed) the status database at path.
 func New(path string) (*Store, error) {
-	db, err := sqlitedb.Open(path)
+	db, err := sqlitedb.OpenSchema(path, "sqliterecords", sqlitedb.Exec(schema))
 	if err != nil {
 		return nil, err
-	}
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqliterecords: create schema: %w", err)
 	}
 	return &Store{db: db}, nil
 }

@@ -5,13 +5,10 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/imagepipe/imagepipe/internal/stores/tenants"
 	"github.com/imagepipe/imagepipe/internal/stores/tenants/dynamotenants"
@@ -20,24 +17,15 @@ import (
 	"github.com/imagepipe/imagepipe/internal/testkit/dynamotest"
 )
 
-// env is the AWS configuration of one test, with an HTTP client that can
-// lose replies, and a raw client for looking at items.
-type env struct {
-	cfg   aws.Config
-	lossy *dynamotest.Lossy
-	db    *dynamodb.Client
-}
+// env is the AWS configuration of one test (see dynamotest.Env), which
+// makes the stores.
+type env struct{ *dynamotest.Env }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	lossy := &dynamotest.Lossy{}
-	cfg := dynamotest.Config(t, lossy)
-	return &env{cfg: cfg, lossy: lossy, db: dynamodb.NewFromConfig(cfg)}
-}
+func newEnv(t *testing.T) env { return env{dynamotest.NewEnv(t)} }
 
 // store returns a store on a new table, made by EnsureTable and deleted when
 // the test ends.
-func (e *env) store(t *testing.T) *dynamotenants.Store {
+func (e env) store(t *testing.T) *dynamotenants.Store {
 	t.Helper()
 	s := e.storeOn(t, awstest.Name("tenants"))
 	e.ensure(t, s)
@@ -45,15 +33,15 @@ func (e *env) store(t *testing.T) *dynamotenants.Store {
 }
 
 // ensure runs EnsureTable and deletes the table when the test ends.
-func (e *env) ensure(t *testing.T, s *dynamotenants.Store) {
+func (e env) ensure(t *testing.T, s *dynamotenants.Store) {
 	t.Helper()
-	dynamotest.EnsureTable(t, e.db, s.Table(), s.EnsureTable)
+	dynamotest.EnsureTable(t, e.DB, s.Table(), s.EnsureTable)
 }
 
 // storeOn returns a store on an existing (or missing) table.
-func (e *env) storeOn(t *testing.T, table string) *dynamotenants.Store {
+func (e env) storeOn(t *testing.T, table string) *dynamotenants.Store {
 	t.Helper()
-	s, err := dynamotenants.New(context.Background(), e.cfg, table)
+	s, err := dynamotenants.New(context.Background(), e.Cfg, table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +84,7 @@ func TestEnsureTableChecksLayout(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	table := dynamotest.PlainTable(t, e.db, "tenants")
+	table := dynamotest.PlainTable(t, e.DB, "tenants")
 	err := e.storeOn(t, table).EnsureTable(ctx)
 	if err == nil || !strings.Contains(err.Error(), dynamotenants.IndexByTenant) {
 		t.Fatalf("EnsureTable on a table without the index = %v, want an error naming %s", err, dynamotenants.IndexByTenant)
@@ -128,19 +116,6 @@ func TestMissingTable(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-func num(t *testing.T, item map[string]types.AttributeValue, name string) (int64, bool) {
-	t.Helper()
-	v, ok := item[name].(*types.AttributeValueMemberN)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v.Value, 10, 64)
-	if err != nil {
-		t.Fatalf("%s = %q, not an integer", name, v.Value)
-	}
-	return n, true
-}
-
 func str(item map[string]types.AttributeValue, name string) (string, bool) {
 	v, ok := item[name].(*types.AttributeValueMemberS)
 	if !ok {
@@ -169,7 +144,7 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 	if err := s.CreateKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	item := dynamotest.Item(t, e.db, table, "key#"+k.ID)
+	item := dynamotest.Item(t, e.DB, table, "key#"+k.ID)
 	if item == nil {
 		t.Fatalf("no item key#%s in table %s", k.ID, table)
 	}
@@ -178,7 +153,7 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 			t.Errorf("%s = %v, want %q", name, item[name], want)
 		}
 	}
-	if c, _ := num(t, item, "created"); c != created.UnixMicro() {
+	if c, _ := dynamotest.Num(t, item, "created"); c != created.UnixMicro() {
 		t.Errorf("created = %d, want unix microseconds %d", c, created.UnixMicro())
 	}
 	if h, ok := item["hash"].(*types.AttributeValueMemberB); !ok || !bytes.Equal(h.Value, k.Hash) {
@@ -202,25 +177,25 @@ func TestOpenByStatusURLAndItemLayout(t *testing.T) {
 	if _, err := s.RevokeKey(ctx, k.ID, used.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	item = dynamotest.Item(t, e.db, table, "key#"+k.ID)
-	if u, _ := num(t, item, "last_use"); u != used.UnixMicro() {
+	item = dynamotest.Item(t, e.DB, table, "key#"+k.ID)
+	if u, _ := dynamotest.Num(t, item, "last_use"); u != used.UnixMicro() {
 		t.Errorf("last_use = %d, want %d", u, used.UnixMicro())
 	}
-	if r, _ := num(t, item, "revoked"); r != used.Add(time.Minute).UnixMicro() {
+	if r, _ := dynamotest.Num(t, item, "revoked"); r != used.Add(time.Minute).UnixMicro() {
 		t.Errorf("revoked = %d, want %d", r, used.Add(time.Minute).UnixMicro())
 	}
 
 	if _, err := s.PutTenant(ctx, tenants.Tenant{Name: "acme", WebhookSecrets: []string{"new", "old"}, UpdateTime: created}); err != nil {
 		t.Fatal(err)
 	}
-	item = dynamotest.Item(t, e.db, table, "tenant#acme")
+	item = dynamotest.Item(t, e.DB, table, "tenant#acme")
 	if item == nil {
 		t.Fatalf("no item tenant#acme in table %s", table)
 	}
-	if v, _ := num(t, item, "version"); v != 1 {
+	if v, _ := dynamotest.Num(t, item, "version"); v != 1 {
 		t.Errorf("version = %d, want 1", v)
 	}
-	if u, _ := num(t, item, "updated"); u != created.UnixMicro() {
+	if u, _ := dynamotest.Num(t, item, "updated"); u != created.UnixMicro() {
 		t.Errorf("updated = %d, want %d", u, created.UnixMicro())
 	}
 	if n, _ := str(item, "name"); n != "acme" {
@@ -261,11 +236,11 @@ func TestLostRepliesAreOurOwnWrites(t *testing.T) {
 	s := e.store(t)
 	lose := func(op string, write func() error) {
 		t.Helper()
-		e.lossy.LoseReply(op, 1)
+		e.Lossy.LoseReply(op, 1)
 		if err := write(); err != nil {
 			t.Fatalf("%s whose reply was lost: %v", op, err)
 		}
-		if n := e.lossy.Pending(op); n != 0 {
+		if n := e.Lossy.Pending(op); n != 0 {
 			t.Fatalf("%d %s replies not lost: the test did not test", n, op)
 		}
 	}

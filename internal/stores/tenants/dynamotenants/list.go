@@ -3,8 +3,6 @@ package dynamotenants
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -22,15 +20,6 @@ const (
 	maxPageSize     = 1000
 )
 
-// pageToken is the JSON inside a page token: a version, the tenant listed
-// ("" for all) and the last key returned.
-type pageToken struct {
-	V          int    `json:"v"`
-	Tenant     string `json:"t,omitempty"`
-	LastTenant string `json:"lt"`
-	LastID     string `json:"id"`
-}
-
 // ListKeys implements tenants.Store: a Query of the by_tenant index for one
 // tenant, a Scan of it for every tenant (see the package doc). Both read
 // the index, which is eventually consistent.
@@ -41,13 +30,13 @@ func (s *Store) ListKeys(ctx context.Context, tenant string, pageSize int, token
 	if pageSize == 0 {
 		pageSize = defaultPageSize
 	}
-	var after *pageToken
+	var after *tenants.Key
 	if token != "" {
-		t, err := decodeToken(token, tenant)
+		last, err := tenants.DecodeKeyToken(token, tenant)
 		if err != nil {
-			return tenants.KeyPage{}, err
+			return tenants.KeyPage{}, fmt.Errorf("dynamotenants: %w", err)
 		}
-		after = &t
+		after = &last
 	}
 	var (
 		keys []tenants.Key
@@ -64,7 +53,7 @@ func (s *Store) ListKeys(ctx context.Context, tenant string, pageSize int, token
 	var page tenants.KeyPage
 	if len(keys) > pageSize {
 		keys = keys[:pageSize]
-		page.NextPageToken = encodeToken(tenant, keys[pageSize-1])
+		page.NextPageToken = tenants.EncodeKeyToken(tenant, keys[pageSize-1])
 	}
 	page.Keys = keys
 	return page, nil
@@ -72,7 +61,7 @@ func (s *Store) ListKeys(ctx context.Context, tenant string, pageSize int, token
 
 // queryTenant returns up to n keys of tenant after the position after (nil:
 // from the first), by id.
-func (s *Store) queryTenant(ctx context.Context, tenant string, after *pageToken, n int) ([]tenants.Key, error) {
+func (s *Store) queryTenant(ctx context.Context, tenant string, after *tenants.Key, n int) ([]tenants.Key, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		IndexName:                 aws.String(IndexByTenant),
@@ -83,9 +72,9 @@ func (s *Store) queryTenant(ctx context.Context, tenant string, after *pageToken
 	}
 	if after != nil {
 		in.ExclusiveStartKey = map[string]types.AttributeValue{
-			attrPK:     dynamoutil.S(keyPrefix + after.LastID),
-			attrTenant: dynamoutil.S(after.LastTenant),
-			attrKeyID:  dynamoutil.S(after.LastID),
+			attrPK:     dynamoutil.S(keyPrefix + after.ID),
+			attrTenant: dynamoutil.S(after.Tenant),
+			attrKeyID:  dynamoutil.S(after.ID),
 		}
 	}
 	var keys []tenants.Key
@@ -108,7 +97,7 @@ func (s *Store) queryTenant(ctx context.Context, tenant string, after *pageToken
 
 // scanAll returns the first n keys of every tenant after the position after
 // (nil: from the first), by tenant then id: it reads the whole index.
-func (s *Store) scanAll(ctx context.Context, after *pageToken, n int) ([]tenants.Key, error) {
+func (s *Store) scanAll(ctx context.Context, after *tenants.Key, n int) ([]tenants.Key, error) {
 	in := &dynamodb.ScanInput{TableName: &s.table, IndexName: aws.String(IndexByTenant)}
 	var keys []tenants.Key
 	for {
@@ -118,7 +107,7 @@ func (s *Store) scanAll(ctx context.Context, after *pageToken, n int) ([]tenants
 		}
 		for _, item := range out.Items {
 			k := decodeKey(item)
-			if after == nil || compareKeys(k.Tenant, k.ID, after.LastTenant, after.LastID) > 0 {
+			if after == nil || compareKeys(k.Tenant, k.ID, after.Tenant, after.ID) > 0 {
 				keys = append(keys, k)
 			}
 		}
@@ -143,27 +132,4 @@ func compareKeys(tenantA, idA, tenantB, idB string) int {
 func smallest(keys []tenants.Key, n int) []tenants.Key {
 	slices.SortFunc(keys, func(a, b tenants.Key) int { return compareKeys(a.Tenant, a.ID, b.Tenant, b.ID) })
 	return keys[:min(n, len(keys))]
-}
-
-func encodeToken(tenant string, last tenants.Key) string {
-	b, _ := json.Marshal(pageToken{V: 1, Tenant: tenant, LastTenant: last.Tenant, LastID: last.ID})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// decodeToken returns the position a page token continues after. A token
-// that is malformed, of another version or of another listing is
-// ErrInvalidToken.
-func decodeToken(token, tenant string) (pageToken, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return pageToken{}, fmt.Errorf("dynamotenants: %w: not base64url", tenants.ErrInvalidToken)
-	}
-	var t pageToken
-	if err := json.Unmarshal(raw, &t); err != nil || t.V != 1 || t.LastID == "" || t.LastTenant == "" {
-		return pageToken{}, fmt.Errorf("dynamotenants: %w: not a version 1 token", tenants.ErrInvalidToken)
-	}
-	if t.Tenant != tenant || (tenant != "" && t.LastTenant != tenant) {
-		return pageToken{}, fmt.Errorf("dynamotenants: %w: made for another listing", tenants.ErrInvalidToken)
-	}
-	return t, nil
 }

@@ -13,11 +13,9 @@ package sqlitetenants
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/imagepipe/imagepipe/internal/platform/sqlitedb"
@@ -25,13 +23,7 @@ import (
 )
 
 func init() {
-	tenants.Register("sqlite", func(_ context.Context, u *url.URL) (tenants.Store, error) {
-		path, err := sqlitedb.PathFromURL(u)
-		if err != nil {
-			return nil, err
-		}
-		return New(path)
-	})
+	tenants.Register("sqlite", sqlitedb.Opener(func(path string) (tenants.Store, error) { return New(path) }))
 }
 
 var _ tenants.Store = (*Store)(nil)
@@ -74,13 +66,9 @@ CREATE TABLE IF NOT EXISTS tenants (
 // New opens (creating if needed) the status database at path and its
 // api_keys and tenants tables.
 func New(path string) (*Store, error) {
-	db, err := sqlitedb.Open(path)
+	db, err := sqlitedb.OpenSchema(path, "sqlitetenants", sqlitedb.Exec(schema))
 	if err != nil {
 		return nil, err
-	}
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlitetenants: create schema: %w", err)
 	}
 	return &Store{db: db, now: time.Now}, nil
 }
@@ -239,38 +227,6 @@ func (s *Store) TouchKey(ctx context.Context, id string, t time.Time) error {
 	return nil
 }
 
-// pageToken is the JSON inside a page token: a version, the tenant listed
-// ("" for all) and the last key returned.
-type pageToken struct {
-	V          int    `json:"v"`
-	Tenant     string `json:"t,omitempty"`
-	LastTenant string `json:"lt"`
-	LastID     string `json:"id"`
-}
-
-func encodeToken(tenant string, last tenants.Key) string {
-	b, _ := json.Marshal(pageToken{V: 1, Tenant: tenant, LastTenant: last.Tenant, LastID: last.ID})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// decodeToken returns the position a page token continues after. A token
-// that is malformed, of another version or of another listing is
-// ErrInvalidToken.
-func decodeToken(token, tenant string) (pageToken, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return pageToken{}, fmt.Errorf("sqlitetenants: %w: not base64url", tenants.ErrInvalidToken)
-	}
-	var t pageToken
-	if err := json.Unmarshal(raw, &t); err != nil || t.V != 1 || t.LastID == "" || t.LastTenant == "" {
-		return pageToken{}, fmt.Errorf("sqlitetenants: %w: not a version 1 token", tenants.ErrInvalidToken)
-	}
-	if t.Tenant != tenant || (tenant != "" && t.LastTenant != tenant) {
-		return pageToken{}, fmt.Errorf("sqlitetenants: %w: made for another listing", tenants.ErrInvalidToken)
-	}
-	return t, nil
-}
-
 // ListKeys implements tenants.Store: by tenant, then id, from the index on
 // both. The page token is the last key returned and the tenant listed, as
 // base64url JSON.
@@ -286,11 +242,11 @@ func (s *Store) ListKeys(ctx context.Context, tenant string, pageSize int, token
 		q, args = q+` AND tenant = ?`, append(args, tenant)
 	}
 	if token != "" {
-		t, err := decodeToken(token, tenant)
+		last, err := tenants.DecodeKeyToken(token, tenant)
 		if err != nil {
-			return tenants.KeyPage{}, err
+			return tenants.KeyPage{}, fmt.Errorf("sqlitetenants: %w", err)
 		}
-		q, args = q+` AND (tenant, id) > (?, ?)`, append(args, t.LastTenant, t.LastID)
+		q, args = q+` AND (tenant, id) > (?, ?)`, append(args, last.Tenant, last.ID)
 	}
 	q += ` ORDER BY tenant, id LIMIT ?`
 	rows, err := s.db.QueryContext(ctx, q, append(args, pageSize+1)...)
@@ -301,7 +257,7 @@ func (s *Store) ListKeys(ctx context.Context, tenant string, pageSize int, token
 	var page tenants.KeyPage
 	for rows.Next() {
 		if len(page.Keys) == pageSize {
-			page.NextPageToken = encodeToken(tenant, page.Keys[pageSize-1])
+			page.NextPageToken = tenants.EncodeKeyToken(tenant, page.Keys[pageSize-1])
 			break
 		}
 		k, err := scanKey(rows)

@@ -3,6 +3,7 @@ package sqlitetenants_test
 import (
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,27 +35,9 @@ func TestConformance(t *testing.T) {
 func TestSharesTheStatusFile(t *testing.T) {
 	ctx := context.Background()
 	openers := map[string]func(string) error{
-		"records": func(u string) error {
-			s, err := records.Open(ctx, u)
-			if err != nil {
-				return err
-			}
-			return s.Close()
-		},
-		"deliveries": func(u string) error {
-			s, err := deliveries.Open(ctx, u)
-			if err != nil {
-				return err
-			}
-			return s.Close()
-		},
-		"tenants": func(u string) error {
-			s, err := tenants.Open(ctx, u)
-			if err != nil {
-				return err
-			}
-			return s.Close()
-		},
+		"records":    openAndClose(ctx, records.Open),
+		"deliveries": openAndClose(ctx, deliveries.Open),
+		"tenants":    openAndClose(ctx, tenants.Open),
 	}
 	for _, order := range [][]string{{"tenants", "records", "deliveries"}, {"records", "deliveries", "tenants"}} {
 		statusURL := "sqlite://" + filepath.Join(t.TempDir(), "status.db")
@@ -91,6 +74,18 @@ func TestSharesTheStatusFile(t *testing.T) {
 		if got, err := ts.GetKey(ctx, k.ID); err != nil || got.Tenant != "acme" {
 			t.Errorf("order %v: key = %v, %v; want the key", order, got, err)
 		}
+	}
+}
+
+// openAndClose opens a store with open, which creates its tables, and closes
+// it.
+func openAndClose[S io.Closer](ctx context.Context, open func(context.Context, string) (S, error)) func(string) error {
+	return func(u string) error {
+		s, err := open(ctx, u)
+		if err != nil {
+			return err
+		}
+		return s.Close()
 	}
 }
 
