@@ -78,15 +78,22 @@ func deleteBatch(ctx context.Context, c *client, batch, tenant string, stdout io
 	if err := checkTenant(tenant); err != nil {
 		return 0, err
 	}
-	resp, err := c.processor.DeleteBatch(ctx, &pb.DeleteBatchRequest{BatchId: batch, Tenant: tenant})
-	if err != nil {
-		return 0, err
+	n := 0
+	for { // the server deletes a share per call and says how many remain
+		resp, err := c.processor.DeleteBatch(ctx, &pb.DeleteBatchRequest{BatchId: batch, Tenant: tenant})
+		if err != nil {
+			return 0, err
+		}
+		for _, id := range resp.GetImageIds() {
+			fmt.Fprintln(stdout, "deleted", id)
+		}
+		n += len(resp.GetImageIds())
+		if resp.GetRemaining() == 0 || len(resp.GetImageIds()) == 0 {
+			break
+		}
 	}
-	for _, id := range resp.GetImageIds() {
-		fmt.Fprintln(stdout, "deleted", id)
-	}
-	fmt.Fprintf(stdout, "%s of batch %s deleted", plural(len(resp.GetImageIds()), "image"), batch)
-	if len(resp.GetImageIds()) == 0 {
+	fmt.Fprintf(stdout, "%s of batch %s deleted", plural(n, "image"), batch)
+	if n == 0 {
 		fmt.Fprint(stdout, " (its images were deleted already)")
 	}
 	fmt.Fprintln(stdout)

@@ -64,3 +64,26 @@ func TestDelete(t *testing.T) {
 		}
 	}
 }
+
+// A batch the server deletes in shares takes as many calls as it says.
+func TestDeleteBatchInShares(t *testing.T) {
+	f := startFake(t)
+	const other = "01a1ff51-c1b0-7362-a1a4-c9d6dbb5c578"
+	answers := []*pb.DeleteBatchResponse{
+		{ImageIds: []string{fakeImageID}, Remaining: 1},
+		{ImageIds: []string{other}},
+	}
+	f.on("DeleteBatch", func(proto.Message) (proto.Message, error) {
+		a := answers[0]
+		answers = answers[1:]
+		return a, nil
+	})
+	code, stdout, stderr := runCLI(t, "delete", "-batch", "holiday")
+	want := "deleted " + fakeImageID + "\ndeleted " + other + "\n2 images of batch holiday deleted\n"
+	if code != 0 || stdout != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want %q", code, stdout, stderr, want)
+	}
+	if n := len(f.requests("DeleteBatch")); n != 2 {
+		t.Errorf("%d calls, want 2", n)
+	}
+}
