@@ -3,11 +3,16 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +21,12 @@ import (
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/urlsign"
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/awstest"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
+	"google.golang.org/protobuf/proto"
 )
 
 // awsStores names fresh buckets, a queue and a table on the loopback AWS
@@ -75,6 +82,7 @@ func envList(m map[string]string, extra ...string) []string {
 func TestSplitProcessesOnAWS(t *testing.T) {
 	stores := awsStores(t)
 	dir := t.TempDir()
+	stores["IMAGEPIPE_INGEST_MAX_BYTES"] = strconv.Itoa(maxUpload)
 	status := spawn(t, dir, "status", "", envList(stores, "IMAGEPIPE_TARGET=status")...)
 	ingest := spawn(t, dir, "ingest", "", envList(stores, "IMAGEPIPE_TARGET=ingest")...)
 	proc := spawn(t, dir, "processor", "retry", envList(stores, "IMAGEPIPE_TARGET=processor")...)
@@ -99,11 +107,14 @@ func TestSplitProcessesOnAWS(t *testing.T) {
 		checkVariants(t, s, img, src, info.Width, info.Height)
 	})
 
-	// CreateUploadURL → presigned PUT straight to the bucket → the bucket's
+	// CreateUploadURL → POST policy straight to the bucket → the bucket's
 	// ObjectCreated notification on the job queue → processed and tracked.
 	// MinIO cannot notify an SQS queue, so the test sends the notification
-	// S3 would send, byte for byte in its format.
+	// S3 would send, byte for byte in its format. S3 itself refuses a file
+	// over the upload limit; a second POST with the same policy after the
+	// image is READY changes nothing.
 	t.Run("PresignedUploadThroughS3Event", func(t *testing.T) {
+		ctx := context.Background()
 		r := s.post(t, "/v1/uploads", "application/json", strings.NewReader(`{"file_name":"direct.jpg","content_type":"image/jpeg"}`))
 		if r.code != http.StatusOK {
 			t.Fatalf("POST /v1/uploads: %d %s", r.code, r.body)
@@ -113,37 +124,76 @@ func TestSplitProcessesOnAWS(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := created.GetImage().GetId()
-		if created.GetImage().GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD || created.GetMethod() != "PUT" || created.GetUploadUrl() == "" {
+		if created.GetImage().GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD || created.GetMethod() != "POST" ||
+			created.GetUploadUrl() == "" || created.GetFormFields()["Content-Type"] != "image/jpeg" || len(created.GetHeaders()) != 0 {
 			t.Fatalf("created %v", &created)
 		}
-		src := imagetest.Fixture(t, "dandelion.jpg")
-		put, _ := http.NewRequest(http.MethodPut, created.GetUploadUrl(), bytes.NewReader(src))
-		for k, v := range created.GetHeaders() {
-			put.Header.Set(k, v)
+		if exp := time.Until(created.GetExpireTime().AsTime()); exp < 9*time.Minute || exp > 10*time.Minute {
+			t.Errorf("policy expires in %v, want 10m", exp)
 		}
-		if resp := do(t, put); resp.code != http.StatusOK {
-			t.Fatalf("presigned PUT: %d %s", resp.code, resp.body)
+		originals, err := blob.Open(ctx, stores["IMAGEPIPE_ORIGINALS"])
+		if err != nil {
+			t.Fatal(err)
 		}
-		q, err := queue.Open(context.Background(), stores["IMAGEPIPE_QUEUE"])
+		defer originals.Close()
+		q, err := queue.Open(ctx, stores["IMAGEPIPE_QUEUE"])
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer q.Close()
-		bucket := strings.TrimPrefix(stores["IMAGEPIPE_ORIGINALS"], "s3://")
-		bucket, prefix, _ := strings.Cut(bucket, "/")
-		event := fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",`+
-			`"eventTime":"2026-11-21T19:00:00.000Z","eventName":"ObjectCreated:Put","s3":{"s3SchemaVersion":"1.0",`+
-			`"configurationId":"imagepipe-uploads","bucket":{"name":%q,"arn":"arn:aws:s3:::%s"},`+
-			`"object":{"key":%q,"size":%d,"eTag":"0","sequencer":"0"}}}]}`, bucket, bucket, prefix+"/uploads/"+id, len(src))
-		if _, err := q.Send(context.Background(), []byte(event), queue.SendOptions{}); err != nil {
-			t.Fatal(err)
+
+		over := append([]byte{0xff, 0xd8, 0xff}, make([]byte, maxUpload-2)...)
+		if r := postUpload(t, &created, over); r.code < 400 || r.code >= 500 {
+			t.Fatalf("POST one byte over the limit: %d %s, want refused by S3", r.code, r.body)
 		}
+		if img := s.get(t, "/v1/images/"+id).image(t); img.GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD {
+			t.Errorf("after a refused upload the image is %s, want AWAITING_UPLOAD", img.GetState())
+		}
+		if _, err := originals.Head(ctx, jobs.UploadPrefix+id); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("a refused upload left %s: %v", jobs.UploadPrefix+id, err)
+		}
+
+		src := imagetest.Fixture(t, "dandelion.jpg")
+		if r := postUpload(t, &created, src); r.code/100 != 2 {
+			t.Fatalf("POST upload: %d %s", r.code, r.body)
+		}
+		notifyUpload(t, q, stores, id, len(src))
 		img := s.waitTerminal(t, id, 60*time.Second)
 		info := imagetest.Decode(t, src)
-		if img.GetOriginal().GetBytes() != int64(len(src)) || len(img.GetOriginal().GetSha256()) != 64 || !img.GetOriginal().GetDirectUpload() {
+		if img.GetOriginal().GetBytes() != int64(len(src)) || img.GetOriginal().GetSha256() != sha256Hex(src) || !img.GetOriginal().GetDirectUpload() {
 			t.Errorf("original recorded as %v", img.GetOriginal())
 		}
 		checkVariants(t, s, img, src, info.Width, info.Height)
+		if got := readBlob(t, originals, id); sha256Hex(got) != sha256Hex(src) {
+			t.Errorf("original under %s: %d bytes, want the upload", id, len(got))
+		}
+		if _, err := originals.Head(ctx, jobs.UploadPrefix+id); !errors.Is(err, blob.ErrNotFound) {
+			t.Errorf("the admitted upload is still under %s: %v", jobs.UploadPrefix+id, err)
+		}
+
+		// The policy is still valid: S3 takes a second upload, and the
+		// processor removes it when its notification comes.
+		second := imagetest.Fixture(t, "orient-3.jpg")
+		if r := postUpload(t, &created, second); r.code/100 != 2 {
+			t.Fatalf("second POST: %d %s", r.code, r.body)
+		}
+		notifyUpload(t, q, stores, id, len(second))
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if _, err := originals.Head(ctx, jobs.UploadPrefix+id); errors.Is(err, blob.ErrNotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the second upload is still under %s", jobs.UploadPrefix+id)
+			}
+		}
+		after := s.get(t, "/v1/images/"+id).image(t)
+		if !proto.Equal(after, img) {
+			t.Errorf("after a second upload the image is\n%v\nwant it unchanged\n%v", after, img)
+		}
+		if got := readBlob(t, originals, id); sha256Hex(got) != img.GetOriginal().GetSha256() {
+			t.Errorf("original under %s changed: %d bytes", id, len(got))
+		}
+		checkVariants(t, s, after, src, info.Width, info.Height)
 	})
 
 	t.Run("PoisonJobToDLQ", func(t *testing.T) {
@@ -225,4 +275,70 @@ func TestSplitProcessesOnAWS(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 	})
+}
+
+// maxUpload is the upload limit of TestSplitProcessesOnAWS's targets:
+// above every fixture it uploads, low enough to send one byte more.
+const maxUpload = 1 << 20
+
+// postUpload sends body with a CreateUploadURL answer's POST policy, as a
+// browser form does: the policy's fields, then the file. It carries no
+// credentials.
+func postUpload(t *testing.T, created *pb.CreateUploadURLResponse, body []byte) response {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range created.GetFormFields() {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw, err := mw.CreateFormFile("file", created.GetImage().GetOriginal().GetFileName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(body)
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(created.GetMethod(), created.GetUploadUrl(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return do(t, req)
+}
+
+// notifyUpload sends the job queue the notification S3 sends for an
+// object created under uploads/ for image id.
+func notifyUpload(t *testing.T, q queue.Queue, stores map[string]string, id string, size int) {
+	t.Helper()
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(stores["IMAGEPIPE_ORIGINALS"], "s3://"), "/")
+	event := fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",`+
+		`"eventTime":"2026-11-21T19:00:00.000Z","eventName":"ObjectCreated:Post","s3":{"s3SchemaVersion":"1.0",`+
+		`"configurationId":"imagepipe-uploads","bucket":{"name":%q,"arn":"arn:aws:s3:::%s"},`+
+		`"object":{"key":%q,"size":%d,"eTag":"0","sequencer":"0"}}}]}`, bucket, bucket, prefix+"/"+jobs.UploadPrefix+id, size)
+	if _, err := q.Send(context.Background(), []byte(event), queue.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readBlob is the object under key, read whole.
+func readBlob(t *testing.T, store blob.Store, key string) []byte {
+	t.Helper()
+	rc, _, err := store.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -11,19 +11,18 @@ import (
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
+	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// presigner is a blob store that can sign upload URLs (s3blob).
-type presigner interface {
-	PresignPut(ctx context.Context, key, contentType string, ttl time.Duration) (string, error)
-}
-
-// Direct-upload URL lifetimes.
+// Direct-upload policy lifetimes: short by default, since a policy may be
+// used again until it expires (the processor discards what comes after
+// the first upload it admits).
 const (
-	defaultUploadTTL = 15 * time.Minute
+	defaultUploadTTL = 10 * time.Minute
+	minUploadTTL     = time.Minute
 	maxUploadTTL     = 24 * time.Hour
 )
 
@@ -34,13 +33,16 @@ var uploadTypes = map[string]sniff.Format{
 }
 
 // CreateUploadURL implements pb.IngestServiceServer: the S3 → SQS →
-// processor flow for clients that upload straight to the bucket.
+// processor flow for clients that upload straight to the bucket. The
+// answer is an S3 POST policy for the image's key under jobs.UploadPrefix:
+// S3 itself refuses a file over Config.MaxBytes or with another
+// Content-Type than the declared one.
 func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRequest) (*pb.CreateUploadURLResponse, error) {
 	p, err := auth.Require(ctx, auth.ScopeUpload)
 	if err != nil {
 		return nil, err
 	}
-	signer, ok := s.Originals.(presigner)
+	signer, ok := s.Originals.(blob.PostSigner)
 	if !ok {
 		return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: "DIRECT_UPLOAD_UNAVAILABLE",
 			Msg: "direct uploads need an S3 originals store; upload through POST /v1/images instead"}
@@ -51,7 +53,7 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 	}
 	ttl := defaultUploadTTL
 	if e := req.GetExpiresIn(); e != nil {
-		if ttl = e.AsDuration(); e.CheckValid() != nil || ttl < time.Minute || ttl > maxUploadTTL {
+		if ttl = e.AsDuration(); e.CheckValid() != nil || ttl < minUploadTTL || ttl > maxUploadTTL {
 			return nil, apperr.InvalidField("expires_in", "must be between 1m and 24h")
 		}
 	}
@@ -97,16 +99,17 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
+	// The first image's declared type, not a repeat's.
 	contentType := rec.Image.GetOriginal().GetDeclaredContentType()
-	url, err := signer.PresignPut(ctx, jobs.OriginalKey(rec.Image), contentType, ttl)
+	policy, err := signer.PresignPost(ctx, jobs.UploadPrefix+rec.Image.GetId(), contentType, s.cfg.MaxBytes, ttl)
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
 	return &pb.CreateUploadURLResponse{
 		Image:      rec.Image,
-		UploadUrl:  url,
-		Method:     "PUT",
-		Headers:    map[string]string{"Content-Type": contentType},
+		UploadUrl:  policy.URL,
+		Method:     "POST",
+		FormFields: policy.Fields,
 		ExpireTime: timestamppb.New(time.Now().Add(ttl)),
 	}, nil
 }

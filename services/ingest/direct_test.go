@@ -3,7 +3,7 @@ package ingest_test
 import (
 	"context"
 	"fmt"
-	"net/url"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -23,9 +23,10 @@ import (
 
 const awaitingUpload = pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD
 
-// presigning gives the file:// originals store the PresignPut of an S3
-// store (s3blob), whose real signing needs an S3 server; it records what
-// it signed and returns a URL that says so.
+// presigning gives the file:// originals store the PresignPost of an S3
+// store (s3blob), whose real signing needs an S3 server (s3blob's tests
+// check that one against MinIO); it records what it was asked to sign and
+// returns a policy that says so.
 type presigning struct {
 	blob.Store
 	mu     sync.Mutex
@@ -34,14 +35,19 @@ type presigning struct {
 
 type presigned struct {
 	key, contentType string
+	maxBytes         int64
 	ttl              time.Duration
 }
 
-func (p *presigning) PresignPut(_ context.Context, key, contentType string, ttl time.Duration) (string, error) {
+var _ blob.PostSigner = (*presigning)(nil)
+
+func (p *presigning) PresignPost(_ context.Context, key, contentType string, maxBytes int64, ttl time.Duration) (blob.PostPolicy, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.signed = append(p.signed, presigned{key, contentType, ttl})
-	return fmt.Sprintf("https://originals.example.com/%s?type=%s&ttl=%s", key, url.QueryEscape(contentType), ttl), nil
+	p.signed = append(p.signed, presigned{key, contentType, maxBytes, ttl})
+	return blob.PostPolicy{URL: "https://originals.example.com/", Fields: map[string]string{
+		"key": key, "Content-Type": contentType, "policy": fmt.Sprintf("max=%d,ttl=%s", maxBytes, ttl),
+	}}, nil
 }
 
 func (p *presigning) calls() []presigned {
@@ -51,14 +57,17 @@ func (p *presigning) calls() []presigned {
 }
 
 // newDirectRig is a rig whose originals store can presign uploads.
-func newDirectRig(t *testing.T) (*rig, *presigning) {
+func newDirectRig(t *testing.T, opt ...func(*options)) (*rig, *presigning) {
 	t.Helper()
 	var p *presigning
-	r := newRig(t, func(o *options) {
+	r := newRig(t, append(opt, func(o *options) {
 		o.wrap = func(s blob.Store) blob.Store { p = &presigning{Store: s}; return p }
-	})
+	})...)
 	return r, p
 }
+
+// maxBytes sets the rig's upload limit.
+func maxBytes(n int64) func(*options) { return func(o *options) { o.cfg.MaxBytes = n } }
 
 // Without an originals store that can presign (the file:// store),
 // direct uploads are FAILED_PRECONDITION and nothing is recorded.
@@ -124,8 +133,9 @@ func TestCreateUploadURLRejectsBadRequests(t *testing.T) {
 }
 
 // A direct upload is recorded AWAITING_UPLOAD (nothing is queued: the
-// bucket's notification queues the job) and answered with a presigned PUT
-// of the image's key under uploads/, for the declared type, valid as asked.
+// bucket's notification queues the job) and answered with a POST policy
+// for the image's key under uploads/: the declared type, the upload limit,
+// valid as asked (10 minutes by default).
 func TestCreateUploadURL(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -135,7 +145,7 @@ func TestCreateUploadURL(t *testing.T) {
 		preset string
 	}{
 		{"JPEGDefaults", &pb.CreateUploadURLRequest{FileName: "cat.jpg", ContentType: "image/jpeg"},
-			pb.Format_FORMAT_JPEG, 15 * time.Minute, "default"},
+			pb.Format_FORMAT_JPEG, 10 * time.Minute, "default"},
 		{"HEICOneHour", &pb.CreateUploadURLRequest{ContentType: "image/heic", ExpiresIn: durationpb.New(time.Hour), Preset: "avatar"},
 			pb.Format_FORMAT_HEIF, time.Hour, "avatar"},
 		{"WebPInBatchShortest", &pb.CreateUploadURLRequest{ContentType: "image/webp", BatchId: "b-1", BatchSize: 3, ExpiresIn: durationpb.New(time.Minute)},
@@ -146,7 +156,8 @@ func TestCreateUploadURL(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r, p := newDirectRig(t)
+			const limit = 1 << 20
+			r, p := newDirectRig(t, maxBytes(limit))
 			before := time.Now()
 			resp, err := r.client.CreateUploadURL(t.Context(), tc.req)
 			if err != nil {
@@ -170,13 +181,14 @@ func TestCreateUploadURL(t *testing.T) {
 			}
 
 			key := jobs.UploadPrefix + img.GetId()
-			if got, want := p.calls(), []presigned{{key, tc.req.GetContentType(), tc.ttl}}; fmt.Sprint(got) != fmt.Sprint(want) {
+			if got, want := p.calls(), []presigned{{key, tc.req.GetContentType(), limit, tc.ttl}}; fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("presigned %v, want %v", got, want)
 			}
-			if !strings.HasPrefix(resp.GetUploadUrl(), "https://originals.example.com/"+key+"?") || resp.GetMethod() != "PUT" ||
-				len(resp.GetHeaders()) != 1 || resp.GetHeaders()["Content-Type"] != tc.req.GetContentType() {
-				t.Errorf("answered %s %s with headers %v; want the presigned PUT with Content-Type %s",
-					resp.GetMethod(), resp.GetUploadUrl(), resp.GetHeaders(), tc.req.GetContentType())
+			wantFields := map[string]string{"key": key, "Content-Type": tc.req.GetContentType(), "policy": fmt.Sprintf("max=%d,ttl=%s", limit, tc.ttl)}
+			if resp.GetUploadUrl() != "https://originals.example.com/" || resp.GetMethod() != "POST" ||
+				!maps.Equal(resp.GetFormFields(), wantFields) || len(resp.GetHeaders()) != 0 {
+				t.Errorf("answered %s %s with form fields %v and headers %v; want a POST of the policy's fields %v, no headers",
+					resp.GetMethod(), resp.GetUploadUrl(), resp.GetFormFields(), resp.GetHeaders(), wantFields)
 			}
 			if exp := resp.GetExpireTime().AsTime(); exp.Before(before.Add(tc.ttl-time.Second)) || exp.After(time.Now().Add(tc.ttl+time.Second)) {
 				t.Errorf("expire time %v, want %v after the request", exp, tc.ttl)
@@ -187,7 +199,7 @@ func TestCreateUploadURL(t *testing.T) {
 			}
 			r.wantNothingQueued(t)
 			if n := r.objects(t); n != 0 {
-				t.Errorf("%d files in the originals store, want none before the client's PUT", n)
+				t.Errorf("%d files in the originals store, want none before the client's POST", n)
 			}
 		})
 	}
@@ -199,7 +211,7 @@ func TestCreateUploadURL(t *testing.T) {
 func TestCreateUploadURLIdempotencyKey(t *testing.T) {
 	t.Run("AwaitingUploadGetsANewURL", func(t *testing.T) {
 		t.Parallel()
-		r, p := newDirectRig(t)
+		r, p := newDirectRig(t, maxBytes(1000))
 		req := &pb.CreateUploadURLRequest{ContentType: "image/png", IdempotencyKey: "direct-again"}
 		first, err := r.client.CreateUploadURL(t.Context(), req)
 		if err != nil {
@@ -214,12 +226,12 @@ func TestCreateUploadURLIdempotencyKey(t *testing.T) {
 			t.Errorf("repeat answered\n%v\nwant the first image\n%v", again.GetImage(), first.GetImage())
 		}
 		key := jobs.UploadPrefix + first.GetImage().GetId()
-		want := []presigned{{key, "image/png", 15 * time.Minute}, {key, "image/png", 15 * time.Minute}}
+		want := []presigned{{key, "image/png", 1000, 10 * time.Minute}, {key, "image/png", 1000, 10 * time.Minute}}
 		if got := p.calls(); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("presigned %v, want %v", got, want)
 		}
-		if again.GetUploadUrl() == "" || again.GetHeaders()["Content-Type"] != "image/png" {
-			t.Errorf("repeat answered URL %q with headers %v, want a PUT for image/png", again.GetUploadUrl(), again.GetHeaders())
+		if again.GetUploadUrl() == "" || again.GetMethod() != "POST" || again.GetFormFields()["Content-Type"] != "image/png" {
+			t.Errorf("repeat answered %s %q with fields %v, want a POST for image/png", again.GetMethod(), again.GetUploadUrl(), again.GetFormFields())
 		}
 	})
 
@@ -234,8 +246,8 @@ func TestCreateUploadURLIdempotencyKey(t *testing.T) {
 		if !proto.Equal(resp.GetImage(), img) {
 			t.Errorf("answered\n%v\nwant the streamed image\n%v", resp.GetImage(), img)
 		}
-		if resp.GetUploadUrl() != "" || resp.GetMethod() != "" || len(resp.GetHeaders()) != 0 || len(p.calls()) != 0 {
-			t.Errorf("answered URL %q %q %v (%d signed), want none", resp.GetMethod(), resp.GetUploadUrl(), resp.GetHeaders(), len(p.calls()))
+		if resp.GetUploadUrl() != "" || resp.GetMethod() != "" || len(resp.GetFormFields()) != 0 || len(p.calls()) != 0 {
+			t.Errorf("answered URL %q %q %v (%d signed), want none", resp.GetMethod(), resp.GetUploadUrl(), resp.GetFormFields(), len(p.calls()))
 		}
 	})
 }

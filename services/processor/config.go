@@ -46,8 +46,10 @@ type Config struct {
 	PublicURL string
 	// Limits apply to every original before its pixels are decoded.
 	Limits imaging.Limits
-	// MaxOriginalBytes caps direct uploads (presigned PUTs cannot); uploads
-	// through ingest are capped there, with the same value.
+	// MaxOriginalBytes caps the originals read. Direct uploads are capped
+	// by their POST policy and uploads through ingest by ingest, both with
+	// ingest's limit; this is the same value, checked again in case the
+	// two configurations differ.
 	MaxOriginalBytes int64
 	// PresetsOnly makes Reprocess refuse inline specs from callers without
 	// the admin scope. It has no flag of its own: it is ingest's

@@ -22,7 +22,10 @@ import (
 // queue (attempts used up). The queue's max receive count is MaxAttempts+1:
 // the extra delivery is the safety net that marks an image FAILED when its
 // last attempt was cut short by a crash or shutdown. A job for a deleted
-// image is dropped: nothing is written, changed or announced.
+// image is dropped: nothing is written, changed or announced. So is a
+// direct upload's notification that comes once its image admitted an
+// upload, finished or was deleted, except that its object goes: it is a
+// late or second upload (claim, dropUpload).
 func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	job, err := jobs.Decode(m.Body)
 	if err != nil {
@@ -33,7 +36,7 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	log := p.Log.With("image", job.ImageID, "attempt", m.ReceiveCount, "trace_id", trace.ID(m.Attributes[trace.Header]))
 	ctx = trace.With(ctx, m.Attributes[trace.Header])
 	if m.ReceiveCount > p.cfg.MaxAttempts {
-		p.attemptsUsedUp(ctx, log, m, job.ImageID)
+		p.attemptsUsedUp(ctx, log, m, job)
 		return
 	}
 	img, ok := p.claim(ctx, log, m, job)
@@ -50,25 +53,67 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 // errDeleted says the image was deleted while its job ran.
 var errDeleted = errors.New("processor: the image was deleted")
 
-// dropDeleted settles the job of an image deleted while the job ran:
-// the variants this attempt may have stored are removed (the delete
-// removed those it could see; these may have come after) and the job is
-// acked, announcing nothing (the delete announced the image's end).
+// dropDeleted settles the job of img (as claimed), deleted while the job
+// ran: the variants this attempt may have stored are removed (the delete
+// removed those it could see; these may have come after), and so is a
+// direct upload's original, which admitting it may have copied after the
+// delete; then the job is acked, announcing nothing (the delete announced
+// the image's end).
 func (p *Processor) dropDeleted(ctx context.Context, log *slog.Logger, m queue.Message, img *pb.Image) {
 	log.Info("image deleted while it was processed; its variants are removed")
 	p.deleteVariants(ctx, img)
+	if ownUpload(img) {
+		if err := deleteAll(ctx, p.Originals, jobs.OwnOriginalKeys(img.GetId())); err != nil {
+			log.Warn("could not delete the original of a deleted image", "err", err)
+		}
+	}
+	p.consumer.Ack(ctx, m)
+}
+
+// dropUpload settles the notification of an object under uploads/ for
+// cur (as recorded), which waits for no upload any more: it was deleted
+// (the upload came after the delete), admitted an upload, or finished
+// without one. The object goes (settleUpload); nothing else changes and,
+// on a first delivery, nothing is announced: it is a second upload, or a
+// repeat of the notification that admitted one. A redelivery for a
+// finished image may be the very delivery that finished it, whose worker
+// died before announcing the end, so it announces again (webhooks dedupe
+// by event).
+func (p *Processor) dropUpload(ctx context.Context, log *slog.Logger, m queue.Message, cur *pb.Image) {
+	if err := p.settleUpload(ctx, cur); err != nil {
+		log.Error("could not remove a direct upload the image does not wait for; job will be redelivered", "err", err)
+		return
+	}
+	switch {
+	case cur.GetState() == pb.ImageState_IMAGE_STATE_DELETED:
+		log.Info("direct upload for a deleted image; removed it")
+	case m.ReceiveCount > 1 && records.Terminal(cur.GetState()):
+		log.Info("redelivered notification of a finished image's direct upload", "state", cur.GetState())
+		p.announceThenAck(ctx, log, m, cur.GetId())
+		return
+	default:
+		log.Info("direct upload for an image that does not wait for one; removed it", "state", cur.GetState())
+	}
 	p.consumer.Ack(ctx, m)
 }
 
 // attemptsUsedUp handles the extra delivery after the last attempt, which
 // was cut short: the image is FAILED and the job goes to the dead-letter
 // queue.
-func (p *Processor) attemptsUsedUp(ctx context.Context, log *slog.Logger, m queue.Message, id string) {
+func (p *Processor) attemptsUsedUp(ctx context.Context, log *slog.Logger, m queue.Message, job jobs.Job) {
+	id := job.ImageID
 	err := p.fail(ctx, id, failure.ProcessingFailed, fmt.Sprintf("processing failed after %d attempts", p.cfg.MaxAttempts))
 	if errors.Is(err, errDeleted) {
 		// The delete removed what the attempts had stored; the tombstone no
-		// longer names what a cut-short attempt stored after it.
+		// longer names the variants a cut-short attempt stored after it,
+		// but a direct upload's originals are known by the id alone.
 		log.Info("job for a deleted image; dropping it")
+		if job.Upload != nil {
+			if err := deleteAll(ctx, p.Originals, jobs.OwnOriginalKeys(id)); err != nil {
+				log.Error("could not delete a deleted image's direct upload; job will be redelivered", "err", err)
+				return
+			}
+		}
 		p.consumer.Ack(ctx, m)
 		return
 	}
@@ -84,10 +129,21 @@ func (p *Processor) attemptsUsedUp(ctx context.Context, log *slog.Logger, m queu
 // claim moves the image to PROCESSING and counts the attempt. When there
 // is nothing to process (a finished or deleted image, an unknown one, the
 // status store down) it settles the message and reports false.
+//
+// A direct upload's notification is claimed while its image waits for
+// its upload (jobs.Unadmitted), and then admits it. Once the image
+// admitted one, a first delivery of a notification is a second upload (or
+// a repeat) and is dropped with its object (dropUpload); a redelivery may
+// be the retry of the delivery that admitted the upload, so it is claimed
+// while the image can still be processed, and reads the admitted original
+// (readOriginal).
 func (p *Processor) claim(ctx context.Context, log *slog.Logger, m queue.Message, job jobs.Job) (*pb.Image, bool) {
 	id := job.ImageID
 	rec, err := records.Mutate(ctx, p.Records, id, func(img *pb.Image) error {
 		if !records.CanMove(img.GetState(), pb.ImageState_IMAGE_STATE_PROCESSING) {
+			return records.ErrNoChange
+		}
+		if job.Upload != nil && !jobs.Unadmitted(img) && m.ReceiveCount <= 1 {
 			return records.ErrNoChange
 		}
 		img.State = pb.ImageState_IMAGE_STATE_PROCESSING
@@ -95,16 +151,11 @@ func (p *Processor) claim(ctx context.Context, log *slog.Logger, m queue.Message
 		return nil
 	})
 	switch {
+	case errors.Is(err, records.ErrNoChange) && job.Upload != nil:
+		p.dropUpload(ctx, log, m, rec.Image)
+		return nil, false
 	case errors.Is(err, records.ErrNoChange) && rec.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED:
 		log.Info("job for a deleted image; dropping it")
-		if job.Upload != nil {
-			// The client's PUT of a direct upload came after the delete:
-			// what it stored must not stay.
-			if err := p.Originals.Delete(ctx, jobs.UploadPrefix+id); err != nil {
-				log.Error("could not delete a deleted image's direct upload; job will be redelivered", "err", err)
-				return nil, false
-			}
-		}
 		p.consumer.Ack(ctx, m)
 		return nil, false
 	case errors.Is(err, records.ErrNoChange):
@@ -138,7 +189,7 @@ func (p *Processor) attempt(ctx context.Context, m queue.Message, img *pb.Image)
 // finish decides the outcome of an attempt on img (as claimed) that ran
 // to its end: READY, FAILED at once (a permanent failure), FAILED and
 // dead-lettered (the last attempt failed), a retry, or nothing when the
-// image was deleted meanwhile.
+// image was deleted meanwhile or admitted another direct upload.
 func (p *Processor) finish(ctx context.Context, log *slog.Logger, m queue.Message, img *pb.Image, err error) {
 	id := img.GetId()
 	var perm *imaging.Error
@@ -148,6 +199,11 @@ func (p *Processor) finish(ctx context.Context, log *slog.Logger, m queue.Messag
 		p.announceThenAck(ctx, log, m, id)
 	case errors.Is(err, errDeleted):
 		p.dropDeleted(ctx, log, m, img)
+	case errors.Is(err, errSuperseded):
+		// The delivery that admitted the other upload finishes the image
+		// and announces it.
+		log.Info("another direct upload of the image was admitted first; this one was removed")
+		p.consumer.Ack(ctx, m)
 	case errors.As(err, &perm):
 		log.Info("image failed permanently", "code", perm.Code, "err", err)
 		ferr := p.fail(ctx, id, perm.Code, perm.Error())

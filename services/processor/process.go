@@ -14,13 +14,10 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 )
 
-// process makes and stores the variants and marks the image READY.
+// process makes and stores the variants of img (as claimed) and marks the
+// image READY.
 func (p *Processor) process(ctx context.Context, img *pb.Image) error {
 	src, err := p.readOriginal(ctx, img)
-	if err != nil {
-		return err
-	}
-	upload, err := p.admitUpload(img, src)
 	if err != nil {
 		return err
 	}
@@ -31,11 +28,29 @@ func (p *Processor) process(ctx context.Context, img *pb.Image) error {
 	if err := p.storeVariants(ctx, img, res.Variants); err != nil {
 		return err
 	}
-	return p.markReady(ctx, img.GetId(), res, upload)
+	return p.markReady(ctx, img.GetId(), res)
 }
 
+// readOriginal reads img's original (jobs.OriginalKey). A direct upload
+// not admitted yet is admitted first; one admitted by an earlier delivery
+// has its upload settled first (a crash may have stopped its admission
+// before the copy or the delete; a second upload may have come since).
 func (p *Processor) readOriginal(ctx context.Context, img *pb.Image) ([]byte, error) {
-	rc, attrs, err := p.Originals.Get(ctx, jobs.OriginalKey(img))
+	switch {
+	case jobs.Unadmitted(img):
+		return p.admit(ctx, img)
+	case ownUpload(img):
+		if err := p.settleUpload(ctx, img); err != nil {
+			return nil, err
+		}
+	}
+	return p.readObject(ctx, jobs.OriginalKey(img))
+}
+
+// readObject reads an original, up to MaxOriginalBytes: a missing or
+// larger one is a permanent failure.
+func (p *Processor) readObject(ctx context.Context, key string) ([]byte, error) {
+	rc, attrs, err := p.Originals.Get(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, &imaging.Error{Code: failure.OriginalMissing, Msg: "the original is no longer stored"}
 	}

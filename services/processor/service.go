@@ -51,7 +51,8 @@ func (s *Service) ListPresets(ctx context.Context, _ *pb.ListPresetsRequest) (*p
 // Reprocess implements pb.ProcessorServiceServer: a new image that shares
 // the source's original, belongs to the source's tenant (in whose batch
 // batch_id puts it) and has its visibility. The caller needs the upload
-// scope and must own the source.
+// scope and must own the source. A direct upload has an original to share
+// once the processor admitted its upload.
 func (s *Service) Reprocess(ctx context.Context, req *pb.ReprocessRequest) (*pb.ReprocessResponse, error) {
 	p, err := auth.Require(ctx, auth.ScopeUpload)
 	if err != nil {
@@ -76,6 +77,12 @@ func (s *Service) Reprocess(ctx context.Context, req *pb.ReprocessRequest) (*pb.
 	}
 	if src.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
 		return nil, apperr.NotFound("image", req.GetImageId())
+	}
+	if jobs.Unadmitted(src.Image) {
+		// It has no original yet: what is under uploads/ may still be
+		// replaced or refused, and moves to the image's id when admitted.
+		return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: apperr.ReasonFailedPrecondition, Field: "image_id",
+			Msg: "image_id: the image has no original yet (its direct upload has not arrived, or was refused)"}
 	}
 	visibility := pb.Visibility_VISIBILITY_PUBLIC
 	if jobs.Private(src.Image) {

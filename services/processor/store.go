@@ -71,9 +71,11 @@ func firstNonNil(errs []error) error {
 }
 
 // markReady records the stored variants and what rendering learnt of the
-// original, and moves the image to READY, unless another delivery finished
-// it first. It returns errDeleted if the image was deleted meanwhile.
-func (p *Processor) markReady(ctx context.Context, id string, res *imaging.Result, upload *uploadInfo) error {
+// original (a direct upload's size, SHA-256 and format were recorded when
+// it was admitted), and moves the image to READY, unless another delivery
+// finished it first. It returns errDeleted if the image was deleted
+// meanwhile.
+func (p *Processor) markReady(ctx context.Context, id string, res *imaging.Result) error {
 	infos := p.variantInfos(id, res.Variants)
 	cur, err := records.Mutate(ctx, p.Records, id, func(im *pb.Image) error {
 		if records.Terminal(im.GetState()) {
@@ -84,9 +86,6 @@ func (p *Processor) markReady(ctx context.Context, id string, res *imaging.Resul
 		im.Variants = infos
 		if im.Original == nil {
 			im.Original = &pb.OriginalInfo{}
-		}
-		if upload != nil {
-			im.Original.Bytes, im.Original.Sha256, im.Original.Format = upload.Bytes, upload.Sha256, upload.Format
 		}
 		im.Original.Width = int32(res.Source.Width)
 		im.Original.Height = int32(res.Source.Height)

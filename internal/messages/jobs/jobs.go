@@ -25,7 +25,8 @@ import (
 type Job struct {
 	ImageID string `json:"image_id"`
 	// Upload is set for a job decoded from an S3 ObjectCreated
-	// notification: the original arrived through a presigned PUT.
+	// notification: an object arrived under UploadPrefix through a POST
+	// policy (the image's upload, or a second one).
 	Upload *Upload `json:"-"`
 }
 
@@ -126,22 +127,34 @@ var batchRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // ValidBatchID reports whether s may name a batch: 1..64 of [A-Za-z0-9_-].
 func ValidBatchID(s string) bool { return batchRE.MatchString(s) }
 
-// UploadPrefix is where direct uploads (presigned PUTs) land in the
+// UploadPrefix is where direct uploads (POST policies) land in the
 // originals store; the bucket notifies the job queue of objects created
 // under it.
 const UploadPrefix = "uploads/"
 
-// OriginalKey is the key of an image's original in the originals store. A
-// reprocessed image shares its source's original; a direct upload's is
-// under UploadPrefix.
+// OriginalKey is the key of an image's original in the originals store:
+//
+//   - a reprocessed image's is its source's (SourceImageId);
+//   - a direct upload's is UploadPrefix + id until the processor admits
+//     it (Unadmitted), then its id: admitting records the upload's SHA-256
+//     in Original.Sha256, then copies it to the id, then deletes it under
+//     UploadPrefix, where a client may still write until its policy
+//     expires and whatever arrives later is discarded;
+//   - every other image's is its id.
 func OriginalKey(img *pb.Image) string {
 	switch {
 	case img.GetSourceImageId() != "":
 		return img.GetSourceImageId()
-	case img.GetOriginal().GetDirectUpload():
+	case Unadmitted(img):
 		return UploadPrefix + img.GetId()
 	}
 	return img.GetId()
+}
+
+// Unadmitted reports whether img is a direct upload whose upload the
+// processor has not admitted yet: no SHA-256 of its original is recorded.
+func Unadmitted(img *pb.Image) bool {
+	return img.GetSourceImageId() == "" && img.GetOriginal().GetDirectUpload() && img.GetOriginal().GetSha256() == ""
 }
 
 // OwnOriginalKeys are the keys under which image id's own original may be

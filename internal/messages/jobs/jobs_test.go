@@ -61,13 +61,15 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// Where an image's blobs live: its original under its own id (ingest) or
-// under uploads/ (a direct upload), or its source's (a reprocessed image,
+// Where an image's blobs live: its original under its own id (ingest, or
+// a direct upload once admitted) or under uploads/ (a direct upload not
+// admitted yet), or its source's (a reprocessed image,
 // which then has none of its own: deleting its own keys spares the
 // source's); its variants under its id, or under private/ for a private
 // image, at one URL path either way.
 func TestKeys(t *testing.T) {
 	const src, direct, re = "01a1ff51-c1b0-7362-a1a4-c9d6dbb5c577", "01a1ff51-c1b0-7362-a1a4-c9d6dbb5c578", "01a1ff51-c1b0-7362-a1a4-c9d6dbb5c579"
+	const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	cases := []struct {
 		name     string
 		img      *pb.Image
@@ -76,6 +78,8 @@ func TestKeys(t *testing.T) {
 	}{
 		{"uploaded", &pb.Image{Id: src}, src, true},
 		{"direct upload", &pb.Image{Id: direct, Original: &pb.OriginalInfo{DirectUpload: true}}, "uploads/" + direct, true},
+		{"admitted direct upload", &pb.Image{Id: direct, Original: &pb.OriginalInfo{DirectUpload: true, Sha256: sha}}, direct, true},
+		{"reprocessed admitted direct upload", &pb.Image{Id: re, SourceImageId: direct, Original: &pb.OriginalInfo{DirectUpload: true, Sha256: sha}}, direct, false},
 		{"reprocessed", &pb.Image{Id: re, SourceImageId: src}, src, false},
 		{"reprocessed direct upload", &pb.Image{Id: re, SourceImageId: "uploads/" + direct, Original: &pb.OriginalInfo{DirectUpload: true}}, "uploads/" + direct, false},
 	}
@@ -83,6 +87,9 @@ func TestKeys(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := jobs.OriginalKey(c.img); got != c.original {
 				t.Errorf("OriginalKey = %q, want %q", got, c.original)
+			}
+			if got, want := jobs.Unadmitted(c.img), c.original == "uploads/"+c.img.GetId(); got != want {
+				t.Errorf("Unadmitted = %v, want %v", got, want)
 			}
 			if own := slices.Contains(jobs.OwnOriginalKeys(c.img.GetId()), c.original); own != c.own {
 				t.Errorf("original %q among OwnOriginalKeys(%s) = %v, want %v", c.original, c.img.GetId(), own, c.own)

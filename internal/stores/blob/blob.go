@@ -48,6 +48,24 @@ type PutOptions struct {
 	CacheControl string
 }
 
+// PostPolicy is a presigned browser-style upload (an S3 POST policy),
+// made by a driver that can sign one (s3blob): a multipart/form-data POST
+// to URL with Fields, in any order, and then the content as the field
+// "file", uploads without credentials under the limits it was signed with.
+type PostPolicy struct {
+	URL    string
+	Fields map[string]string
+}
+
+// PostSigner is a Store that can sign POST policies (s3blob).
+type PostSigner interface {
+	Store
+	// PresignPost returns a policy that uploads key for ttl, refused by
+	// the store itself unless the file is 1..maxBytes bytes and its
+	// Content-Type field is contentType.
+	PresignPost(ctx context.Context, key, contentType string, maxBytes int64, ttl time.Duration) (PostPolicy, error)
+}
+
 // Store is an object store with S3-like semantics. Implementations are safe
 // for concurrent use. See the package documentation for the full contract.
 type Store interface {

@@ -31,30 +31,6 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	return req.URL, nil
 }
 
-// PresignPut returns a URL that uploads key with a plain HTTP PUT of the
-// whole body, without credentials, for ttl (at most MaxPresignTTL). The
-// request must carry the header "Content-Type: <contentType>"
-// (blob.DefaultContentType if contentType is empty), which is signed; no
-// other header is required.
-//
-// Such an upload bypasses Put: it gets the bucket's default encryption,
-// not the store's sse option, and no SHA-256 metadata, so its Attrs.ETag is
-// S3's ETag (the MD5 hex of a single-part upload). Its size is not limited
-// by the URL.
-func (s *Store) PresignPut(ctx context.Context, key, contentType string, ttl time.Duration) (string, error) {
-	k, err := s.presignKey("presign put", key, ttl)
-	if err != nil {
-		return "", err
-	}
-	ct := cmp.Or(contentType, blob.DefaultContentType)
-	req, err := s3.NewPresignClient(s.client).PresignPutObject(ctx,
-		&s3.PutObjectInput{Bucket: &s.bucket, Key: &k, ContentType: &ct}, s3.WithPresignExpires(ttl))
-	if err != nil {
-		return "", wrap(ctx, "presign put", key, err)
-	}
-	return req.URL, nil
-}
-
 // presignKey validates the arguments of a presign call and returns the S3
 // key.
 func (s *Store) presignKey(op, key string, ttl time.Duration) (string, error) {
@@ -68,26 +44,23 @@ func (s *Store) presignKey(op, key string, ttl time.Duration) (string, error) {
 	return k, nil
 }
 
-// PostPolicy is a presigned browser-style upload (an S3 POST policy): send
-// a multipart/form-data POST to URL with Fields, in any order, before the
-// "file" field.
-type PostPolicy struct {
-	URL    string
-	Fields map[string]string
-}
-
 // PresignPost returns a POST policy that uploads key for ttl (at most
 // MaxPresignTTL), without credentials, refused by the store itself unless
-// the body is 1..maxBytes bytes (content-length-range) and its
-// Content-Type field is contentType. Unlike PresignPut, the size limit is
-// enforced by S3, not trusted to the client.
-func (s *Store) PresignPost(ctx context.Context, key, contentType string, maxBytes int64, ttl time.Duration) (PostPolicy, error) {
+// the file is 1..maxBytes bytes (content-length-range) and its
+// Content-Type field is contentType (blob.DefaultContentType if empty),
+// which Fields carry. The size limit is enforced by S3, not trusted to the
+// client. A POST may be repeated while the policy is valid, and overwrites.
+//
+// Such an upload bypasses Put: it gets the bucket's default encryption,
+// not the store's sse option, and no SHA-256 metadata, so its Attrs.ETag is
+// S3's ETag (the MD5 hex of a single-part upload).
+func (s *Store) PresignPost(ctx context.Context, key, contentType string, maxBytes int64, ttl time.Duration) (blob.PostPolicy, error) {
 	k, err := s.presignKey("presign post", key, ttl)
 	if err != nil {
-		return PostPolicy{}, err
+		return blob.PostPolicy{}, err
 	}
 	if maxBytes < 1 {
-		return PostPolicy{}, fmt.Errorf("s3blob: presign post %q: max bytes %d < 1", key, maxBytes)
+		return blob.PostPolicy{}, fmt.Errorf("s3blob: presign post %q: max bytes %d < 1", key, maxBytes)
 	}
 	ct := cmp.Or(contentType, blob.DefaultContentType)
 	req, err := s3.NewPresignClient(s.client).PresignPostObject(ctx,
@@ -100,11 +73,11 @@ func (s *Store) PresignPost(ctx context.Context, key, contentType string, maxByt
 			}
 		})
 	if err != nil {
-		return PostPolicy{}, wrap(ctx, "presign post", key, err)
+		return blob.PostPolicy{}, wrap(ctx, "presign post", key, err)
 	}
 	fields := map[string]string{"Content-Type": ct}
 	for name, v := range req.Values {
 		fields[name] = v
 	}
-	return PostPolicy{URL: req.URL, Fields: fields}, nil
+	return blob.PostPolicy{URL: req.URL, Fields: fields}, nil
 }

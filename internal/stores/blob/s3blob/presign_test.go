@@ -39,21 +39,58 @@ func do(t *testing.T, method, url, contentType, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// postForm sends a multipart POST of fields and then the file, as a
+// browser form would.
+func postForm(t *testing.T, p blob.PostPolicy, body string) (int, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range p.Fields {
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw, err := mw.CreateFormFile("file", "photo.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(fw, body)
+	mw.Close()
+	return do(t, http.MethodPost, p.URL, mw.FormDataContentType(), buf.String())
+}
+
+// A POST policy uploads without credentials, refused by the server itself
+// over the size limit or with another Content-Type; a presigned GET
+// downloads.
 func TestPresign(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	s := srv.store(t, "pre", s3blob.Options{})
 	const key, body = "uploads/photo.jpg", "\xff\xd8\xff not really a jpeg"
 
-	put, err := s.PresignPut(t.Context(), key, "image/jpeg", 5*time.Minute)
+	p, err := s.PresignPost(t.Context(), key, "image/jpeg", int64(len(body)), 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, resp := do(t, http.MethodPut, put, "text/plain", "wrong type"); code != http.StatusForbidden {
-		t.Errorf("presigned PUT with another Content-Type: HTTP %d %s, want 403", code, resp)
+	if p.Fields["Content-Type"] != "image/jpeg" {
+		t.Errorf("fields %v, want Content-Type image/jpeg among them", p.Fields)
 	}
-	if code, resp := do(t, http.MethodPut, put, "image/jpeg", body); code != http.StatusOK {
-		t.Fatalf("presigned PUT: HTTP %d %s", code, resp)
+	if code, resp := postForm(t, p, body+"x"); code < 400 {
+		t.Errorf("POST one byte over the limit: HTTP %d %s, want refused", code, resp)
+	}
+	if _, err := s.Head(t.Context(), key); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("a refused POST left an object: %v", err)
+	}
+	wrongType := blob.PostPolicy{URL: p.URL, Fields: map[string]string{}}
+	for k, v := range p.Fields {
+		wrongType.Fields[k] = v
+	}
+	wrongType.Fields["Content-Type"] = "text/html"
+	if code, resp := postForm(t, wrongType, body); code < 400 {
+		t.Errorf("POST with another Content-Type: HTTP %d %s, want refused", code, resp)
+	}
+	if code, resp := postForm(t, p, body); code >= 300 {
+		t.Fatalf("POST within the limit: HTTP %d %s", code, resp)
 	}
 	md5sum := md5.Sum([]byte(body))
 	wantObject(t, s, key, []byte(body), blob.Attrs{
@@ -83,81 +120,29 @@ func TestPresignRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		key     string
-		ttl     time.Duration
-		wantErr error // nil: any error
+		key      string
+		ttl      time.Duration
+		maxBytes int64
+		wantErr  error // nil: any error
 	}{
-		{"ok", 0, nil},
-		{"ok", -time.Second, nil},
-		{"ok", s3blob.MaxPresignTTL + time.Second, nil},
-		{"../x", time.Minute, blob.ErrInvalidKey},
-		{".s3blob-staging/x", time.Minute, blob.ErrInvalidKey},
+		{"ok", 0, 1, nil},
+		{"ok", -time.Second, 1, nil},
+		{"ok", s3blob.MaxPresignTTL + time.Second, 1, nil},
+		{"../x", time.Minute, 1, blob.ErrInvalidKey},
+		{".s3blob-staging/x", time.Minute, 1, blob.ErrInvalidKey},
+		{"ok", time.Minute, 0, nil}, // PresignGet takes no limit: only the POST fails
 	}
 	for _, tc := range tests {
 		_, gerr := s.PresignGet(t.Context(), tc.key, tc.ttl)
-		_, perr := s.PresignPut(t.Context(), tc.key, "", tc.ttl)
-		for op, err := range map[string]error{"PresignGet": gerr, "PresignPut": perr} {
+		_, perr := s.PresignPost(t.Context(), tc.key, "", tc.maxBytes, tc.ttl)
+		errs := map[string]error{"PresignPost": perr}
+		if tc.maxBytes > 0 {
+			errs["PresignGet"] = gerr
+		}
+		for op, err := range errs {
 			if err == nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-				t.Errorf("%s(%q, %v) error = %v, want %v", op, tc.key, tc.ttl, err, tc.wantErr)
+				t.Errorf("%s(%q, %v, max %d) error = %v, want %v", op, tc.key, tc.ttl, tc.maxBytes, err, tc.wantErr)
 			}
 		}
-	}
-}
-
-// postForm sends a multipart POST of fields and then the file, as a
-// browser form would.
-func postForm(t *testing.T, p s3blob.PostPolicy, body string) (int, string) {
-	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for k, v := range p.Fields {
-		if err := mw.WriteField(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fw, err := mw.CreateFormFile("file", "photo.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(fw, body)
-	mw.Close()
-	return do(t, http.MethodPost, p.URL, mw.FormDataContentType(), buf.String())
-}
-
-func TestPresignPost(t *testing.T) {
-	t.Parallel()
-	srv := newServer(t)
-	s := srv.store(t, "post", s3blob.Options{})
-	const key, body = "uploads/photo.jpg", "\xff\xd8\xff not really a jpeg"
-
-	p, err := s.PresignPost(t.Context(), key, "image/jpeg", int64(len(body)), 5*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, resp := postForm(t, p, body+"x"); code < 400 {
-		t.Errorf("POST one byte over the limit: HTTP %d %s, want refused", code, resp)
-	}
-	if _, err := s.Head(t.Context(), key); !errors.Is(err, blob.ErrNotFound) {
-		t.Errorf("a refused POST left an object: %v", err)
-	}
-	wrongType := s3blob.PostPolicy{URL: p.URL, Fields: map[string]string{}}
-	for k, v := range p.Fields {
-		wrongType.Fields[k] = v
-	}
-	wrongType.Fields["Content-Type"] = "text/html"
-	if code, resp := postForm(t, wrongType, body); code < 400 {
-		t.Errorf("POST with another Content-Type: HTTP %d %s, want refused", code, resp)
-	}
-	if code, resp := postForm(t, p, body); code >= 300 {
-		t.Fatalf("POST within the limit: HTTP %d %s", code, resp)
-	}
-	got, attrs, err := s.Get(t.Context(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer got.Close()
-	b, _ := io.ReadAll(got)
-	if string(b) != body || attrs.ContentType != "image/jpeg" {
-		t.Errorf("stored %q (%s), want the body as image/jpeg", b, attrs.ContentType)
 	}
 }

@@ -64,7 +64,7 @@
 // Attrs.ETag is the hex SHA-256 of the content, stored with the object as
 // user metadata (x-amz-meta-sha256), so it is the same for the same content
 // whether or not it was uploaded in parts. Objects written by other tools
-// (or through PresignPut) have no such metadata; their ETag is S3's, with
+// (or through PresignPost) have no such metadata; their ETag is S3's, with
 // the quotes removed.
 package s3blob
 
@@ -133,7 +133,7 @@ func init() {
 	})
 }
 
-var _ blob.Store = (*Store)(nil)
+var _ blob.PostSigner = (*Store)(nil)
 
 // Options tunes a Store. The zero value means the defaults.
 type Options struct {
