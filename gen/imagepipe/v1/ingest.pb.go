@@ -29,7 +29,7 @@ type CreateUploadURLRequest struct {
 	FileName string `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
 	// Content type the upload will be sent with: image/jpeg, image/png,
 	// image/webp, image/gif, image/tiff, image/avif or image/heif. Part of
-	// the signature: the PUT must send exactly this Content-Type.
+	// the policy: the form's Content-Type field must be exactly this.
 	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// Preset name or inline spec, as for Upload.
 	Preset  string          `protobuf:"bytes,3,opt,name=preset,proto3" json:"preset,omitempty"`
@@ -38,7 +38,7 @@ type CreateUploadURLRequest struct {
 	// As for Upload: a repeated request returns the first image and a fresh
 	// URL for it while it still awaits its upload.
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	// How long the URL stays valid (1m..24h; default 15m).
+	// How long the policy stays valid (1m..24h; default 10m).
 	ExpiresIn *durationpb.Duration `protobuf:"bytes,7,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	// As for Upload.
 	CallbackUrl string `protobuf:"bytes,8,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
@@ -152,15 +152,15 @@ func (x *CreateUploadURLRequest) GetVisibility() Visibility {
 type CreateUploadURLResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Image *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
-	// PUT the original's bytes here.
+	// POST the multipart/form-data form here.
 	UploadUrl string `protobuf:"bytes,2,opt,name=upload_url,json=uploadUrl,proto3" json:"upload_url,omitempty"`
-	// Always "PUT".
+	// "POST".
 	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
-	// Headers the PUT must send (Content-Type).
+	// Headers the request must send; none for a POST policy.
 	Headers    map[string]string      `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	// For method POST (an S3 POST policy): the form fields to send, in
-	// order, before the file field.
+	// For method POST (an S3 POST policy): the form fields to send, in any
+	// order, before the "file" field with the original's bytes.
 	FormFields    map[string]string `protobuf:"bytes,6,rep,name=form_fields,json=formFields,proto3" json:"form_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

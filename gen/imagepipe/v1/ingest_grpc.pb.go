@@ -35,10 +35,12 @@ type IngestServiceClient interface {
 	// good choice). Returns the image record: READY or FAILED if processing
 	// ended within metadata.wait, else its current state.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
-	// CreateUploadURL records an image AWAITING_UPLOAD and returns a
-	// presigned URL to PUT its original straight into the originals bucket
-	// (under uploads/). The bucket's ObjectCreated notification on the job
-	// queue starts processing, tracked like any upload. Needs an S3
+	// CreateUploadURL records an image AWAITING_UPLOAD and returns an S3 POST
+	// policy to upload its original straight into the originals bucket
+	// (under uploads/): the store itself refuses a body over the upload limit
+	// or of another type. The bucket's ObjectCreated notification on the job
+	// queue starts processing, tracked like any upload; the upload is used
+	// once (a later one to the same key changes nothing). Needs an S3
 	// originals store.
 	CreateUploadURL(ctx context.Context, in *CreateUploadURLRequest, opts ...grpc.CallOption) (*CreateUploadURLResponse, error)
 }
@@ -86,10 +88,12 @@ type IngestServiceServer interface {
 	// good choice). Returns the image record: READY or FAILED if processing
 	// ended within metadata.wait, else its current state.
 	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
-	// CreateUploadURL records an image AWAITING_UPLOAD and returns a
-	// presigned URL to PUT its original straight into the originals bucket
-	// (under uploads/). The bucket's ObjectCreated notification on the job
-	// queue starts processing, tracked like any upload. Needs an S3
+	// CreateUploadURL records an image AWAITING_UPLOAD and returns an S3 POST
+	// policy to upload its original straight into the originals bucket
+	// (under uploads/): the store itself refuses a body over the upload limit
+	// or of another type. The bucket's ObjectCreated notification on the job
+	// queue starts processing, tracked like any upload; the upload is used
+	// once (a later one to the same key changes nothing). Needs an S3
 	// originals store.
 	CreateUploadURL(context.Context, *CreateUploadURLRequest) (*CreateUploadURLResponse, error)
 	mustEmbedUnimplementedIngestServiceServer()
