@@ -300,6 +300,9 @@ func (c *Config) Validate() error {
 	if c.JWT.JWKS != "" {
 		errs = append(errs, c.JWT.Validate())
 	}
+	if c.URLSigningKeys == "" && !c.embeddedStatus() {
+		errs = append(errs, errors.New("url-signing-keys: set IMAGEPIPE_URL_SIGNING_KEYS (the same on every target) when the status store is not the embedded one"))
+	}
 	if c.SignedURLTTL < time.Second || c.SignedURLTTL > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("signed-url-ttl %s: want 1s..168h", c.SignedURLTTL))
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
@@ -40,6 +41,12 @@ func TestVerifyRejectsBadConfig(t *testing.T) {
 		"zero workers":             func(c *app.Config) { c.Processor.Workers = 0 },
 		"bad public URL":           func(c *app.Config) { c.PublicURL = "cdn.example.com" },
 		"bad log level":            func(c *app.Config) { c.LogLevel = "chatty" },
+		"auth neither on nor off":  func(c *app.Config) { c.Auth = "maybe" },
+		"no signing keys off the embedded default": func(c *app.Config) {
+			c.StatusURL = "dynamodb://images"
+		},
+		"signed URLs for a year": func(c *app.Config) { c.SignedURLTTL = 365 * 24 * time.Hour },
+		"JWKS without audience":  func(c *app.Config) { c.JWT.JWKS = "/etc/jwks.json"; c.JWT.Issuer = "https://id.example.com/" },
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -101,9 +101,6 @@ func (a *App) bootstrapAdminKey(ctx context.Context) error {
 func (a *App) initSigner(context.Context) error {
 	raw := a.cfg.URLSigningKeys
 	if raw == "" {
-		if !a.cfg.embeddedStatus() {
-			return errors.New("set IMAGEPIPE_URL_SIGNING_KEYS (the same on every target): private images' URLs are signed with it")
-		}
 		k, err := urlsign.LoadOrCreateKeyFile(filepath.Join(a.cfg.DataDir, signingKeyFile))
 		if err != nil {
 			return fmt.Errorf("url signing key: %w", err)

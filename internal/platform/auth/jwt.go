@@ -100,6 +100,14 @@ func (c JWTConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("JWT JWKS %q: the URL has no host", c.JWKS))
 		}
 	}
+	// Without both, a token the provider issued to another application
+	// (or another provider's) would be accepted here.
+	if c.Issuer == "" {
+		errs = append(errs, errors.New("JWT issuer: required (IMAGEPIPE_JWT_ISSUER): the iss every accepted token carries"))
+	}
+	if c.Audience == "" {
+		errs = append(errs, errors.New("JWT audience: required (IMAGEPIPE_JWT_AUDIENCE): the aud every accepted token carries"))
+	}
 	if c.Leeway < 0 || c.Leeway > maxLeeway {
 		errs = append(errs, fmt.Errorf("JWT leeway %s: want 0..%s", c.Leeway, maxLeeway))
 	}

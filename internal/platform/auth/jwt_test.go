@@ -342,14 +342,13 @@ func TestJWT(t *testing.T) {
 	}
 }
 
-// Without Issuer and Audience any iss and aud pass; the claim names can be
-// changed.
+// The claim names of tenant and scopes can be changed. (Issuer and
+// audience are required: Validate refuses a config without them.)
 func TestJWTConfigurable(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "jwks.json")
 	writeJWKS(t, file, "ec1")
-	j := newJWT(t, auth.JWTConfig{JWKS: file, TenantClaim: "org", ScopesClaim: "scp"})
+	j := newJWT(t, auth.JWTConfig{JWKS: file, Issuer: testIssuer, Audience: testAudience, TenantClaim: "org", ScopesClaim: "scp"})
 	tok := sign(t, claims(func(c map[string]any) {
-		c["iss"], c["aud"] = "anyone", []string{"anything"}
 		c["org"], c["scp"] = "beta", []string{"upload"}
 	}), jwa.ES256(), "ec1")
 	p, err := j.Authenticate(t.Context(), tok)
@@ -367,7 +366,7 @@ func TestJWTConfigurable(t *testing.T) {
 func TestJWTKeyRotationURL(t *testing.T) {
 	srv := newJWKSServer(t, "rsa1")
 	const every = 2 * time.Second
-	j := newJWT(t, auth.JWTConfig{JWKS: srv.URL, UnknownKeyRefresh: every})
+	j := newJWT(t, auth.JWTConfig{JWKS: srv.URL, Issuer: testIssuer, Audience: testAudience, UnknownKeyRefresh: every})
 	auth1 := func(name string) error {
 		_, err := j.Authenticate(t.Context(), sign(t, claims(nil), jwa.RS256(), name))
 		return err
@@ -406,7 +405,7 @@ func TestJWTKeyRotationURL(t *testing.T) {
 // Concurrent tokens with one new kid cause one fetch and all verify.
 func TestJWTUnknownKidConcurrent(t *testing.T) {
 	srv := newJWKSServer(t, "ec1")
-	j := newJWT(t, auth.JWTConfig{JWKS: srv.URL})
+	j := newJWT(t, auth.JWTConfig{JWKS: srv.URL, Issuer: testIssuer, Audience: testAudience})
 	hits := srv.quiet(t)
 	srv.serve(t, "ec1", "rsa2")
 	tok := sign(t, claims(nil), jwa.RS256(), "rsa2")
@@ -428,7 +427,7 @@ func TestJWTUnknownKidConcurrent(t *testing.T) {
 func TestJWTKeyRotationFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "jwks.json")
 	writeJWKS(t, file, "rsa1")
-	j := newJWT(t, auth.JWTConfig{JWKS: file})
+	j := newJWT(t, auth.JWTConfig{JWKS: file, Issuer: testIssuer, Audience: testAudience})
 	writeJWKS(t, file, "rsa1", "ec1")
 	if _, err := j.Authenticate(t.Context(), sign(t, claims(nil), jwa.ES256(), "ec1")); err != nil {
 		t.Fatal(err)
@@ -454,7 +453,7 @@ func TestNewJWTFails(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			j, err := auth.NewJWT(t.Context(), auth.JWTConfig{JWKS: tc.jwks}, nil, nil)
+			j, err := auth.NewJWT(t.Context(), auth.JWTConfig{JWKS: tc.jwks, Issuer: testIssuer, Audience: testAudience}, nil, nil)
 			if err == nil {
 				j.Close()
 				t.Fatal("NewJWT succeeded")
@@ -475,7 +474,9 @@ func TestJWTConfigValidate(t *testing.T) {
 		cfg  auth.JWTConfig
 		want []string // in the error; none: valid
 	}{
-		{"file", auth.JWTConfig{JWKS: "/etc/imagepipe/jwks.json"}, nil},
+		{"file", auth.JWTConfig{JWKS: "/etc/imagepipe/jwks.json", Issuer: "x", Audience: "y"}, nil},
+		{"no issuer", auth.JWTConfig{JWKS: "k.json", Audience: "y"}, []string{"issuer", "required"}},
+		{"no audience", auth.JWTConfig{JWKS: "k.json", Issuer: "x"}, []string{"audience", "required"}},
 		{"https", auth.JWTConfig{JWKS: "https://idp.example/.well-known/jwks.json", Issuer: "x", Audience: "y", Leeway: time.Minute}, nil},
 		{"empty", auth.JWTConfig{}, []string{"JWKS", "required"}},
 		{"scheme", auth.JWTConfig{JWKS: "ftp://idp.example/jwks"}, []string{"JWKS", "ftp://"}},
