@@ -27,26 +27,44 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 		return nil, err
 	}
 	ids, batch := req.GetImageIds(), req.GetBatchId()
-	switch {
-	case len(ids) > 0 && batch != "":
-		return nil, apperr.InvalidField("batch_id", "give image_ids or batch_id, not both")
-	case len(ids) == 0 && batch == "":
-		return nil, apperr.InvalidField("image_ids", "required unless batch_id is given")
-	case len(ids) > MaxPageSize:
-		return nil, apperr.InvalidField("image_ids", "at most %d ids", MaxPageSize)
-	case batch != "" && !jobs.ValidBatchID(batch):
-		return nil, apperr.InvalidField("batch_id", "must be 1..64 of [A-Za-z0-9_-]")
-	}
-	for i, id := range ids {
-		if !jobs.ValidID(id) {
-			return nil, apperr.InvalidField(fmt.Sprintf("image_ids[%d]", i), "not an image id")
-		}
+	if err := checkRetrySelection(ids, batch); err != nil {
+		return nil, err
 	}
 	if batch != "" {
 		if ids, err = s.failedInBatch(ctx, tenant, batch); err != nil {
 			return nil, err
 		}
 	}
+	resp, err := s.retryAll(ctx, p, ids)
+	if err != nil {
+		return nil, err
+	}
+	s.Log.Info("images retried", "tenant", tenant, "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped), "by", caller(p))
+	return resp, nil
+}
+
+// checkRetrySelection validates the images a retry names: ids or a batch.
+func checkRetrySelection(ids []string, batch string) error {
+	switch {
+	case len(ids) > 0 && batch != "":
+		return apperr.InvalidField("batch_id", "give image_ids or batch_id, not both")
+	case len(ids) == 0 && batch == "":
+		return apperr.InvalidField("image_ids", "required unless batch_id is given")
+	case len(ids) > MaxPageSize:
+		return apperr.InvalidField("image_ids", "at most %d ids", MaxPageSize)
+	case batch != "" && !jobs.ValidBatchID(batch):
+		return apperr.InvalidField("batch_id", "must be 1..64 of [A-Za-z0-9_-]")
+	}
+	for i, id := range ids {
+		if !jobs.ValidID(id) {
+			return apperr.InvalidField(fmt.Sprintf("image_ids[%d]", i), "not an image id")
+		}
+	}
+	return nil
+}
+
+// retryAll retries each of ids once, in order, until the client goes away.
+func (s *Service) retryAll(ctx context.Context, p auth.Principal, ids []string) (*pb.RetryImagesResponse, error) {
 	resp := &pb.RetryImagesResponse{}
 	seen := map[string]bool{}
 	for _, id := range ids {
@@ -59,31 +77,39 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 		if err := ctx.Err(); err != nil {
 			return nil, apperr.Unavailable(err)
 		}
-		// A record's tenant never changes: checked before the retry is as
-		// good as during.
-		owned, err := s.owned(ctx, p, id)
-		if err != nil {
+		if err := s.retryOne(ctx, p, id, resp); err != nil {
 			return nil, err
 		}
-		if !owned {
-			resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFound})
-			continue
-		}
-		rec, err := jobs.Retry(context.WithoutCancel(ctx), s.Records, s.Jobs, id)
-		switch {
-		case err == nil:
-			resp.Images = append(resp.Images, rec.Image)
-		case errors.Is(err, records.ErrNotFound):
-			resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFound})
-		case errors.Is(err, jobs.ErrNotFailed):
-			resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFailed})
-		default:
-			s.Log.Error("retrying images failed", "image", id, "retried", len(resp.Images), "err", err)
-			return nil, apperr.Unavailable(err)
-		}
 	}
-	s.Log.Info("images retried", "tenant", tenant, "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped), "by", caller(p))
 	return resp, nil
+}
+
+// retryOne retries image id if p owns it, adding it to resp's images or
+// skips.
+func (s *Service) retryOne(ctx context.Context, p auth.Principal, id string, resp *pb.RetryImagesResponse) error {
+	// A record's tenant never changes: checked before the retry is as
+	// good as during.
+	owned, err := s.owned(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	if !owned {
+		resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFound})
+		return nil
+	}
+	rec, err := jobs.Retry(context.WithoutCancel(ctx), s.Records, s.Jobs, id)
+	switch {
+	case err == nil:
+		resp.Images = append(resp.Images, rec.Image)
+	case errors.Is(err, records.ErrNotFound):
+		resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFound})
+	case errors.Is(err, jobs.ErrNotFailed):
+		resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFailed})
+	default:
+		s.Log.Error("retrying images failed", "image", id, "retried", len(resp.Images), "err", err)
+		return apperr.Unavailable(err)
+	}
+	return nil
 }
 
 // owned reports whether image id exists, is not DELETED, and p owns it.

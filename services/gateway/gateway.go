@@ -134,8 +134,24 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (http.Han
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	g := newGateway(cfg, deps, log)
+	mux := newServeMux(g.marshaler)
+	if err := g.registerServices(ctx, mux); err != nil {
+		return nil, err
+	}
+	if err := g.registerRoutes(mux); err != nil {
+		return nil, err
+	}
+	if cfg.AuthOff {
+		log.Warn(authOffWarning)
+	}
+	return g.middleware(mux), nil
+}
+
+// newGateway holds the config, the service clients and the stores.
+func newGateway(cfg Config, deps Deps, log *slog.Logger) *Gateway {
 	conns := deps.Conns
-	g := &Gateway{
+	return &Gateway{
 		cfg:      cfg,
 		ingest:   pb.NewIngestServiceClient(conns.Ingest),
 		status:   pb.NewStatusServiceClient(conns.Status),
@@ -148,37 +164,53 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (http.Han
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		},
 	}
-	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marshaler),
+}
+
+// newServeMux is the grpc-gateway mux with imagepipe's marshaler, error
+// handlers and forwarded headers.
+func newServeMux(marshaler runtime.Marshaler) *runtime.ServeMux {
+	return runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
-		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
-			switch {
-			case strings.EqualFold(h, trace.Header):
-				return trace.Header, true // W3C trace context, as gRPC metadata
-			case strings.EqualFold(h, headerAuthorization):
-				// grpc-gateway passes it on as "authorization" by itself;
-				// no second copy under grpcgateway-authorization.
-				return "", false
-			}
-			return runtime.DefaultHeaderMatcher(h)
-		}),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
 	)
-	if err := pb.RegisterStatusServiceHandlerClient(ctx, mux, pb.NewStatusServiceClient(conns.Status)); err != nil {
-		return nil, err
+}
+
+// incomingHeader says which HTTP headers go on as gRPC metadata, and as what.
+func incomingHeader(h string) (string, bool) {
+	switch {
+	case strings.EqualFold(h, trace.Header):
+		return trace.Header, true // W3C trace context, as gRPC metadata
+	case strings.EqualFold(h, headerAuthorization):
+		// grpc-gateway passes it on as "authorization" by itself;
+		// no second copy under grpcgateway-authorization.
+		return "", false
 	}
-	if err := pb.RegisterProcessorServiceHandlerClient(ctx, mux, pb.NewProcessorServiceClient(conns.Processor)); err != nil {
-		return nil, err
+	return runtime.DefaultHeaderMatcher(h)
+}
+
+// registerServices adds the generated routes of the services to mux; the
+// admin ones only when there is an admin connection.
+func (g *Gateway) registerServices(ctx context.Context, mux *runtime.ServeMux) error {
+	if err := pb.RegisterStatusServiceHandlerClient(ctx, mux, pb.NewStatusServiceClient(g.conns.Status)); err != nil {
+		return err
 	}
-	if conns.hasAdmin() {
-		if err := pb.RegisterAdminServiceHandlerClient(ctx, mux, pb.NewAdminServiceClient(conns.Admin)); err != nil {
-			return nil, err
+	if err := pb.RegisterProcessorServiceHandlerClient(ctx, mux, pb.NewProcessorServiceClient(g.conns.Processor)); err != nil {
+		return err
+	}
+	if g.conns.hasAdmin() {
+		if err := pb.RegisterAdminServiceHandlerClient(ctx, mux, pb.NewAdminServiceClient(g.conns.Admin)); err != nil {
+			return err
 		}
 	}
 	// Only CreateUploadURL has an HTTP rule; uploads are the custom route.
-	if err := pb.RegisterIngestServiceHandlerClient(ctx, mux, g.ingest); err != nil {
-		return nil, err
-	}
+	return pb.RegisterIngestServiceHandlerClient(ctx, mux, g.ingest)
+}
+
+// registerRoutes adds the custom routes (uploads, variants, /healthz,
+// /openapi.json) to mux.
+func (g *Gateway) registerRoutes(mux *runtime.ServeMux) error {
 	routes := []struct {
 		method, path string
 		h            runtime.HandlerFunc
@@ -191,20 +223,22 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (http.Han
 	}
 	for _, r := range routes {
 		if err := mux.HandlePath(r.method, r.path, r.h); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if cfg.AuthOff {
-		log.Warn(authOffWarning)
-	}
+	return nil
+}
+
+// middleware wraps mux in the handlers that see every request.
+func (g *Gateway) middleware(mux http.Handler) http.Handler {
 	// Outermost first: CORS answers preflights (and labels every answer,
 	// errors included), 401s get their challenge, and refused content
 	// types stop before any gRPC call.
 	h := withChallenge(requireContentType(g.withSSE(mux)))
-	if len(cfg.CORSOrigins) > 0 {
-		h = newCORS(cfg.CORSOrigins).Handler(h)
+	if len(g.cfg.CORSOrigins) > 0 {
+		h = newCORS(g.cfg.CORSOrigins).Handler(h)
 	}
-	return h, nil
+	return h
 }
 
 // customRoutes documents the routes that are not generated from the protos.

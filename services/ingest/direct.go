@@ -51,20 +51,43 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 	if !ok {
 		return nil, apperr.InvalidField("content_type", "must be one of image/jpeg, image/png, image/webp, image/gif, image/tiff, image/avif, image/heif")
 	}
-	ttl := defaultUploadTTL
-	if e := req.GetExpiresIn(); e != nil {
-		if ttl = e.AsDuration(); e.CheckValid() != nil || ttl < minUploadTTL || ttl > maxUploadTTL {
-			return nil, apperr.InvalidField("expires_in", "must be between 1m and 24h")
-		}
-	}
-	c, err := s.check(ctx, p, "", &pb.UploadMetadata{FileName: req.GetFileName(), ContentType: req.GetContentType(),
-		Preset: req.GetPreset(), Spec: req.GetSpec(), BatchId: req.GetBatchId(), IdempotencyKey: req.GetIdempotencyKey(),
-		CallbackUrl: req.GetCallbackUrl(), BatchSize: req.GetBatchSize(), Visibility: req.GetVisibility()})
+	ttl, err := uploadTTL(req)
 	if err != nil {
 		return nil, err
 	}
+	c, err := s.check(ctx, p, "", uploadMetadata(req))
+	if err != nil {
+		return nil, err
+	}
+	rec, existing, err := s.createDirect(ctx, c, newDirectImage(req, c, format))
+	if err != nil || existing != nil {
+		return existing, err
+	}
+	return s.uploadPolicy(ctx, signer, rec.Image, ttl)
+}
+
+// uploadTTL is the policy lifetime the request asks for, or the default.
+func uploadTTL(req *pb.CreateUploadURLRequest) (time.Duration, error) {
+	ttl := defaultUploadTTL
+	if e := req.GetExpiresIn(); e != nil {
+		if ttl = e.AsDuration(); e.CheckValid() != nil || ttl < minUploadTTL || ttl > maxUploadTTL {
+			return 0, apperr.InvalidField("expires_in", "must be between 1m and 24h")
+		}
+	}
+	return ttl, nil
+}
+
+// uploadMetadata is the request seen as an upload's metadata, for s.check.
+func uploadMetadata(req *pb.CreateUploadURLRequest) *pb.UploadMetadata {
+	return &pb.UploadMetadata{FileName: req.GetFileName(), ContentType: req.GetContentType(),
+		Preset: req.GetPreset(), Spec: req.GetSpec(), BatchId: req.GetBatchId(), IdempotencyKey: req.GetIdempotencyKey(),
+		CallbackUrl: req.GetCallbackUrl(), BatchSize: req.GetBatchSize(), Visibility: req.GetVisibility()}
+}
+
+// newDirectImage is the record of an image awaiting its direct upload.
+func newDirectImage(req *pb.CreateUploadURLRequest, c *checked, format sniff.Format) *pb.Image {
 	now := timestamppb.Now()
-	img := &pb.Image{
+	return &pb.Image{
 		Id:             jobs.NewID(),
 		Tenant:         c.tenant,
 		Visibility:     c.visibility,
@@ -84,29 +107,39 @@ func (s *Service) CreateUploadURL(ctx context.Context, req *pb.CreateUploadURLRe
 		CreateTime: now,
 		UpdateTime: now,
 	}
-	rec, err := s.Records.Create(ctx, img)
+}
+
+// createDirect stores img, or finds the image its idempotency key already
+// names. A found image that no longer awaits a direct upload comes back
+// as the whole answer, existing, with no URL that could overwrite its
+// original.
+func (s *Service) createDirect(ctx context.Context, c *checked, img *pb.Image) (rec *records.Record, existing *pb.CreateUploadURLResponse, err error) {
+	rec, err = s.Records.Create(ctx, img)
 	if errors.Is(err, records.ErrExists) {
-		rec, err = s.Records.GetByIdempotencyKey(ctx, c.tenant, req.GetIdempotencyKey())
+		rec, err = s.Records.GetByIdempotencyKey(ctx, c.tenant, img.GetIdempotencyKey())
 		if err == nil && rec.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
-			return nil, keyOfDeletedImage(c.field("idempotency_key"))
+			return nil, nil, keyOfDeletedImage(c.field("idempotency_key"))
 		}
 		if err == nil && (!rec.Image.GetOriginal().GetDirectUpload() || rec.Image.GetState() != pb.ImageState_IMAGE_STATE_AWAITING_UPLOAD) {
-			// The key's image is not waiting for an upload: answer with it,
-			// without a URL that could overwrite its original.
-			return &pb.CreateUploadURLResponse{Image: rec.Image}, nil
+			return nil, &pb.CreateUploadURLResponse{Image: rec.Image}, nil
 		}
 	}
 	if err != nil {
-		return nil, apperr.Unavailable(err)
+		return nil, nil, apperr.Unavailable(err)
 	}
+	return rec, nil, nil
+}
+
+// uploadPolicy answers with a POST policy for img's upload key.
+func (s *Service) uploadPolicy(ctx context.Context, signer blob.PostSigner, img *pb.Image, ttl time.Duration) (*pb.CreateUploadURLResponse, error) {
 	// The first image's declared type, not a repeat's.
-	contentType := rec.Image.GetOriginal().GetDeclaredContentType()
-	policy, err := signer.PresignPost(ctx, jobs.UploadPrefix+rec.Image.GetId(), contentType, s.cfg.MaxBytes, ttl)
+	contentType := img.GetOriginal().GetDeclaredContentType()
+	policy, err := signer.PresignPost(ctx, jobs.UploadPrefix+img.GetId(), contentType, s.cfg.MaxBytes, ttl)
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
 	return &pb.CreateUploadURLResponse{
-		Image:      rec.Image,
+		Image:      img,
 		UploadUrl:  policy.URL,
 		Method:     "POST",
 		FormFields: policy.Fields,

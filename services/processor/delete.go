@@ -65,10 +65,28 @@ func (s *Service) DeleteBatch(ctx context.Context, req *pb.DeleteBatchRequest) (
 	if err != nil {
 		return nil, err
 	}
-	var (
-		recs             []*records.Record // the images this call deletes
-		total, remaining int
-	)
+	recs, remaining, err := s.batchToDelete(ctx, tenant, batch)
+	if err != nil {
+		return nil, err
+	}
+	deleted, err := s.deleteRecords(ctx, recs)
+	if err != nil {
+		return nil, apperr.Unavailable(err) // a retry deletes the rest
+	}
+	resp := &pb.DeleteBatchResponse{Remaining: int32(remaining)}
+	for i, rec := range recs {
+		if deleted[i] {
+			resp.ImageIds = append(resp.ImageIds, rec.Image.GetId())
+		}
+	}
+	return resp, nil
+}
+
+// batchToDelete reads tenant's batch: the records of the (at most
+// maxBatchDeletes) images this call deletes, and how many more remain;
+// NotFound for a batch without images.
+func (s *Service) batchToDelete(ctx context.Context, tenant, batch string) (recs []*records.Record, remaining int, err error) {
+	total := 0
 	err = records.EachInBatch(ctx, s.Records, tenant, batch, func(r *records.Record) {
 		total++
 		switch {
@@ -80,11 +98,18 @@ func (s *Service) DeleteBatch(ctx context.Context, req *pb.DeleteBatchRequest) (
 		}
 	})
 	if err != nil {
-		return nil, apperr.Unavailable(err)
+		return nil, 0, apperr.Unavailable(err)
 	}
 	if total == 0 {
-		return nil, apperr.NotFound("batch", batch)
+		return nil, 0, apperr.NotFound("batch", batch)
 	}
+	return recs, remaining, nil
+}
+
+// deleteRecords deletes the images of recs, maxConcurrentDeletes at once,
+// and reports which of them this call deleted. Once the client leaves it
+// begins no more, but finishes those begun.
+func (s *Service) deleteRecords(ctx context.Context, recs []*records.Record) ([]bool, error) {
 	deleted := make([]bool, len(recs))
 	errs := make([]error, len(recs))
 	sem := make(chan struct{}, maxConcurrentDeletes)
@@ -102,16 +127,7 @@ func (s *Service) DeleteBatch(ctx context.Context, req *pb.DeleteBatchRequest) (
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, apperr.Unavailable(err) // a retry deletes the rest
-	}
-	resp := &pb.DeleteBatchResponse{Remaining: int32(remaining)}
-	for i, rec := range recs {
-		if deleted[i] {
-			resp.ImageIds = append(resp.ImageIds, rec.Image.GetId())
-		}
-	}
-	return resp, nil
+	return deleted, errors.Join(errs...)
 }
 
 // delete deletes the image rec holds and returns its tombstone, and

@@ -196,17 +196,51 @@ func BatchEventID(b *pb.Batch) string {
 // DeliveryID is the id of the delivery of an event to url.
 func DeliveryID(eventID, url string) string { return hashID("dlv_", eventID, url) }
 
+// handleImage turns an image event into deliveries: image.ready or
+// image.failed (and batch.completed for a batch it completes), or
+// image.deleted; it acks the message once they are queued.
 func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *events.ImageEvent) {
 	log := d.log.With("image", ev.ID, "state", ev.State)
+	img, ok := d.eventImage(ctx, m, log, ev)
+	if !ok {
+		return
+	}
+	tenant := records.Tenant(img)
+	log = log.With("tenant", tenant)
+	if img.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
+		d.handleDeleted(ctx, m, log, img)
+		return
+	}
+	var bv batchView
+	if img.GetBatchId() != "" {
+		var err error
+		if bv, err = d.readBatch(ctx, tenant, img.GetBatchId()); err != nil {
+			log.Error("status store unavailable; event will be redelivered", "err", err)
+			return
+		}
+	}
+	if err := d.publish(ctx, imageEvent(img, bv), d.targets(tenant, img.GetCallbackUrl()), img.GetId(), img.GetBatchId()); err != nil {
+		log.Error("could not queue the event's deliveries; event will be redelivered", "err", err)
+		return
+	}
+	if !d.announceBatch(ctx, log, tenant, bv) {
+		return
+	}
+	d.consumer.Ack(ctx, m)
+}
+
+// eventImage reads the image ev is about, and reports false (settling the
+// message) when it is unknown, unreadable, or has moved on since ev.
+func (d *Dispatcher) eventImage(ctx context.Context, m queue.Message, log *slog.Logger, ev *events.ImageEvent) (*pb.Image, bool) {
 	rec, err := d.records.Get(ctx, ev.ID)
 	switch {
 	case errors.Is(err, records.ErrNotFound):
 		log.Warn("event for an unknown image; dropping it")
 		d.consumer.Ack(ctx, m)
-		return
+		return nil, false
 	case err != nil:
 		log.Error("status store unavailable; event will be redelivered", "err", err)
-		return
+		return nil, false
 	}
 	img := rec.Image
 	deleted := img.GetState() == pb.ImageState_IMAGE_STATE_DELETED
@@ -214,54 +248,50 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 	if !records.Terminal(img.GetState()) || img.GetState().String() != ev.State || (!deleted && img.GetRetries() != ev.Retries) {
 		log.Info("image moved on since the event; a later event covers it", "now", img.GetState(), "retries", img.GetRetries())
 		d.consumer.Ack(ctx, m)
-		return
+		return nil, false
 	}
-	tenant := records.Tenant(img)
-	log = log.With("tenant", tenant)
-	if deleted {
-		d.handleDeleted(ctx, m, log, img)
-		return
-	}
-	var bv batchView
-	if img.GetBatchId() != "" {
-		if bv, err = d.readBatch(ctx, tenant, img.GetBatchId()); err != nil {
-			log.Error("status store unavailable; event will be redelivered", "err", err)
-			return
-		}
-	}
+	return img, true
+}
+
+// imageEvent is the image.ready or image.failed event of img, with its
+// batch's summary (if bv read one).
+func imageEvent(img *pb.Image, bv batchView) *pb.WebhookEvent {
 	typ := EventImageReady
 	if img.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
 		typ = EventImageFailed
 	}
-	event := &pb.WebhookEvent{
+	return &pb.WebhookEvent{
 		Id:         ImageEventID(img.GetId(), img.GetState(), img.GetRetries()),
 		Type:       typ,
 		CreateTime: img.GetUpdateTime(),
 		Image:      img,
 		Batch:      bv.summary,
 	}
-	if err := d.publish(ctx, event, d.targets(tenant, img.GetCallbackUrl()), img.GetId(), img.GetBatchId()); err != nil {
-		log.Error("could not queue the event's deliveries; event will be redelivered", "err", err)
-		return
+}
+
+// announceBatch queues batch.completed for a complete batch bv (unless a
+// deletion changed it last); false when the deliveries could not be queued.
+func (d *Dispatcher) announceBatch(ctx context.Context, log *slog.Logger, tenant string, bv batchView) bool {
+	batch := bv.summary
+	if batch == nil || batch.GetState() == pb.BatchState_BATCH_STATE_PENDING {
+		return true
 	}
-	if batch := bv.summary; batch != nil && batch.GetState() != pb.BatchState_BATCH_STATE_PENDING {
-		if bv.deletedLast {
-			// Complete, but a deletion changed it last: the batch either
-			// completed before it (announced then, with that time's
-			// counts, unless the image events that completed it came
-			// after the deletion) or was completed by it, and deletions
-			// announce no batch.
-			log.Info("batch changed last by a deletion; no batch.completed", "batch", batch.GetId())
-		} else {
-			bev := &pb.WebhookEvent{Id: BatchEventID(batch), Type: EventBatchCompleted, CreateTime: bv.latest, Batch: batch}
-			if err := d.publish(ctx, bev, d.targets(tenant, bv.hooks...), "", batch.GetId()); err != nil {
-				log.Error("could not queue the batch event's deliveries; event will be redelivered", "batch", batch.GetId(), "err", err)
-				return
-			}
-			log.Info("batch completed", "batch", batch.GetId(), "batch_state", batch.GetState())
-		}
+	if bv.deletedLast {
+		// Complete, but a deletion changed it last: the batch either
+		// completed before it (announced then, with that time's
+		// counts, unless the image events that completed it came
+		// after the deletion) or was completed by it, and deletions
+		// announce no batch.
+		log.Info("batch changed last by a deletion; no batch.completed", "batch", batch.GetId())
+		return true
 	}
-	d.consumer.Ack(ctx, m)
+	bev := &pb.WebhookEvent{Id: BatchEventID(batch), Type: EventBatchCompleted, CreateTime: bv.latest, Batch: batch}
+	if err := d.publish(ctx, bev, d.targets(tenant, bv.hooks...), "", batch.GetId()); err != nil {
+		log.Error("could not queue the batch event's deliveries; event will be redelivered", "batch", batch.GetId(), "err", err)
+		return false
+	}
+	log.Info("batch completed", "batch", batch.GetId(), "batch_state", batch.GetState())
+	return true
 }
 
 // handleDeleted announces a deleted image as image.deleted, to its

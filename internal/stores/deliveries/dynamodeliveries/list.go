@@ -40,6 +40,24 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 	if err != nil {
 		return deliveries.Page{}, err
 	}
+	items, next, err := s.query(ctx, s.queryInput(f), f, start, pageSize)
+	if err != nil {
+		return deliveries.Page{}, err
+	}
+	page := deliveries.Page{NextPageToken: next}
+	if len(items) > pageSize {
+		items = items[:pageSize]
+		page.NextPageToken = encodeToken(f, items[pageSize-1])
+	}
+	if page.Records, err = decodeAll(items); err != nil {
+		return deliveries.Page{}, err
+	}
+	return page, nil
+}
+
+// queryInput is the Query of f's deliveries on the by_created index, newest
+// first, without its start key and limit.
+func (s *Store) queryInput(f deliveries.Filter) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		IndexName:                 aws.String(IndexByCreated),
@@ -48,6 +66,15 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 		ExpressionAttributeValues: map[string]types.AttributeValue{":log": dynamoutil.S(logValue)},
 		ScanIndexForward:          aws.Bool(false),
 	}
+	if conds := filterConditions(f, in.ExpressionAttributeNames, in.ExpressionAttributeValues); len(conds) > 0 {
+		in.FilterExpression = aws.String(strings.Join(conds, " AND "))
+	}
+	return in
+}
+
+// filterConditions are the FilterExpression conditions of f; it adds their
+// attribute names and values to names and values.
+func filterConditions(f deliveries.Filter, names map[string]string, values map[string]types.AttributeValue) []string {
 	var conds []string
 	for _, c := range []struct {
 		attr, ref string
@@ -60,8 +87,8 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 	} {
 		if c.set {
 			conds = append(conds, "#"+c.ref+" = :"+c.ref)
-			in.ExpressionAttributeNames["#"+c.ref] = c.attr
-			in.ExpressionAttributeValues[":"+c.ref] = c.value
+			names["#"+c.ref] = c.attr
+			values[":"+c.ref] = c.value
 		}
 	}
 	if f.Tenant != "" {
@@ -70,29 +97,28 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 			cond = "(attribute_not_exists(#tn) OR #tn = :tn)"
 		}
 		conds = append(conds, cond)
-		in.ExpressionAttributeNames["#tn"] = attrTenant
-		in.ExpressionAttributeValues[":tn"] = dynamoutil.S(f.Tenant)
+		names["#tn"] = attrTenant
+		values[":tn"] = dynamoutil.S(f.Tenant)
 	}
-	if len(conds) > 0 {
-		in.FilterExpression = aws.String(strings.Join(conds, " AND "))
-	}
-	var (
-		items []map[string]types.AttributeValue
-		page  deliveries.Page
-	)
+	return conds
+}
+
+// query runs in from start until it has read pageSize+1 items or the index
+// ends. After s.maxQueries calls it stops short, with next the token to go
+// on from where the index was read to.
+func (s *Store) query(ctx context.Context, in *dynamodb.QueryInput, f deliveries.Filter, start map[string]types.AttributeValue, pageSize int) (items []map[string]types.AttributeValue, next string, err error) {
 	for q := 0; len(items) <= pageSize; q++ {
 		if q == s.maxQueries { // short page: go on from where the index was read to
-			page.NextPageToken = encodeToken(f, start)
-			break
+			return items, encodeToken(f, start), nil
 		}
 		limit := pageSize + 1 - len(items)
-		if len(conds) > 0 {
+		if in.FilterExpression != nil {
 			limit = max(limit, s.minFilteredLimit)
 		}
 		in.ExclusiveStartKey, in.Limit = start, aws.Int32(int32(limit))
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
-			return deliveries.Page{}, s.wrap("list", err)
+			return nil, "", s.wrap("list", err)
 		}
 		items = append(items, out.Items...)
 		if len(out.LastEvaluatedKey) == 0 {
@@ -100,18 +126,20 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 		}
 		start = out.LastEvaluatedKey
 	}
-	if len(items) > pageSize {
-		items = items[:pageSize]
-		page.NextPageToken = encodeToken(f, items[pageSize-1])
-	}
+	return items, "", nil
+}
+
+// decodeAll decodes the delivery items of a page.
+func decodeAll(items []map[string]types.AttributeValue) ([]*deliveries.Record, error) {
+	var recs []*deliveries.Record
 	for _, item := range items {
 		rec, err := decode(item)
 		if err != nil {
-			return deliveries.Page{}, err
+			return nil, err
 		}
-		page.Records = append(page.Records, rec)
+		recs = append(recs, rec)
 	}
-	return page, nil
+	return recs, nil
 }
 
 // encodeToken makes the token continuing after the index position of key

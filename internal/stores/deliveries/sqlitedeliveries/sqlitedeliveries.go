@@ -203,8 +203,8 @@ func (s *Store) Update(ctx context.Context, rec *deliveries.Record) (*deliveries
 }
 
 // List implements deliveries.Store: newest first by create time, then by id
-// descending. A delivery without a tenant is the default tenant's. The page token is the last position returned and the filter,
-// as base64url JSON.
+// descending. A delivery without a tenant is the default tenant's. The page
+// token is the last position returned and the filter, as base64url JSON.
 func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, token string) (deliveries.Page, error) {
 	if pageSize < 0 || pageSize > maxPageSize {
 		return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: page size %d not in 0..%d", pageSize, maxPageSize)
@@ -212,10 +212,39 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 	if pageSize == 0 {
 		pageSize = defaultPageSize
 	}
-	var (
-		where []string
-		args  []any
-	)
+	q, args, err := listQuery(f, token)
+	if err != nil {
+		return deliveries.Page{}, err
+	}
+	rows, err := s.db.QueryContext(ctx, q, append(args, pageSize+1)...)
+	if err != nil {
+		return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: list: %w", err)
+	}
+	defer rows.Close()
+	return readPage(rows, f, pageSize)
+}
+
+// listQuery is the SELECT of the deliveries f matches after the token's
+// position, newest first, and its arguments but for the closing LIMIT's.
+func listQuery(f deliveries.Filter, token string) (string, []any, error) {
+	where, args := filterWhere(f)
+	if token != "" {
+		created, id, err := deliveries.DecodeToken(token, f)
+		if err != nil {
+			return "", nil, fmt.Errorf("sqlitedeliveries: %w", err)
+		}
+		where, args = append(where, "(created, id) < (?, ?)"), append(args, created, id)
+	}
+	q := `SELECT id, version, created, record FROM webhook_deliveries`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created DESC, id DESC LIMIT ?"
+	return q, args, nil
+}
+
+// filterWhere is f as WHERE conditions and their arguments.
+func filterWhere(f deliveries.Filter) (where []string, args []any) {
 	if f.State != 0 {
 		where, args = append(where, "state = ?"), append(args, int32(f.State))
 	}
@@ -228,23 +257,12 @@ func (s *Store) List(ctx context.Context, f deliveries.Filter, pageSize int, tok
 	if f.Tenant != "" {
 		where, args = append(where, tenantExpr+" = ?"), append(args, f.Tenant)
 	}
-	if token != "" {
-		created, id, err := deliveries.DecodeToken(token, f)
-		if err != nil {
-			return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: %w", err)
-		}
-		where, args = append(where, "(created, id) < (?, ?)"), append(args, created, id)
-	}
-	q := `SELECT id, version, created, record FROM webhook_deliveries`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY created DESC, id DESC LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, q, append(args, pageSize+1)...)
-	if err != nil {
-		return deliveries.Page{}, fmt.Errorf("sqlitedeliveries: list: %w", err)
-	}
-	defer rows.Close()
+	return where, args
+}
+
+// readPage decodes up to pageSize deliveries from rows; a row past them
+// means there is more, and gives the page a token to go on.
+func readPage(rows *sql.Rows, f deliveries.Filter, pageSize int) (deliveries.Page, error) {
 	var (
 		page        deliveries.Page
 		lastCreated int64
