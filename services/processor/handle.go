@@ -177,13 +177,34 @@ func (p *Processor) claim(ctx context.Context, log *slog.Logger, m queue.Message
 }
 
 // attempt processes the image within cfg.JobTimeout while a heartbeat
-// keeps its job hidden from other workers.
+// keeps its job hidden from other workers. An attempt that fails once its
+// deadline has passed (and not because of a shutdown) fails permanently
+// with failure.Timeout (timedOut).
 func (p *Processor) attempt(ctx context.Context, m queue.Message, img *pb.Image) error {
 	stopHeartbeat := p.consumer.Heartbeat(ctx, m)
 	defer stopHeartbeat()
 	jobCtx, cancel := context.WithTimeout(ctx, p.cfg.JobTimeout)
 	defer cancel()
-	return p.process(jobCtx, img)
+	err := p.process(jobCtx, img)
+	if err != nil && ctx.Err() == nil && errors.Is(jobCtx.Err(), context.DeadlineExceeded) {
+		return p.timedOut(err)
+	}
+	return err
+}
+
+// timedOut classifies err, from an attempt whose deadline passed: the
+// same spec on the same original would take as long again, so retrying
+// would only spend the work MaxAttempts times. It is a permanent
+// failure.Timeout, unless err already is permanent or says the image was
+// deleted or superseded meanwhile. (A store that stalls past the deadline
+// also ends here: the deadline is the attempt's whole budget.)
+func (p *Processor) timedOut(err error) error {
+	var perm *imaging.Error
+	if errors.As(err, &perm) || errors.Is(err, errDeleted) || errors.Is(err, errSuperseded) {
+		return err
+	}
+	timeout := &imaging.Error{Code: failure.Timeout, Msg: fmt.Sprintf("processing took longer than %s", p.cfg.JobTimeout)}
+	return fmt.Errorf("%w: %w", timeout, err)
 }
 
 // finish decides the outcome of an attempt on img (as claimed) that ran

@@ -228,3 +228,26 @@ func TestVariantStoreFailureRetries(t *testing.T) {
 		}
 	}
 }
+
+// An attempt that runs past its deadline (processor.job-timeout) fails
+// permanently with "timeout" after one attempt: the same work would take
+// as long again, so it is not retried.
+func TestJobTimeoutFailsPermanently(t *testing.T) {
+	r := newRig(t, nil, func(c *processor.Config) { c.JobTimeout = time.Nanosecond })
+	ctx := context.Background()
+	id := r.submit(t, "dandelion.jpg")
+	r.proc.Handle(ctx, r.receive(t))
+	img := r.state(t, id)
+	if img.GetState() != pb.ImageState_IMAGE_STATE_FAILED || img.GetError().GetCode() != "timeout" || img.GetAttempts() != 1 {
+		t.Fatalf("%s %v after %d attempts, want FAILED timeout after 1", img.GetState(), img.GetError(), img.GetAttempts())
+	}
+	if st, _ := r.q.Stats(ctx); st.Visible+st.InFlight+st.Delayed != 0 {
+		t.Errorf("queue not empty after a timeout: %+v", st)
+	}
+	if st, _ := r.dlq.Stats(ctx); st.Visible+st.InFlight+st.Delayed != 0 {
+		t.Errorf("dead-letter queue not empty after a timeout: %+v", st)
+	}
+	if len(img.GetVariants()) != 0 {
+		t.Errorf("a timed-out image has %d variants", len(img.GetVariants()))
+	}
+}

@@ -162,6 +162,8 @@ type ImageError struct {
 	//     "invalid_crop", "max_bytes_unreachable", "too_large";
 	//   - from its record or stores: "invalid_spec", "original_missing",
 	//     "enqueue_failed";
+	//   - "timeout": processing ran past its deadline (FAILED at once, never
+	//     retried: the same work would take as long again);
 	//   - "retrying": the image is still PROCESSING, a retry is pending;
 	//   - "processing_failed": every attempt failed, the job is in the
 	//     dead-letter queue (AdminService retries it).

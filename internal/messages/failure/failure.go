@@ -25,6 +25,10 @@ const (
 	InvalidSpec     = "invalid_spec"     // the stored processing spec no longer validates (a preset changed)
 	OriginalMissing = "original_missing" // the original is no longer in the originals store
 	EnqueueFailed   = "enqueue_failed"   // the job could not be queued; the upload should be repeated
+	// Timeout: an attempt ran past its processing deadline
+	// (processor.job-timeout). The same spec on the same original would
+	// take as long again, so it is not retried.
+	Timeout = "timeout"
 )
 
 // Transient outcomes.
@@ -41,5 +45,5 @@ const (
 var All = []string{
 	Empty, UnsupportedFormat, Corrupt, TooManyPixels, TooLargeDimensions, TooManyFrames, Polyglot,
 	InvalidCrop, MaxBytesUnreachable, TooLarge, InvalidSpec, OriginalMissing, EnqueueFailed,
-	Retrying, ProcessingFailed,
+	Timeout, Retrying, ProcessingFailed,
 }
