@@ -19,10 +19,10 @@
 // named "<segment>.d", so "a" and "a/b" can coexist. Segments longer than 200
 // bytes are replaced by their hex SHA-256 with the suffixes ".hblob" and
 // ".hd", which keeps every file name within common 255-byte limits. Temporary
-// files end in ".tmp" and therefore never look like objects. locks/ holds the
-// lock files used to commit writes. Empty directories are not removed on
-// Delete. File systems that fold case make keys differing only in case
-// collide.
+// files end in ".tmp" and therefore never look like objects; New removes
+// those a crash left behind (see TempGrace). locks/ holds the lock files
+// used to commit writes. Empty directories are not removed on Delete. File
+// systems that fold case make keys differing only in case collide.
 //
 // # Atomicity
 //
@@ -42,6 +42,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 )
@@ -69,7 +70,10 @@ type Store struct {
 }
 
 // New returns a Store rooted at root, creating the directory if needed. A
-// relative root is resolved against the working directory.
+// relative root is resolved against the working directory. It removes the
+// temporary files that crashed writes left behind, once older than
+// TempGrace (so that another process's write in flight is left alone);
+// this walks the whole store, so start-up time grows with its size.
 func New(root string) (*Store, error) {
 	if root == "" {
 		return nil, fmt.Errorf("fsblob: empty root")
@@ -83,7 +87,9 @@ func New(root string) (*Store, error) {
 			return nil, fmt.Errorf("fsblob: create store directory: %w", err)
 		}
 	}
-	return &Store{root: abs}, nil
+	s := &Store{root: abs}
+	s.cleanUp(time.Now())
+	return s, nil
 }
 
 // Root returns the absolute root directory of the store.

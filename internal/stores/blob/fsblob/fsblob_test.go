@@ -12,9 +12,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/blob/blobtest"
@@ -328,5 +330,58 @@ func TestOpenURL(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "rel", "objects", "k.blob")); err != nil {
 		t.Errorf("object not under the URL's directory: %v", err)
+	}
+}
+
+// Opening a store removes the temporary files crashed writes left, once
+// older than TempGrace; fresher ones (another process's write in flight)
+// and the objects stay.
+func TestNewRemovesStaleTempFiles(t *testing.T) {
+	root := t.TempDir()
+	s, err := fsblob.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Put(ctx, "img/a", strings.NewReader("data"), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := files(t, root)
+	old := time.Now().Add(-fsblob.TempGrace - time.Minute)
+	var stale, fresh []string
+	for _, dir := range []string{"objects/img.d", "meta/img.d", "objects"} {
+		for _, name := range []string{".put-1.tmp", ".put-2.tmp"} {
+			p := filepath.Join(root, filepath.FromSlash(dir), name)
+			if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if name == ".put-1.tmp" {
+				if err := os.Chtimes(p, old, old); err != nil {
+					t.Fatal(err)
+				}
+				stale = append(stale, dir+"/"+name)
+			} else {
+				fresh = append(fresh, dir+"/"+name)
+			}
+		}
+	}
+	if _, err := fsblob.New(root); err != nil {
+		t.Fatal(err)
+	}
+	got := files(t, root)
+	for _, f := range stale {
+		if slices.Contains(got, f) {
+			t.Errorf("stale temporary file %s kept", f)
+		}
+	}
+	for _, f := range append(fresh, before...) {
+		if !slices.Contains(got, f) {
+			t.Errorf("%s removed", f)
+		}
+	}
+	if rc, _, err := s.Get(ctx, "img/a"); err != nil {
+		t.Errorf("object after the clean-up: %v", err)
+	} else {
+		rc.Close()
 	}
 }
