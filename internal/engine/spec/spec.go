@@ -28,11 +28,13 @@ const (
 	MaxDPR       = 4
 	// MaxBytesCeiling is the largest max_bytes (the largest upload);
 	// MinMaxBytes the smallest.
-	MaxBytesCeiling        = 50 << 20
-	MinMaxBytes            = 100
-	MaxFrames              = 1000
-	MaxMargin              = 1000
-	MinBlur, MaxBlur       = 0.3, 100
+	MaxBytesCeiling = 50 << 20
+	MinMaxBytes     = 100
+	MaxFrames       = 1000
+	MaxMargin       = 1000
+	// MaxBlur is a cost limit (see MaxTotalPixels): blurring costs in
+	// proportion to sigma.
+	MinBlur, MaxBlur       = 0.3, 20
 	MinSharpen, MaxSharpen = 0.5, 10
 	// maxCropSide bounds crop rectangles (no accepted image is larger).
 	maxCropSide = 1 << 16
@@ -112,17 +114,20 @@ func (p *Presets) Validate(field string, s *pb.ProcessingSpec) error {
 		return apperr.InvalidField(field+".animation.max_frames", "must be 0..%d, got %d", MaxFrames, n)
 	}
 	seen := map[string]bool{}
+	var cost specCost
 	for i, v := range vs {
 		f := fmt.Sprintf("%s.variants[%d]", field, i)
-		if err := p.validateVariant(f, v); err != nil {
+		c, err := p.validateVariant(f, v)
+		if err != nil {
 			return err
 		}
 		if seen[v.GetName()] {
 			return apperr.InvalidField(f+".name", "duplicate variant name %q", v.GetName())
 		}
 		seen[v.GetName()] = true
+		cost.add(c)
 	}
-	return nil
+	return cost.check(field + ".variants")
 }
 
 // ParseColor parses "#rrggbb" or "#rrggbbaa" (hex digits, either case) into

@@ -25,6 +25,7 @@ var variantChecks = []func(*variantCheck) error{
 	// Geometry.
 	checkSize,
 	checkDPR,
+	checkUpscale,
 	checkFit,
 	checkGravity,
 	checkFocalPoint,
@@ -43,15 +44,15 @@ var variantChecks = []func(*variantCheck) error{
 }
 
 // validateVariant checks one variant (fields named below f) with
-// variantChecks.
-func (p *Presets) validateVariant(f string, v *pb.VariantSpec) error {
+// variantChecks, and returns what they resolved (for the spec's cost).
+func (p *Presets) validateVariant(f string, v *pb.VariantSpec) (*variantCheck, error) {
 	c := &variantCheck{p: p, f: f, v: v}
 	for _, check := range variantChecks {
 		if err := check(c); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return c, nil
 }
 
 // bad returns an *apperr.Error for field (below the variant's prefix).

@@ -97,6 +97,9 @@ func checkWebPOptions(c *variantCheck) error {
 	if o.GetLossless() && c.format == imaging.FormatAuto {
 		return c.bad("webp.lossless", "FORMAT_AUTO compares lossy encodings: pick FORMAT_WEBP for lossless")
 	}
+	if o.GetLossless() && o.Effort != nil && o.GetEffort() > MaxLosslessWebPEffort {
+		return c.bad("webp.effort", "must be 0..%d for lossless WebP (a cost limit), got %d", MaxLosslessWebPEffort, o.GetEffort())
+	}
 	return nil
 }
 
