@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// TempGrace is how old a temporary file must be before New removes it.
+// TempGrace is how old a temporary file must be before the sweep New
+// starts in the background removes it.
 // A Put that crashed (SIGKILL, power loss) between creating its temporary
 // file and renaming it leaves the file behind for ever; but the directory
 // may be shared with other processes whose Puts are in flight, and their

@@ -67,6 +67,9 @@ var _ blob.Store = (*Store)(nil)
 type Store struct {
 	root  string
 	locks stripedLock
+	// cleaned is closed once the start-up sweep of stale temporary files
+	// (cleanUp) has finished.
+	cleaned chan struct{}
 }
 
 // New returns a Store rooted at root, creating the directory if needed. A
@@ -87,8 +90,10 @@ func New(root string) (*Store, error) {
 			return nil, fmt.Errorf("fsblob: create store directory: %w", err)
 		}
 	}
-	s := &Store{root: abs}
-	s.cleanUp(time.Now())
+	s := &Store{root: abs, cleaned: make(chan struct{})}
+	// In the background: on a large store the walk takes a while, and
+	// nothing waits for it (the files it removes are never read).
+	go func() { defer close(s.cleaned); s.cleanUp(time.Now()) }()
 	return s, nil
 }
 

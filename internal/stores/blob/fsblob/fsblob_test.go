@@ -342,6 +342,7 @@ func TestNewRemovesStaleTempFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsblob.WaitCleanedUp(s)
 	ctx := context.Background()
 	if _, err := s.Put(ctx, "img/a", strings.NewReader("data"), blob.PutOptions{}); err != nil {
 		t.Fatal(err)
@@ -365,9 +366,11 @@ func TestNewRemovesStaleTempFiles(t *testing.T) {
 			}
 		}
 	}
-	if _, err := fsblob.New(root); err != nil {
+	reopened, err := fsblob.New(root)
+	if err != nil {
 		t.Fatal(err)
 	}
+	fsblob.WaitCleanedUp(reopened)
 	got := files(t, root)
 	for _, f := range stale {
 		if slices.Contains(got, f) {

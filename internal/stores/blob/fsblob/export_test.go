@@ -1,0 +1,4 @@
+package fsblob
+
+// WaitCleanedUp waits until the start-up sweep of s has finished.
+func WaitCleanedUp(s *Store) { <-s.cleaned }
