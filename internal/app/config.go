@@ -60,6 +60,8 @@ type Config struct {
 	// signs, all verify; SignedURLTTL is how long a record's URLs work.
 	URLSigningKeys string
 	SignedURLTTL   time.Duration
+	// GRPC bounds what one client may hold of the gRPC server.
+	GRPC GRPCLimits
 
 	Ingest    ingest.Config
 	Processor processor.Config
@@ -85,6 +87,7 @@ func DefaultConfig() Config {
 		Reflection:    true,
 		SignedURLTTL:  time.Hour,
 		JWT:           auth.JWTConfig{TenantClaim: auth.DefaultTenantClaim, ScopesClaim: auth.DefaultScopesClaim},
+		GRPC:          DefaultGRPCLimits(),
 		Ingest:        ingest.DefaultConfig(),
 		Processor:     processor.DefaultConfig(),
 		Status:        status.DefaultConfig(),
@@ -202,6 +205,7 @@ func (c *Config) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Webhooks.MaxBackoff, "webhooks.max-backoff", c.Webhooks.MaxBackoff, "longest delay between webhook attempts")
 	fs.DurationVar(&c.Webhooks.Timeout, "webhooks.timeout", c.Webhooks.Timeout, "timeout of one webhook request")
 	fs.IntVar(&c.Webhooks.Workers, "webhooks.workers", c.Webhooks.Workers, "webhook deliveries attempted at once")
+	c.GRPC.RegisterFlags(fs)
 	c.Ingest.RegisterFlags(fs)
 	c.Processor.RegisterFlags(fs)
 	c.Status.RegisterFlags(fs)
@@ -309,7 +313,7 @@ func (c *Config) Validate() error {
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.Ingest.Validate(), c.Processor.Validate(), c.Status.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())
+	errs = append(errs, c.GRPC.Validate(), c.Ingest.Validate(), c.Processor.Validate(), c.Status.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())
 	return errors.Join(errs...)
 }
 

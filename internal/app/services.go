@@ -43,11 +43,11 @@ func (a *App) initGRPCServer(context.Context) error {
 	a.grpcLis = lis
 	authUnary, authStream := auth.Interceptors(a.authn, auth.OpenMethods(a.cfg.Reflection))
 	signUnary, signStream := a.signer.Interceptors(a.cfg.SignedURLTTL)
-	a.grpcServer = grpc.NewServer(
+	a.grpcServer = grpc.NewServer(append([]grpc.ServerOption{
 		grpc.WaitForHandlers(true),
 		grpc.ChainUnaryInterceptor(trace.UnaryInterceptor(), apperr.UnaryInterceptor(a.log), authUnary, signUnary),
 		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log), authStream, signStream),
-	)
+	}, a.cfg.GRPC.ServerOptions()...)...)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcServer, a.health)
 	if a.cfg.Reflection {

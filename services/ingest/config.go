@@ -23,17 +23,23 @@ type Config struct {
 	// IMGPROXY_ONLY_PRESETS. The processor applies the same setting to
 	// Reprocess (processor.Config.PresetsOnly).
 	PresetsOnly bool
+	// IdleTimeout is how long an Upload stream may go without a message
+	// (the metadata or the next chunk) before it fails with
+	// DEADLINE_EXCEEDED, storing nothing.
+	IdleTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MaxBytes: 50 << 20, MaxWait: 60 * time.Second, PollInterval: 50 * time.Millisecond}
+	return Config{MaxBytes: 50 << 20, MaxWait: 60 * time.Second, PollInterval: 50 * time.Millisecond,
+		IdleTimeout: 30 * time.Second}
 }
 
 // RegisterFlags binds the config to flags, keeping current values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBytes, "ingest.max-bytes", c.MaxBytes, "largest original accepted, in bytes")
 	fs.DurationVar(&c.MaxWait, "ingest.max-wait", c.MaxWait, "longest an upload may wait for processing to finish")
+	fs.DurationVar(&c.IdleTimeout, "ingest.idle-timeout", c.IdleTimeout, "longest an upload stream may go without sending a message before it fails")
 	// Not prefixed: one setting for ingest and reprocessing alike.
 	fs.BoolVar(&c.PresetsOnly, "presets-only", c.PresetsOnly,
 		"refuse inline specs from callers without the admin scope, as imgproxy's IMGPROXY_ONLY_PRESETS")
@@ -50,6 +56,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PollInterval <= 0 {
 		errs = append(errs, errors.New("ingest poll interval must be positive"))
+	}
+	if c.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("ingest.idle-timeout must be positive"))
 	}
 	return errors.Join(errs...)
 }

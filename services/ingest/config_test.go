@@ -22,6 +22,7 @@ func TestConfigValidate(t *testing.T) {
 		{"NegativeMaxBytes", func(c *ingest.Config) { c.MaxBytes = -1 }, []string{"ingest.max-bytes"}},
 		{"NegativeMaxWait", func(c *ingest.Config) { c.MaxWait = -time.Second }, []string{"ingest.max-wait"}},
 		{"ZeroPollInterval", func(c *ingest.Config) { c.PollInterval = 0 }, []string{"poll interval"}},
+		{"ZeroIdleTimeout", func(c *ingest.Config) { c.IdleTimeout = 0 }, []string{"ingest.idle-timeout"}},
 		{"AllAtOnce", func(c *ingest.Config) { *c = ingest.Config{MaxWait: -1} },
 			[]string{"ingest.max-bytes", "ingest.max-wait", "poll interval"}},
 	}
@@ -66,5 +67,17 @@ func TestConfigFlags(t *testing.T) {
 	want.MaxBytes, want.MaxWait, want.PresetsOnly = 1<<20, 5*time.Second, true
 	if cfg != want {
 		t.Errorf("after flags: %+v, want %+v", cfg, want)
+	}
+}
+
+func TestConfigIdleTimeoutFlag(t *testing.T) {
+	cfg := ingest.DefaultConfig()
+	if cfg.IdleTimeout != 30*time.Second {
+		t.Errorf("default idle timeout %s, want 30s", cfg.IdleTimeout)
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse([]string{"-ingest.idle-timeout=5s"}); err != nil || cfg.IdleTimeout != 5*time.Second {
+		t.Errorf("-ingest.idle-timeout=5s: %s, %v; want 5s", cfg.IdleTimeout, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"time"
 	"unicode"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
@@ -200,7 +201,9 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 	if err != nil {
 		return err
 	}
-	first, err := stream.Recv()
+	body := newChunkReader(stream, s.cfg.IdleTimeout)
+	defer body.stop()
+	first, err := body.recv("metadata")
 	if errors.Is(err, io.EOF) {
 		return apperr.InvalidField("metadata", "empty stream: the first message must carry metadata")
 	}
@@ -218,7 +221,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 			return apperr.Unavailable(err)
 		}
 	}
-	img, err := s.store(ctx, stream, req)
+	img, err := s.store(ctx, body, req)
 	if err != nil {
 		return err
 	}
@@ -294,8 +297,7 @@ var errTooLarge = errors.New("ingest: upload exceeds the size limit")
 
 // store streams the body into the originals store and returns the new image
 // record, not yet saved. On any error nothing is kept.
-func (s *Service) store(ctx context.Context, stream pb.IngestService_UploadServer, req *checked) (*pb.Image, error) {
-	body := &chunkReader{stream: stream}
+func (s *Service) store(ctx context.Context, body *chunkReader, req *checked) (*pb.Image, error) {
 	head := make([]byte, sniff.HeaderLen)
 	n, err := io.ReadFull(body, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -350,16 +352,66 @@ func (s *Service) store(ctx context.Context, stream pb.IngestService_UploadServe
 	}, nil
 }
 
-// chunkReader reads the chunk messages of an upload stream as one body.
+// ReasonUploadIdle: an upload stream sent no message for
+// Config.IdleTimeout.
+const ReasonUploadIdle = "UPLOAD_IDLE"
+
+// chunkReader reads the chunk messages of an upload stream as one body,
+// failing when the client sends nothing for idle.
 type chunkReader struct {
 	stream pb.IngestService_UploadServer
+	idle   time.Duration
+	timer  *time.Timer
 	buf    []byte
-	err    error // a protocol error, reported as such
+	err    error // a protocol or idle error, reported as such
+}
+
+type received struct {
+	msg *pb.UploadRequest
+	err error
+}
+
+func newChunkReader(stream pb.IngestService_UploadServer, idle time.Duration) *chunkReader {
+	t := time.NewTimer(idle)
+	t.Stop()
+	return &chunkReader{stream: stream, idle: idle, timer: t}
+}
+
+// stop releases the timer.
+func (c *chunkReader) stop() { c.timer.Stop() }
+
+// recv returns the next message, or an apperr DEADLINE_EXCEEDED naming
+// field if none comes within the idle timeout. After that error the
+// stream must not be read again: a Recv is still in flight.
+//
+// Each Recv runs in its own goroutine so that a stalled client cannot hold
+// the handler (Recv takes no deadline). After a timeout that goroutine
+// ends when the handler does (the stream's context ends and Recv returns);
+// the channel's buffer lets it finish without a reader.
+func (c *chunkReader) recv(field string) (*pb.UploadRequest, error) {
+	ch := make(chan received, 1)
+	go func() {
+		msg, err := c.stream.Recv()
+		ch <- received{msg, err}
+	}()
+	c.timer.Reset(c.idle)
+	defer c.timer.Stop()
+	select {
+	case r := <-ch:
+		return r.msg, r.err
+	case <-c.timer.C:
+		c.err = &apperr.Error{Code: codes.DeadlineExceeded, Reason: ReasonUploadIdle, Field: field,
+			Msg: fmt.Sprintf("%s: no message for %s: the upload stopped sending", field, c.idle)}
+		return nil, c.err
+	}
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
 	for len(c.buf) == 0 {
-		msg, err := c.stream.Recv()
+		msg, err := c.recv("chunk")
 		if err != nil {
 			return 0, err
 		}
