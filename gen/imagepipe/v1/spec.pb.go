@@ -560,7 +560,8 @@ type WebpOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Lossless compression. quality and max_bytes do not apply to it.
 	Lossless bool `protobuf:"varint,1,opt,name=lossless,proto3" json:"lossless,omitempty"`
-	// CPU effort 0..6 (0 fastest, 6 smallest). Unset: 4.
+	// CPU effort 0..6 (0 fastest, 6 smallest); at most 4 when lossless.
+	// Unset: 4.
 	Effort        *int32 `protobuf:"varint,2,opt,name=effort,proto3,oneof" json:"effort,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -659,7 +660,7 @@ func (x *AvifOptions) GetEffort() int32 {
 // Effects applied to the variant after resizing.
 type Effects struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Gaussian blur sigma in output pixels, 0.3..100; 0 = none.
+	// Gaussian blur sigma in output pixels, 0.3..20; 0 = none.
 	BlurSigma float32 `protobuf:"fixed32,1,opt,name=blur_sigma,json=blurSigma,proto3" json:"blur_sigma,omitempty"`
 	// Unsharp-mask sigma in output pixels, 0.5..10; 0 = none.
 	SharpenSigma  float32 `protobuf:"fixed32,2,opt,name=sharpen_sigma,json=sharpenSigma,proto3" json:"sharpen_sigma,omitempty"`
