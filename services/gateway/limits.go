@@ -70,6 +70,11 @@ func (g *Gateway) withDeadlines(next http.Handler) http.Handler {
 			// No write deadline while the body comes in (a kept-alive
 			// connection keeps the one of its last request otherwise).
 			_ = rc.SetWriteDeadline(time.Time{})
+			if r.ContentLength != 0 {
+				// Also bounds the server's drain of a body the route
+				// refused without reading.
+				_ = rc.SetReadDeadline(time.Now().Add(g.cfg.ReadTimeout))
+			}
 			r.Body = http.MaxBytesReader(w, &movingDeadline{r: r.Body, rc: rc, timeout: g.cfg.ReadTimeout}, g.cfg.MaxUploadBytes+multipartOverhead)
 		case routeStream:
 			_ = rc.SetWriteDeadline(time.Time{})
