@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
@@ -192,6 +191,7 @@ func (a *App) initGateway(ctx context.Context) error {
 		*c.conn = conn
 	}
 	a.cfg.Gateway.AuthOff = a.cfg.AuthOff()
+	a.cfg.Gateway.MaxUploadBytes = a.cfg.Ingest.MaxBytes // an upload's body is capped at what ingest accepts
 	h, err := gateway.New(ctx, a.cfg.Gateway, gateway.Deps{Conns: conns, Variants: a.variants, URLs: a.signer}, a.log.With("module", Gateway))
 	if err != nil {
 		return err
@@ -201,7 +201,7 @@ func (a *App) initGateway(ctx context.Context) error {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	a.httpLis = lis
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := a.cfg.Gateway.HTTPServer(h) // header and idle timeouts; the handler bounds each request
 	a.addRunner(runner{
 		name: "http",
 		run:  func(context.Context) error { return srv.Serve(lis) },

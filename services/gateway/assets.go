@@ -66,7 +66,7 @@ func (g *Gateway) asset(w http.ResponseWriter, r *http.Request, p map[string]str
 		return
 	}
 	defer rc.Close()
-	serveVariant(w, r, rc, attrs, "private, max-age="+strconv.FormatInt(signedAge(exp, now), 10))
+	g.serveVariant(w, r, rc, attrs, "private, max-age="+strconv.FormatInt(signedAge(exp, now), 10))
 }
 
 // publicAsset serves an unsigned request: the public variant, or 403 if
@@ -90,7 +90,7 @@ func (g *Gateway) publicAsset(w http.ResponseWriter, r *http.Request, id, name s
 	if cc == "" {
 		cc = "public, max-age=31536000, immutable"
 	}
-	serveVariant(w, r, rc, attrs, cc)
+	g.serveVariant(w, r, rc, attrs, cc)
 }
 
 // verify checks a signed link to path: a 403 unless it is genuine and
@@ -143,8 +143,8 @@ func (g *Gateway) unavailable(key string, err error) error {
 
 // serveVariant answers with an opened variant: its ETag (304 when it
 // matches If-None-Match), the Cache-Control given, and the body unless
-// the request is a HEAD.
-func serveVariant(w http.ResponseWriter, r *http.Request, rc io.Reader, attrs blob.Attrs, cacheControl string) {
+// the request is a HEAD, written as long as the client keeps reading.
+func (g *Gateway) serveVariant(w http.ResponseWriter, r *http.Request, rc io.Reader, attrs blob.Attrs, cacheControl string) {
 	etag := `"` + attrs.ETag + `"`
 	h := w.Header()
 	h.Set("ETag", etag)
@@ -161,7 +161,7 @@ func serveVariant(w http.ResponseWriter, r *http.Request, rc io.Reader, attrs bl
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = io.Copy(w, rc)
+		copyMoving(w, rc, g.cfg.WriteTimeout)
 	}
 }
 

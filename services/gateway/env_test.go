@@ -205,7 +205,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	h, err := gateway.New(context.Background(), o.cfg, deps, log)
 	must(err)
-	srv := httptest.NewServer(h)
+	// The server as the app runs it: its header and idle timeouts.
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = o.cfg.HTTPServer(h)
+	srv.Start()
 	e.base = srv.URL
 	t.Cleanup(func() {
 		srv.Close()

@@ -52,6 +52,8 @@ func httpStatus(st *status.Status, reason string) int {
 		return http.StatusRequestEntityTooLarge
 	case reasonMethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case reasonRequestTimeout:
+		return http.StatusRequestTimeout
 	}
 	return runtime.HTTPStatusFromCode(st.Code())
 }

@@ -50,11 +50,38 @@ type Config struct {
 	// AuthOff says the services authenticate no one (IMAGEPIPE_AUTH=off):
 	// /healthz and the log warn about it.
 	AuthOff bool
+
+	// ReadHeaderTimeout is how long a client has to send a request's
+	// headers.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request.
+	IdleTimeout time.Duration
+	// ReadTimeout is how long a client has to send the body of a request
+	// other than an upload; an upload's body may take any time but must
+	// keep moving: it is cut after ReadTimeout without a byte.
+	ReadTimeout time.Duration
+	// WriteTimeout is how long a non-streaming answer may take, from the
+	// end of its request's headers; a stream (SSE, variant download) is cut
+	// after WriteTimeout without progress on one write.
+	WriteTimeout time.Duration
+	// MaxJSONBytes caps the body of a JSON (non-upload) request.
+	MaxJSONBytes int64
+	// MaxUploadBytes is the largest original accepted (ingest.max-bytes,
+	// set by the app): an upload's body may be this plus
+	// multipartOverhead.
+	MaxUploadBytes int64
+	// MaxFieldBytes caps a non-file part of a multipart upload.
+	MaxFieldBytes int64
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: 64 << 10, MaxFiles: 1000, SSEKeepalive: 15 * time.Second}
+	return Config{
+		DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: 64 << 10, MaxFiles: 1000, SSEKeepalive: 15 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
+		MaxJSONBytes: 1 << 20, MaxUploadBytes: 50 << 20, MaxFieldBytes: 64 << 10,
+	}
 }
 
 // RegisterFlags binds the config to flags.
@@ -62,6 +89,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DefaultWait, "gateway.default-wait", c.DefaultWait, "how long POST /v1/images waits for READY when the request gives no wait=")
 	fs.IntVar(&c.MaxFiles, "gateway.max-files", c.MaxFiles, "most files in one multipart upload")
 	fs.Var((*originList)(&c.CORSOrigins), "gateway.cors-origins", "comma-separated origins (scheme://host[:port]) whose web pages may call the API; empty: no CORS")
+	fs.DurationVar(&c.ReadHeaderTimeout, "gateway.read-header-timeout", c.ReadHeaderTimeout, "how long a client has to send a request's headers")
+	fs.DurationVar(&c.IdleTimeout, "gateway.idle-timeout", c.IdleTimeout, "how long a kept-alive HTTP connection may wait for its next request")
+	fs.DurationVar(&c.ReadTimeout, "gateway.read-timeout", c.ReadTimeout, "how long a client has to send a JSON request's body; an upload's body is cut after this long without a byte")
+	fs.DurationVar(&c.WriteTimeout, "gateway.write-timeout", c.WriteTimeout, "how long a non-streaming answer may take; a stream is cut after this long stuck on one write")
+	fs.Int64Var(&c.MaxJSONBytes, "gateway.max-json-bytes", c.MaxJSONBytes, "largest body of a JSON (non-upload) request, in bytes")
 }
 
 // Validate reports a bad config.
@@ -79,12 +111,38 @@ func (c *Config) Validate() error {
 	if c.SSEKeepalive <= 0 {
 		errs = append(errs, errors.New("gateway SSE keepalive must be positive"))
 	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"gateway.read-header-timeout", c.ReadHeaderTimeout}, {"gateway.idle-timeout", c.IdleTimeout},
+		{"gateway.read-timeout", c.ReadTimeout}, {"gateway.write-timeout", c.WriteTimeout}} {
+		if t.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", t.name, t.d))
+		}
+	}
+	if c.MaxJSONBytes < 1024 {
+		errs = append(errs, fmt.Errorf("gateway.max-json-bytes must be at least 1024, got %d", c.MaxJSONBytes))
+	}
+	if c.MaxUploadBytes <= 0 {
+		errs = append(errs, errors.New("gateway max upload bytes (ingest.max-bytes) must be positive"))
+	}
+	if c.MaxFieldBytes <= 0 {
+		errs = append(errs, errors.New("gateway max field bytes must be positive"))
+	}
 	for _, o := range c.CORSOrigins {
 		if err := checkOrigin(o); err != nil {
 			errs = append(errs, fmt.Errorf("gateway.cors-origins: %w", err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// HTTPServer is the HTTP server of handler h (from New) with the config's
+// header and idle timeouts. It sets no ReadTimeout or WriteTimeout: those
+// would cut streams and slow uploads, so the handler sets each request's
+// deadlines itself (see withDeadlines).
+func (c Config) HTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout, IdleTimeout: c.IdleTimeout}
 }
 
 // Conns are the gateway's connections to the services.
@@ -238,7 +296,8 @@ func (g *Gateway) middleware(mux http.Handler) http.Handler {
 	if len(g.cfg.CORSOrigins) > 0 {
 		h = newCORS(g.cfg.CORSOrigins).Handler(h)
 	}
-	return h
+	// Outermost of all: deadlines and body caps hold for every answer.
+	return g.withDeadlines(h)
 }
 
 // customRoutes documents the routes that are not generated from the protos.

@@ -236,6 +236,9 @@ func (s *sseStream[T]) send(id, event string, data []byte) bool {
 // write writes and flushes b, and reports whether the client is still
 // there.
 func (s *sseStream[T]) write(b []byte) bool {
+	// Each write gets the write timeout: a stream may last, but a client
+	// that stops reading is let go.
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
 	if _, err := s.w.Write(b); err != nil {
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request, _ map[string]st
 		md.ContentType = ct
 		md.Wait = durationpb.New(wait)
 		img, err := g.send(r.Context(), md, r.Body)
+		g.answerDeadline(w, 0) // ingest waited for READY already
 		if err != nil {
 			writeError(w, err)
 			return
@@ -145,9 +147,10 @@ func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reade
 		}
 		if rerr != nil {
 			// A body cut short (client gone, multipart part without its
-			// boundary) is not an image: cancel, so nothing is kept.
+			// boundary), too slow or over its cap is not an image: cancel,
+			// so nothing is kept.
 			cancel()
-			return nil, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonBadBody, Field: "body", Msg: "the request body ended early or is malformed", Err: rerr}
+			return nil, bodyError(rerr)
 		}
 	}
 	resp, err := stream.CloseAndRecv()
@@ -214,10 +217,15 @@ type multipartUpload struct {
 	md   *pb.UploadMetadata // the query's metadata, with the batch id
 	wait time.Duration
 
+	parts  int // parts seen
 	files  int // "file" parts seen
 	images []*pb.Image
 	failed []FileError
 	first  error // the first refusal
+	// stop is why the body was not read to its end: a limit passed, or a
+	// body too slow or cut short. It is answered once, as the whole
+	// request's error (with the images accepted before it, if any).
+	stop error
 }
 
 func (g *Gateway) uploadMultipart(w http.ResponseWriter, r *http.Request, md *pb.UploadMetadata, wait time.Duration) {
@@ -234,53 +242,87 @@ func (g *Gateway) uploadMultipart(w http.ResponseWriter, r *http.Request, md *pb
 	u.answer(w)
 }
 
-// readParts handles the parts until the body ends or cannot be trusted.
+// readParts handles the parts until the body ends, a limit is passed or
+// the body cannot be trusted.
 func (u *multipartUpload) readParts(mr *multipart.Reader) {
-	for {
+	for u.stop == nil {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			return
 		}
 		if err != nil {
-			u.refuse("", apperr.InvalidField("body", "malformed multipart body"))
+			u.stop = multipartError(err)
 			return
 		}
-		if !u.readPart(part) {
+		if u.parts++; u.parts > u.g.cfg.MaxFiles+extraParts {
+			u.stop = apperr.InvalidField("body", "at most %d parts per multipart body (%d files and %d others)",
+				u.g.cfg.MaxFiles+extraParts, u.g.cfg.MaxFiles, extraParts)
 			return
 		}
+		u.readPart(part)
 	}
 }
 
-// readPart uploads a "file" part and refuses any other, and reports
-// whether to go on with the next part.
-func (u *multipartUpload) readPart(part *multipart.Part) bool {
+// multipartError is the answer to a multipart body that could not be
+// read to its next part.
+func multipartError(err error) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok || errors.Is(err, os.ErrDeadlineExceeded) {
+		return bodyError(err)
+	}
+	return apperr.InvalidField("body", "malformed multipart body")
+}
+
+// readPart uploads a "file" part and refuses any other, after reading it
+// (at most MaxFieldBytes).
+func (u *multipartUpload) readPart(part *multipart.Part) {
+	if part.FormName() == "file" {
+		u.uploadPart(part)
+		return
+	}
+	if !u.skipField(part) {
+		return
+	}
 	switch part.FormName() {
-	case "file":
-		return u.uploadPart(part)
 	case "preset", "spec", "wait", "batch_id", "batch_size", "callback_url", "visibility":
 		u.refuse("", apperr.InvalidField(part.FormName(), "give %s as a query parameter", part.FormName()))
 	default:
 		u.refuse("", apperr.InvalidField(part.FormName(), "unknown form field: send images as \"file\" parts"))
 	}
-	return true
 }
 
-// uploadPart sends a "file" part as one upload, and reports whether to go
-// on: not past MaxFiles, nor after a part whose body was cut short.
-func (u *multipartUpload) uploadPart(part *multipart.Part) bool {
+// skipField reads a non-file part to its end, and reports whether it was
+// within MaxFieldBytes; else the request stops there.
+func (u *multipartUpload) skipField(part *multipart.Part) bool {
+	n, err := io.CopyN(io.Discard, part, u.g.cfg.MaxFieldBytes+1)
+	switch {
+	case n > u.g.cfg.MaxFieldBytes:
+		u.stop = &apperr.Error{Code: codes.ResourceExhausted, Reason: apperr.ReasonTooLarge, Field: part.FormName(),
+			Msg: fmt.Sprintf("form field %q is over its limit of %d bytes", part.FormName(), u.g.cfg.MaxFieldBytes)}
+	case err != nil && !errors.Is(err, io.EOF):
+		u.stop = multipartError(err)
+	}
+	return u.stop == nil
+}
+
+// uploadPart sends a "file" part as one upload; past MaxFiles, or when
+// the part's body was cut short, too slow or over the cap, the request
+// stops there.
+func (u *multipartUpload) uploadPart(part *multipart.Part) {
 	if u.files++; u.files > u.g.cfg.MaxFiles {
-		u.refuse(part.FileName(), apperr.InvalidField("file", "at most %d files per request", u.g.cfg.MaxFiles))
-		return false
+		u.stop = apperr.InvalidField("file", "at most %d files per request", u.g.cfg.MaxFiles)
+		return
 	}
 	m := u.partMetadata(part)
 	img, err := u.g.send(u.r.Context(), m, part)
 	if err != nil {
+		if e, ok := apperr.As(err); ok && e.Field == "body" {
+			u.stop = err // the rest of the body cannot be trusted
+			return
+		}
 		u.refuse(m.FileName, err)
-		e, ok := apperr.As(err)
-		return !ok || e.Reason != apperr.ReasonBadBody // else the rest of the body cannot be trusted
+		return
 	}
 	u.images = append(u.images, img)
-	return true
 }
 
 // partMetadata is the query's metadata for the current "file" part: its
@@ -307,7 +349,17 @@ func (u *multipartUpload) refuse(name string, err error) {
 // answer writes the response: a single part is answered like a raw upload
 // (its image, or its error), several with a BatchUpload.
 func (u *multipartUpload) answer(w http.ResponseWriter) {
+	wait := u.wait
+	if u.stop != nil || len(u.images) != 1 || len(u.failed) != 0 {
+		wait = 0
+	}
+	u.g.answerDeadline(w, wait)
+	if u.stop != nil && len(u.images) > 0 {
+		u.failed = append(u.failed, FileError{Error: errorDetail(u.stop)})
+	}
 	switch {
+	case u.stop != nil && len(u.images) == 0:
+		writeError(w, u.stop)
 	case len(u.images) == 0 && len(u.failed) == 0:
 		writeError(w, &apperr.Error{Code: codes.InvalidArgument, Reason: apperr.ReasonEmptyBody, Field: "file", Msg: "no \"file\" part in the multipart body"})
 	case len(u.images) == 0 && len(u.failed) == 1:
