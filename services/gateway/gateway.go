@@ -73,6 +73,9 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxFieldBytes caps a non-file part of a multipart upload.
 	MaxFieldBytes int64
+	// MaxMultipartBytes caps a whole multipart upload (several files, each
+	// at most MaxUploadBytes).
+	MaxMultipartBytes int64
 }
 
 // DefaultConfig returns the defaults.
@@ -80,7 +83,7 @@ func DefaultConfig() Config {
 	return Config{
 		DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: 64 << 10, MaxFiles: 1000, SSEKeepalive: 15 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
-		MaxJSONBytes: 1 << 20, MaxUploadBytes: 50 << 20, MaxFieldBytes: 64 << 10,
+		MaxJSONBytes: 1 << 20, MaxUploadBytes: 50 << 20, MaxFieldBytes: 64 << 10, MaxMultipartBytes: 1 << 30,
 	}
 }
 
@@ -88,6 +91,7 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DefaultWait, "gateway.default-wait", c.DefaultWait, "how long POST /v1/images waits for READY when the request gives no wait=")
 	fs.IntVar(&c.MaxFiles, "gateway.max-files", c.MaxFiles, "most files in one multipart upload")
+	fs.Int64Var(&c.MaxMultipartBytes, "gateway.max-multipart-bytes", c.MaxMultipartBytes, "largest multipart upload body (all its files together)")
 	fs.Var((*originList)(&c.CORSOrigins), "gateway.cors-origins", "comma-separated origins (scheme://host[:port]) whose web pages may call the API; empty: no CORS")
 	fs.DurationVar(&c.ReadHeaderTimeout, "gateway.read-header-timeout", c.ReadHeaderTimeout, "how long a client has to send a request's headers")
 	fs.DurationVar(&c.IdleTimeout, "gateway.idle-timeout", c.IdleTimeout, "how long a kept-alive HTTP connection may wait for its next request")
@@ -122,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxJSONBytes < 1024 {
 		errs = append(errs, fmt.Errorf("gateway.max-json-bytes must be at least 1024, got %d", c.MaxJSONBytes))
+	}
+	if c.MaxMultipartBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("gateway.max-multipart-bytes %d: at least 1 MiB", c.MaxMultipartBytes))
 	}
 	if c.MaxUploadBytes <= 0 {
 		errs = append(errs, errors.New("gateway max upload bytes (ingest.max-bytes) must be positive"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -21,12 +22,23 @@ import (
 //     MaxJSONBytes, is read within ReadTimeout before the route runs, and
 //     the answer is written within WriteTimeout.
 //   - Uploads (POST /v1/images): the body, at most MaxUploadBytes plus
-//     multipartOverhead, may take any time as long as it moves (cut after
+//     multipartOverhead (a multipart one: MaxMultipartBytes), may take any time as long as it moves (cut after
 //     ReadTimeout without a byte); the answer gets WriteTimeout once the
 //     body is read (plus the wait for READY).
 //   - Streams (watches, SSE or not; variant downloads): no overall write
 //     deadline; SSE and downloads are cut when one write is stuck for
 //     WriteTimeout.
+
+// uploadCap is the most an upload's body may hold: one original and the
+// multipart framing around it, or for a multipart body of several files
+// MaxMultipartBytes.
+func (g *Gateway) uploadCap(r *http.Request) int64 {
+	single := g.cfg.MaxUploadBytes + multipartOverhead
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		return max(g.cfg.MaxMultipartBytes, single)
+	}
+	return single
+}
 
 // multipartOverhead is what an upload's body may hold beyond the original
 // itself: multipart boundaries, part headers and small fields.
@@ -75,7 +87,7 @@ func (g *Gateway) withDeadlines(next http.Handler) http.Handler {
 				// refused without reading.
 				_ = rc.SetReadDeadline(time.Now().Add(g.cfg.ReadTimeout))
 			}
-			r.Body = http.MaxBytesReader(w, &movingDeadline{r: r.Body, rc: rc, timeout: g.cfg.ReadTimeout}, g.cfg.MaxUploadBytes+multipartOverhead)
+			r.Body = http.MaxBytesReader(w, &movingDeadline{r: r.Body, rc: rc, timeout: g.cfg.ReadTimeout}, g.uploadCap(r))
 		case routeStream:
 			_ = rc.SetWriteDeadline(time.Time{})
 		default:

@@ -225,6 +225,25 @@ func TestUploadBodyOverCap(t *testing.T) {
 	}
 }
 
+// A multipart body may hold several files that together exceed one
+// original's cap (MaxMultipartBytes bounds the whole body instead).
+func TestMultipartBodyCap(t *testing.T) {
+	cfg := gateway.DefaultConfig()
+	cfg.MaxUploadBytes = 1 << 20 // one body: at most 2 MiB with the framing
+	e := newEnv(t, envOptions{cfg: cfg})
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i := range 3 { // 3 × 900 KiB: each under the cap, together over 2 MiB
+		fw, _ := mw.CreateFormFile("file", fmt.Sprintf("f%d.png", i))
+		fw.Write(append(pngImage(t), make([]byte, 900<<10)...))
+	}
+	mw.Close()
+	code, eb, _ := e.rawPost(t, "/v1/images?wait=0", mw.FormDataContentType(), buf.Bytes())
+	if code != http.StatusAccepted {
+		t.Errorf("three files under the cap each: %d %+v; want 202", code, eb)
+	}
+}
+
 // Watches, SSE or newline-delimited JSON, outlive the write timeout.
 func TestStreamsOutliveWriteTimeout(t *testing.T) {
 	cfg := gateway.DefaultConfig()
