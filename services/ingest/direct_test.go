@@ -107,6 +107,17 @@ func TestCreateUploadURLRejectsBadRequests(t *testing.T) {
 			codes.InvalidArgument, apperr.ReasonInvalidField, "expires_in"},
 		{"FileNameTooLong", req(func(r *pb.CreateUploadURLRequest) { r.FileName = strings.Repeat("n", 256) }),
 			codes.InvalidArgument, apperr.ReasonInvalidField, "file_name"},
+		{"ContentTypeTooLong", req(func(r *pb.CreateUploadURLRequest) { r.ContentType = "image/" + strings.Repeat("x", 250) }),
+			codes.InvalidArgument, apperr.ReasonInvalidField, "content_type"},
+		{"FileNameControl", req(func(r *pb.CreateUploadURLRequest) { r.FileName = "cat\x1b[2J.jpg" }),
+			codes.InvalidArgument, apperr.ReasonInvalidField, "file_name"},
+		{"PresetTooLong", req(func(r *pb.CreateUploadURLRequest) { r.Preset = strings.Repeat("p", 65) }),
+			codes.InvalidArgument, apperr.ReasonInvalidField, "preset"},
+		{"PresetBadForm", req(func(r *pb.CreateUploadURLRequest) { r.Preset = "hero banner" }),
+			codes.InvalidArgument, apperr.ReasonInvalidField, "preset"},
+		{"CallbackURLTooLong", req(func(r *pb.CreateUploadURLRequest) {
+			r.CallbackUrl = "https://hooks.example.com/" + strings.Repeat("x", ingest.MaxCallbackURLBytes)
+		}), codes.InvalidArgument, apperr.ReasonInvalidField, "callback_url"},
 		{"BadBatchID", req(func(r *pb.CreateUploadURLRequest) { r.BatchId = "a/b" }),
 			codes.InvalidArgument, apperr.ReasonInvalidField, "batch_id"},
 		{"BadIdempotencyKey", req(func(r *pb.CreateUploadURLRequest) { r.IdempotencyKey = "line\nbreak" }),

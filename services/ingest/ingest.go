@@ -10,8 +10,12 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"mime"
+	"regexp"
+	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/engine/sniff"
@@ -77,6 +81,41 @@ func callbackRefused(field string, err error) error {
 // MaxBatchSize bounds metadata.batch_size.
 const MaxBatchSize = 100000
 
+// Limits of the free-text fields of upload metadata (and of
+// CreateUploadURL's request), in bytes.
+const (
+	MaxFileNameBytes    = 255
+	MaxContentTypeBytes = 255
+	MaxCallbackURLBytes = 2048
+	MaxPresetNameBytes  = 64
+)
+
+// presetNameRE is the form of a preset name a request may give: looser
+// than the names presets are defined with (spec.ValidName), so an unknown
+// name of that form is answered as unknown, but bounded before it is
+// looked up or quoted in an error.
+var presetNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// validFileName reports whether s may be kept as a file name: at most
+// MaxFileNameBytes of valid UTF-8 without control characters (NUL, line
+// breaks, escapes: what would corrupt a log line or a header it is
+// echoed in). Anything else is the client's business, path separators
+// included: the name is only kept for reference.
+func validFileName(s string) bool {
+	return len(s) <= MaxFileNameBytes && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// validContentType reports whether s is a media type ("type/subtype",
+// parameters allowed, as mime.ParseMediaType reads them) of at most
+// MaxContentTypeBytes printable ASCII characters.
+func validContentType(s string) bool {
+	if len(s) > MaxContentTypeBytes || strings.ContainsFunc(s, func(r rune) bool { return r > unicode.MaxASCII || !unicode.IsPrint(r) }) {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(s)
+	return err == nil && strings.Contains(mt, "/")
+}
+
 // New returns the ingest service.
 func New(cfg Config, d Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
@@ -126,8 +165,16 @@ func (s *Service) check(ctx context.Context, p auth.Principal, prefix string, md
 	if md == nil {
 		return nil, apperr.InvalidField(prefix, "the first message must carry metadata")
 	}
-	if len(md.GetFileName()) > 255 {
-		return nil, apperr.InvalidField(field("file_name"), "at most 255 bytes")
+	if n := md.GetFileName(); len(n) > MaxFileNameBytes {
+		return nil, apperr.InvalidField(field("file_name"), "at most %d bytes", MaxFileNameBytes)
+	} else if !validFileName(n) {
+		return nil, apperr.InvalidField(field("file_name"), "must be valid UTF-8 without control characters")
+	}
+	if ct := md.GetContentType(); ct != "" && !validContentType(ct) {
+		return nil, apperr.InvalidField(field("content_type"), "must be a media type such as image/jpeg: at most %d printable ASCII characters", MaxContentTypeBytes)
+	}
+	if pr := md.GetPreset(); pr != "" && !presetNameRE.MatchString(pr) {
+		return nil, apperr.InvalidField(field("preset"), "must be 1..%d of [A-Za-z0-9_-]", MaxPresetNameBytes)
 	}
 	if b := md.GetBatchId(); b != "" && !jobs.ValidBatchID(b) {
 		return nil, apperr.InvalidField(field("batch_id"), "must be 1..64 of [A-Za-z0-9_-]")
@@ -144,6 +191,13 @@ func (s *Service) check(ctx context.Context, p auth.Principal, prefix string, md
 		return nil, apperr.InvalidField(field("batch_size"), "must be 0..%d, and needs batch_id", MaxBatchSize)
 	}
 	if u := md.GetCallbackUrl(); u != "" {
+		// Checked before the URL is parsed or resolved.
+		if len(u) > MaxCallbackURLBytes {
+			return nil, apperr.InvalidField(field("callback_url"), "at most %d bytes", MaxCallbackURLBytes)
+		}
+		if strings.ContainsFunc(u, unicode.IsControl) || !utf8.ValidString(u) {
+			return nil, apperr.InvalidField(field("callback_url"), "must be valid UTF-8 without control characters")
+		}
 		if s.Callbacks == nil {
 			return nil, &apperr.Error{Code: codes.FailedPrecondition, Reason: ReasonCallbackRefused, Field: field("callback_url"),
 				Msg: field("callback_url") + ": webhooks are not configured on this server (no signing secret)"}

@@ -32,6 +32,7 @@ type Service struct {
 	pb.UnimplementedStatusServiceServer
 	cfg Config
 	Deps
+	watches *watchSlots
 }
 
 // Deps are what the status service works with; both are required.
@@ -54,7 +55,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	case d.Signer == nil:
 		return nil, errors.New("status: no URL signer")
 	}
-	return &Service{cfg: cfg, Deps: d}, nil
+	return &Service{cfg: cfg, Deps: d, watches: newWatchSlots(cfg.MaxWatchesPerTenant)}, nil
 }
 
 // get returns image id (given in field) if p may see it: a missing image,
@@ -153,14 +154,24 @@ func (s *Service) GetBatch(ctx context.Context, req *pb.GetBatchRequest) (*pb.Ge
 // WatchImage implements pb.StatusServiceServer. An image that is DELETED
 // while watched ends the stream with NOT_FOUND, as if it had never been
 // there (its tombstone is not sent).
+//
+// Each watch holds one of the caller's tenant's Config.MaxWatchesPerTenant
+// slots while it runs (RESOURCE_EXHAUSTED, TOO_MANY_WATCHES, when none is
+// free) and ends after Config.MaxWatchDuration with DEADLINE_EXCEEDED,
+// WATCH_EXPIRED; the client reconnects to continue. The same holds for
+// WatchBatch.
 func (s *Service) WatchImage(req *pb.WatchImageRequest, stream pb.StatusService_WatchImageServer) error {
-	ctx := stream.Context()
-	p, err := auth.Require(ctx, auth.ScopeRead)
+	p, err := auth.Require(stream.Context(), auth.ScopeRead)
 	if err != nil {
 		return err
 	}
+	ctx, done, err := s.startWatch(stream.Context(), p.Tenant)
+	if err != nil {
+		return err
+	}
+	defer done()
 	var last int64 // versions start at 1
-	return poll(ctx, s.cfg.PollInterval, func() (bool, error) {
+	return s.poll(ctx, func() (bool, error) {
 		rec, err := s.get(ctx, p, "id", req.GetId())
 		if err != nil {
 			return false, err
@@ -178,8 +189,7 @@ func (s *Service) WatchImage(req *pb.WatchImageRequest, stream pb.StatusService_
 
 // WatchBatch implements pb.StatusServiceServer.
 func (s *Service) WatchBatch(req *pb.WatchBatchRequest, stream pb.StatusService_WatchBatchServer) error {
-	ctx := stream.Context()
-	tenant, err := batchTenant(ctx, req.GetTenant())
+	tenant, err := batchTenant(stream.Context(), req.GetTenant())
 	if err != nil {
 		return err
 	}
@@ -187,9 +197,17 @@ func (s *Service) WatchBatch(req *pb.WatchBatchRequest, stream pb.StatusService_
 	if id == "" {
 		return apperr.InvalidField("id", "required")
 	}
+	// The slot is the caller's tenant's, also when the operator watches
+	// another tenant's batch.
+	p, _ := auth.FromContext(stream.Context())
+	ctx, done, err := s.startWatch(stream.Context(), p.Tenant)
+	if err != nil {
+		return err
+	}
+	defer done()
 	w := newBatchWatch(tenant, id)
 	first := true
-	return poll(ctx, s.cfg.PollInterval, func() (bool, error) {
+	return s.poll(ctx, func() (bool, error) {
 		recs, err := listBatch(ctx, s.Records, tenant, id)
 		if err != nil {
 			return false, err
@@ -222,23 +240,26 @@ func (s *Service) WatchBatch(req *pb.WatchBatchRequest, stream pb.StatusService_
 	})
 }
 
-// poll calls step at once and then every interval until step reports done
-// or fails, or ctx ends. Polling works across processes and store drivers
-// alike; interval bounds how late a change is seen.
-func poll(ctx context.Context, interval time.Duration, step func() (done bool, err error)) error {
-	t := time.NewTicker(interval)
+// poll calls step at once and then every Config.PollInterval until step
+// reports done or fails, or ctx (a watch's, from startWatch) ends. Polling
+// works across processes and store drivers alike; the interval bounds how
+// late a change is seen.
+func (s *Service) poll(ctx context.Context, step func() (done bool, err error)) error {
+	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {
 		done, err := step()
 		if err != nil && ctx.Err() != nil {
-			return ctx.Err() // the client left; the store error is its consequence
+			// The client left or the watch expired; the store error is
+			// its consequence.
+			return s.watchEnded(ctx)
 		}
 		if done || err != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return s.watchEnded(ctx)
 		case <-t.C:
 		}
 	}

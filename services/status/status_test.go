@@ -88,12 +88,18 @@ func newSigner(t *testing.T) *urlsign.Signer {
 // fresh SQLite store.
 func serve(t *testing.T, poll time.Duration) (pb.StatusServiceClient, records.Store) {
 	t.Helper()
+	cfg := status.DefaultConfig()
+	cfg.PollInterval = poll
+	return serveConfig(t, cfg)
+}
+
+// serveConfig is serve with the given config.
+func serveConfig(t *testing.T, cfg status.Config) (pb.StatusServiceClient, records.Store) {
+	t.Helper()
 	rs, err := sqliterecords.New(filepath.Join(t.TempDir(), "status.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := status.DefaultConfig()
-	cfg.PollInterval = poll
 	signer := newSigner(t)
 	svc, err := status.New(cfg, status.Deps{Records: rs, Signer: signer})
 	if err != nil {
