@@ -3,8 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
@@ -52,7 +56,7 @@ func httpStatus(st *status.Status, reason string) int {
 		return http.StatusRequestEntityTooLarge
 	case reasonMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case reasonRequestTimeout:
+	case reasonRequestTimeout, apperr.ReasonUploadIdle:
 		return http.StatusRequestTimeout
 	}
 	return runtime.HTTPStatusFromCode(st.Code())
@@ -91,13 +95,27 @@ func errorDetail(err error) ErrorDetail {
 	}
 }
 
-// writeError answers with err as JSON.
+// writeError answers with err as JSON, with Retry-After when the error
+// says when to retry (google.rpc.RetryInfo: a rate limit).
 func writeError(w http.ResponseWriter, err error) {
 	d := errorDetail(err)
+	if after, ok := retryAfter(status.Convert(err)); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(after))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(d.Code)
 	_ = json.NewEncoder(w).Encode(ErrorBody{Error: d})
+}
+
+// retryAfter is a status's RetryInfo delay in whole seconds (at least 1).
+func retryAfter(st *status.Status) (int, bool) {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return max(1, int(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))), true
+		}
+	}
+	return 0, false
 }
 
 func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {

@@ -406,9 +406,8 @@ func (s *Service) store(ctx context.Context, body *chunkReader, req *checked) (*
 	}, nil
 }
 
-// ReasonUploadIdle: an upload stream sent no message for
-// Config.IdleTimeout.
-const ReasonUploadIdle = "UPLOAD_IDLE"
+// ReasonUploadIdle: an upload stream sent no message for the idle timeout.
+const ReasonUploadIdle = apperr.ReasonUploadIdle
 
 // chunkReader reads the chunk messages of an upload stream as one body,
 // failing when the client sends nothing for idle.

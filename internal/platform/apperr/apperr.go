@@ -29,6 +29,9 @@ const (
 	ReasonUnavailable        = "UNAVAILABLE"
 	ReasonFailedPrecondition = "FAILED_PRECONDITION"
 	ReasonInternal           = "INTERNAL"
+	// ReasonUploadIdle: an upload stream sent nothing for the idle timeout
+	// (DEADLINE_EXCEEDED; HTTP 408).
+	ReasonUploadIdle = "UPLOAD_IDLE"
 )
 
 // Error is an error with a public face.
