@@ -14,6 +14,7 @@ import (
 
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/platform/flagenv"
+	"github.com/imagepipe/imagepipe/internal/platform/limits"
 	"github.com/imagepipe/imagepipe/internal/platform/logging"
 	"github.com/imagepipe/imagepipe/services/gateway"
 	"github.com/imagepipe/imagepipe/services/ingest"
@@ -62,6 +63,9 @@ type Config struct {
 	SignedURLTTL   time.Duration
 	// GRPC bounds what one client may hold of the gRPC server.
 	GRPC GRPCLimits
+	// Limits are the fair limits: requests per second per tenant and
+	// uploads in flight per process and per tenant.
+	Limits limits.Config
 
 	Ingest    ingest.Config
 	Processor processor.Config
@@ -88,6 +92,7 @@ func DefaultConfig() Config {
 		SignedURLTTL:  time.Hour,
 		JWT:           auth.JWTConfig{TenantClaim: auth.DefaultTenantClaim, ScopesClaim: auth.DefaultScopesClaim},
 		GRPC:          DefaultGRPCLimits(),
+		Limits:        limits.DefaultConfig(),
 		Ingest:        ingest.DefaultConfig(),
 		Processor:     processor.DefaultConfig(),
 		Status:        status.DefaultConfig(),
@@ -206,6 +211,7 @@ func (c *Config) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Webhooks.Timeout, "webhooks.timeout", c.Webhooks.Timeout, "timeout of one webhook request")
 	fs.IntVar(&c.Webhooks.Workers, "webhooks.workers", c.Webhooks.Workers, "webhook deliveries attempted at once")
 	c.GRPC.RegisterFlags(fs)
+	c.Limits.RegisterFlags(fs)
 	c.Ingest.RegisterFlags(fs)
 	c.Processor.RegisterFlags(fs)
 	c.Status.RegisterFlags(fs)
@@ -313,7 +319,7 @@ func (c *Config) Validate() error {
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.GRPC.Validate(), c.Ingest.Validate(), c.Processor.Validate(), c.Status.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())
+	errs = append(errs, c.GRPC.Validate(), c.Limits.Validate(), c.Ingest.Validate(), c.Processor.Validate(), c.Status.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())
 	return errors.Join(errs...)
 }
 

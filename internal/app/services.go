@@ -41,11 +41,15 @@ func (a *App) initGRPCServer(context.Context) error {
 	}
 	a.grpcLis = lis
 	authUnary, authStream := auth.Interceptors(a.authn, auth.OpenMethods(a.cfg.Reflection))
+	limitUnary, limitStream, err := a.limitInterceptors()
+	if err != nil {
+		return err
+	}
 	signUnary, signStream := a.signer.Interceptors(a.cfg.SignedURLTTL)
 	a.grpcServer = grpc.NewServer(append([]grpc.ServerOption{
 		grpc.WaitForHandlers(true),
-		grpc.ChainUnaryInterceptor(trace.UnaryInterceptor(), apperr.UnaryInterceptor(a.log), authUnary, signUnary),
-		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log), authStream, signStream),
+		grpc.ChainUnaryInterceptor(trace.UnaryInterceptor(), apperr.UnaryInterceptor(a.log), authUnary, limitUnary, signUnary),
+		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log), authStream, limitStream, signStream),
 	}, a.cfg.GRPC.ServerOptions()...)...)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcServer, a.health)

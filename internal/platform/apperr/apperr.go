@@ -8,11 +8,13 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Domain is the ErrorInfo domain of every imagepipe error.
@@ -45,6 +47,9 @@ type Error struct {
 	Msg string
 	// Err is the internal cause; logged, never sent.
 	Err error
+	// RetryAfter, when positive, is how long the client should wait
+	// before trying again (google.rpc.RetryInfo; HTTP Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -57,7 +62,8 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // GRPCStatus lets status.FromError and grpc-go turn the error into a status
-// carrying google.rpc.ErrorInfo and, for a field, google.rpc.BadRequest.
+// carrying google.rpc.ErrorInfo, for a field google.rpc.BadRequest, and
+// for a RetryAfter google.rpc.RetryInfo.
 func (e *Error) GRPCStatus() *status.Status {
 	st := status.New(e.Code, e.Msg)
 	info := &errdetails.ErrorInfo{Reason: e.Reason, Domain: Domain}
@@ -67,6 +73,9 @@ func (e *Error) GRPCStatus() *status.Status {
 		details = append(details, &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
 			{Field: e.Field, Description: e.Msg},
 		}})
+	}
+	if e.RetryAfter > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
 	}
 	if wd, err := st.WithDetails(details...); err == nil {
 		return wd
