@@ -83,6 +83,20 @@ func (s *Service) deadLetterQueue(ctx context.Context) (queue.Queue, error) {
 	return q, nil
 }
 
+// selectDeadLetters is what redrive and purge check first: the operator,
+// a selection of messages (ids or all), and a dead-letter queue to open.
+func (s *Service) selectDeadLetters(ctx context.Context, ids []string, all bool) (auth.Principal, queue.Queue, error) {
+	p, err := auth.RequireOperator(ctx)
+	if err != nil {
+		return p, nil, err
+	}
+	if err := selection(ids, all); err != nil {
+		return p, nil, err
+	}
+	dq, err := s.deadLetterQueue(ctx)
+	return p, dq, err
+}
+
 // caller names p in the log: its tenant and key id or token subject.
 func caller(p auth.Principal) string {
 	who := p.KeyID
@@ -213,14 +227,7 @@ func (s *Service) ListDeadLetters(ctx context.Context, req *pb.ListDeadLettersRe
 // image is retried (jobs.Retry queues a fresh job) and the dead letter is
 // deleted. Any other message is moved back as it is.
 func (s *Service) RedriveDeadLetters(ctx context.Context, req *pb.RedriveDeadLettersRequest) (*pb.RedriveDeadLettersResponse, error) {
-	p, err := auth.RequireOperator(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := selection(req.GetMessageIds(), req.GetAll()); err != nil {
-		return nil, err
-	}
-	dq, err := s.deadLetterQueue(ctx)
+	p, dq, err := s.selectDeadLetters(ctx, req.GetMessageIds(), req.GetAll())
 	if err != nil {
 		return nil, err
 	}
@@ -256,14 +263,7 @@ func (s *Service) RedriveDeadLetters(ctx context.Context, req *pb.RedriveDeadLet
 
 // PurgeDeadLetters implements pb.AdminServiceServer.
 func (s *Service) PurgeDeadLetters(ctx context.Context, req *pb.PurgeDeadLettersRequest) (*pb.PurgeDeadLettersResponse, error) {
-	p, err := auth.RequireOperator(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := selection(req.GetMessageIds(), req.GetAll()); err != nil {
-		return nil, err
-	}
-	dq, err := s.deadLetterQueue(ctx)
+	p, dq, err := s.selectDeadLetters(ctx, req.GetMessageIds(), req.GetAll())
 	if err != nil {
 		return nil, err
 	}

@@ -40,9 +40,7 @@ func (p *Processor) Service() *Service {
 // ListPresets implements pb.ProcessorServiceServer: any authenticated
 // caller may list them.
 func (s *Service) ListPresets(ctx context.Context, _ *pb.ListPresetsRequest) (*pb.ListPresetsResponse, error) {
-	if _, ok := auth.FromContext(ctx); !ok {
-		// Require's answer without a principal, whatever the scope.
-		_, err := auth.Require(ctx, auth.ScopeRead)
+	if _, err := auth.Authenticated(ctx); err != nil {
 		return nil, err
 	}
 	return &pb.ListPresetsResponse{Presets: s.Presets.List()}, nil

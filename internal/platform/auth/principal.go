@@ -86,12 +86,22 @@ func FromContext(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-// Require returns ctx's principal if it carries scope s: UNAUTHENTICATED
-// when there is none, PERMISSION_DENIED when the scope is missing.
-func Require(ctx context.Context, s Scope) (Principal, error) {
+// Authenticated returns ctx's principal, whatever its scopes:
+// UNAUTHENTICATED when there is none.
+func Authenticated(ctx context.Context) (Principal, error) {
 	p, ok := FromContext(ctx)
 	if !ok {
 		return Principal{}, Unauthenticated("this call needs credentials: send Authorization: Bearer <API key or token>")
+	}
+	return p, nil
+}
+
+// Require returns ctx's principal if it carries scope s: UNAUTHENTICATED
+// when there is none, PERMISSION_DENIED when the scope is missing.
+func Require(ctx context.Context, s Scope) (Principal, error) {
+	p, err := Authenticated(ctx)
+	if err != nil {
+		return p, err
 	}
 	if !p.Has(s) {
 		return p, &apperr.Error{Code: codes.PermissionDenied, Reason: ReasonPermissionDenied,
