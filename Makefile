@@ -94,3 +94,11 @@ clean:
 .PHONY: bench-processor
 bench-processor: build
 	scripts/bench/run.sh $(BENCH_ARGS)
+
+## bench-load: bin/imagepipe (all-in-one) under sustained load, driven by vegeta: variant GETs side by side
+## with nginx (one worker, sendfile), uploads as fast as they are answered, and a 200 MB upload against
+## dd conv=fsync; installs nginx if missing, ~2 min; prints the tables and rewrites its section of
+## docs/BENCHMARKS.md (BENCH_LOAD_ARGS go to scripts/bench/load, e.g. -duration 30s)
+.PHONY: bench-load
+bench-load: build
+	GO="$(GO)" scripts/bench/load.sh $(BENCH_LOAD_ARGS)
