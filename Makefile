@@ -97,7 +97,7 @@ bench-processor: build
 
 ## bench-load: bin/imagepipe (all-in-one) under sustained load, driven by vegeta: variant GETs side by side
 ## with nginx (one worker, sendfile), uploads as fast as they are answered, and a 200 MB upload against
-## dd conv=fsync; installs nginx if missing, ~2 min; prints the tables and rewrites its section of
+## dd conv=fsync; installs nginx if missing, ~1 min; prints the tables and rewrites its section of
 ## docs/BENCHMARKS.md (BENCH_LOAD_ARGS go to scripts/bench/load, e.g. -duration 30s)
 .PHONY: bench-load
 bench-load: build
