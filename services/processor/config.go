@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"net/url"
+	"os"
 	"runtime"
 	"time"
 
@@ -51,6 +52,10 @@ type Config struct {
 	// ingest's limit; this is the same value, checked again in case the
 	// two configurations differ.
 	MaxOriginalBytes int64
+	// TempDir is where an original from a store without local files (S3)
+	// is streamed for libvips to read; empty means os.TempDir(). Each file
+	// lives as long as its job, at most MaxOriginalBytes per worker.
+	TempDir string
 	// PresetsOnly makes Reprocess refuse inline specs from callers without
 	// the admin scope. It has no flag of its own: it is ingest's
 	// -presets-only (ingest.Config.PresetsOnly), one setting for both.
@@ -82,6 +87,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.JobTimeout, "processor.job-timeout", c.JobTimeout, "deadline of one processing attempt")
 	fs.IntVar(&c.MaxAttempts, "processor.max-attempts", c.MaxAttempts, "attempts before an image is FAILED; the queue's max receive count must be this + 1")
 	fs.DurationVar(&c.RetryBackoff, "processor.retry-backoff", c.RetryBackoff, "delay before retrying a transient failure (doubles each attempt)")
+	fs.StringVar(&c.TempDir, "processor.temp-dir", c.TempDir, "directory for originals streamed from a remote store while they are processed (default: the system's temporary directory)")
 	fs.Int64Var(&c.Limits.MaxPixels, "processor.max-pixels", c.Limits.MaxPixels, "largest original, in pixels, checked before decoding")
 }
 
@@ -111,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOriginalBytes <= 0 {
 		errs = append(errs, errors.New("processor max original bytes must be positive"))
+	}
+	if fi, err := os.Stat(c.TempDir); c.TempDir != "" && (err != nil || !fi.IsDir()) {
+		errs = append(errs, errors.New("processor.temp-dir must be an existing directory"))
 	}
 	if c.PollWait <= 0 {
 		errs = append(errs, errors.New("processor poll wait must be positive"))

@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
+	"github.com/imagepipe/imagepipe/internal/messages/failure"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/blob/fsblob"
@@ -175,6 +176,44 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 	for _, v := range sp.GetVariants() {
 		if _, err := r.variants.Head(ctx, id+"/"+v.GetName()); !errors.Is(err, blob.ErrNotFound) {
 			t.Errorf("variant %s of a failed image: %v", v.GetName(), err)
+		}
+	}
+}
+
+// A spec may ask to enlarge, up to 4096 px a side, but only the original
+// says by how much: a 400x225 photograph to 4096 px wide (more than 4
+// times) is FAILED at once with upscale_too_large, not retried; within 4
+// times it is made.
+func TestUpscalePastTheLimitFailsPermanently(t *testing.T) {
+	cases := []struct {
+		width int32
+		want  pb.ImageState
+		code  string
+	}{
+		{4096, pb.ImageState_IMAGE_STATE_FAILED, failure.UpscaleTooLarge},
+		{1600, pb.ImageState_IMAGE_STATE_READY, ""},
+	}
+	for _, c := range cases {
+		r := newRig(t, nil)
+		ctx := context.Background()
+		id := jobs.NewID()
+		if _, err := r.originals.Put(ctx, id, bytes.NewReader(imagetest.Fixture(t, "orient-1.jpg")), blob.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sp := &pb.ProcessingSpec{Variants: []*pb.VariantSpec{{Name: "big", Width: c.width, Format: pb.Format_FORMAT_JPEG, AllowUpscale: true}}}
+		if err := spec.Builtin().Validate("spec", sp); err != nil {
+			t.Fatalf("the spec is refused at the edge: %v", err)
+		}
+		if _, err := jobs.Submit(ctx, r.rs, r.q, &pb.Image{Id: id, Spec: sp}); err != nil {
+			t.Fatal(err)
+		}
+		r.proc.Handle(ctx, r.receive(t))
+		img := r.state(t, id)
+		if img.GetState() != c.want || img.GetError().GetCode() != c.code || img.GetAttempts() != 1 {
+			t.Errorf("width %d: %s %v after %d attempts, want %s %q after 1", c.width, img.GetState(), img.GetError(), img.GetAttempts(), c.want, c.code)
+		}
+		if st, _ := r.q.Stats(ctx); st.Visible+st.InFlight+st.Delayed != 0 {
+			t.Errorf("width %d: queue not empty: %+v", c.width, st)
 		}
 	}
 }

@@ -1,12 +1,12 @@
 package processor
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
@@ -40,24 +40,43 @@ type uploadInfo struct {
 }
 
 // checkUpload applies to a direct upload the checks ingest applies to a
-// streamed one, as permanent failures: size limit (readObject refuses a
-// larger object before reading it; this catches one that grew meanwhile)
-// and format by magic bytes.
-func (p *Processor) checkUpload(src []byte) (*uploadInfo, error) {
-	if int64(len(src)) > p.cfg.MaxOriginalBytes {
+// streamed one, as permanent failures: size limit (openObject refuses a
+// larger object before reading it) and format by magic bytes.
+func (p *Processor) checkUpload(src *original) (*uploadInfo, error) {
+	if src.size > p.cfg.MaxOriginalBytes {
 		return nil, p.tooLarge()
 	}
-	sniffed := sniff.Detect(src[:min(len(src), sniff.HeaderLen)])
+	sniffed, err := sniffOriginal(src)
+	if err != nil {
+		return nil, err
+	}
 	format := spec.SourceFormat(sniffed)
 	if format == pb.Format_FORMAT_UNSPECIFIED {
 		return nil, imaging.ErrUnsupportedFormat
 	}
-	return &uploadInfo{Bytes: int64(len(src)), Sha256: sha256Hex(src), Format: format, MIME: sniffed.MIME()}, nil
+	sum, err := sha256Hex(src)
+	if err != nil {
+		return nil, err
+	}
+	return &uploadInfo{Bytes: src.size, Sha256: sum, Format: format, MIME: sniffed.MIME()}, nil
 }
 
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+// sniffOriginal detects the format of src from its magic bytes.
+func sniffOriginal(src *original) (sniff.Format, error) {
+	head := make([]byte, min(src.size, sniff.HeaderLen))
+	if _, err := src.ReadAt(head, 0); err != nil {
+		return sniff.Unknown, fmt.Errorf("read original: %w", err)
+	}
+	return sniff.Detect(head), nil
+}
+
+// sha256Hex hashes src, streamed.
+func sha256Hex(src *original) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, src.section()); err != nil {
+		return "", fmt.Errorf("read original: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // admit makes the upload under uploads/ of img (as claimed, unadmitted)
@@ -69,8 +88,9 @@ func sha256Hex(b []byte) string {
 //     jobs.OriginalKey names its id from now on. Refused if the image was
 //     deleted (errDeleted), or another delivery admitted another upload
 //     or the image finished meanwhile (errSuperseded);
-//  3. copy it to its id, from memory (the bytes checked and hashed, not
-//     whatever is under uploads/ by now);
+//  3. copy it to its id, from the file opened in 1 (the bytes checked and
+//     hashed, not whatever is under uploads/ by now: a store replaces an
+//     object with another file, and a temporary copy is the processor's);
 //  4. delete it under uploads/.
 //
 // Recording before copying means that only the delivery that admitted an
@@ -79,12 +99,17 @@ func sha256Hex(b []byte) string {
 // under a record of the other's. A delivery after 2 finds the image
 // admitted and first settles its upload (settleUpload), which finishes 3
 // and 4 from uploads/ if the bytes there are the recorded ones.
-func (p *Processor) admit(ctx context.Context, img *pb.Image) ([]byte, error) {
+func (p *Processor) admit(ctx context.Context, img *pb.Image) (_ *original, err error) {
 	id := img.GetId()
-	src, err := p.readObject(ctx, jobs.UploadPrefix+id)
+	src, err := p.openObject(ctx, jobs.UploadPrefix+id)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			src.close()
+		}
+	}()
 	info, err := p.checkUpload(src)
 	if err != nil {
 		return nil, err
@@ -111,7 +136,7 @@ func (p *Processor) admit(ctx context.Context, img *pb.Image) ([]byte, error) {
 	case err != nil:
 		return nil, fmt.Errorf("record the direct upload: %w", err)
 	}
-	if _, err := p.Originals.Put(ctx, id, bytes.NewReader(src), blob.PutOptions{ContentType: info.MIME}); err != nil {
+	if _, err := p.Originals.Put(ctx, id, src.section(), blob.PutOptions{ContentType: info.MIME}); err != nil {
 		return nil, fmt.Errorf("copy the direct upload to the original: %w", err)
 	}
 	if err := p.Originals.Delete(ctx, jobs.UploadPrefix+id); err != nil {
@@ -161,18 +186,27 @@ func (p *Processor) keepAdmitted(ctx context.Context, cur *pb.Image) error {
 		}
 		return nil
 	}
-	src, err := p.readObject(ctx, jobs.UploadPrefix+id)
+	src, err := p.openObject(ctx, jobs.UploadPrefix+id)
 	var perm *imaging.Error
 	switch {
 	case errors.As(err, &perm):
 		return nil // gone, or too large to be the admitted upload
 	case err != nil:
 		return err
-	case sha256Hex(src) != cur.GetOriginal().GetSha256():
+	}
+	defer src.close()
+	sum, err := sha256Hex(src)
+	if err != nil {
+		return err
+	}
+	if sum != cur.GetOriginal().GetSha256() {
 		return nil // a second upload
 	}
-	mime := sniff.Detect(src[:min(len(src), sniff.HeaderLen)]).MIME()
-	if _, err := p.Originals.Put(ctx, id, bytes.NewReader(src), blob.PutOptions{ContentType: mime}); err != nil {
+	sniffed, err := sniffOriginal(src)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Originals.Put(ctx, id, src.section(), blob.PutOptions{ContentType: sniffed.MIME()}); err != nil {
 		return fmt.Errorf("copy the direct upload to the original: %w", err)
 	}
 	return nil

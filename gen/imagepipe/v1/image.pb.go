@@ -159,7 +159,9 @@ type ImageError struct {
 	//   - from the image (FAILED at once, never retried): "empty",
 	//     "unsupported_format", "corrupt", "too_many_pixels",
 	//     "too_large_dimensions", "too_many_frames", "polyglot",
-	//     "invalid_crop", "max_bytes_unreachable", "too_large";
+	//     "invalid_crop", "max_bytes_unreachable", "too_large",
+	//     "upscale_too_large" (a variant with allow_upscale would enlarge
+	//     the image more than 4 times on a side);
 	//   - from its record or stores: "invalid_spec", "original_missing",
 	//     "enqueue_failed";
 	//   - "timeout": processing ran past its deadline (FAILED at once, never

@@ -1,6 +1,7 @@
 package imaging
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -33,8 +34,8 @@ func baseSize(info SourceInfo, scale float64) (int, int) {
 // profile) and evaluates the pipeline into memory, so the variants can all
 // be derived from it. For an animation it decodes all frames. libvips'
 // errors here are the input's fault: they become ErrCorrupt.
-func decode(src []byte, info SourceInfo, opt decodeOptions) (*decoded, error) {
-	// jpegUpright's pipeline reads src in place until evaluateBase.
+func decode(src *source, info SourceInfo, opt decodeOptions) (*decoded, error) {
+	// The pipeline reads src (in place, when in memory) until evaluateBase.
 	var pin runtime.Pinner
 	defer pin.Unpin()
 	thumb, err := load(src, info, opt, &pin)
@@ -89,7 +90,7 @@ func decode(src []byte, info SourceInfo, opt decodeOptions) (*decoded, error) {
 // same Lanczos3 resize. 6-8 % less CPU on JPEGs and less memory, for outputs
 // within 0.3 dB PSNR of a full-size Lanczos3 reference
 // (docs/BENCHMARKS.md); sharp does the same (fastShrinkOnLoad).
-func load(src []byte, info SourceInfo, opt decodeOptions, pin *runtime.Pinner) (*vips.ImageRef, error) {
+func load(src *source, info SourceInfo, opt decodeOptions, pin *runtime.Pinner) (*vips.ImageRef, error) {
 	bw, bh := baseSize(info, opt.scale)
 	var thumb *vips.ImageRef
 	var err error
@@ -97,17 +98,17 @@ func load(src []byte, info SourceInfo, opt decodeOptions, pin *runtime.Pinner) (
 	case info.Format == sniff.HEIF:
 		thumb, err = loadHEIF(src, info, bw, bh)
 	case info.cmyk:
-		thumb, err = loadCMYK(src, info, bw, bh)
+		thumb, err = loadCMYK(src, info, bw, bh, pin)
 	case info.Format == sniff.JPEG:
 		thumb, err = jpegUpright(src, info, bw, bh, pin)
 	default:
-		params := importParams()
+		options := failOnError
 		if opt.frames > 1 {
-			params.NumPages.Set(-1)
+			options += ",n=-1"
 		}
-		thumb, err = vips.LoadThumbnailFromBuffer(src, bw, bh, vips.InterestingNone, vips.SizeDown, params)
+		thumb, err = thumbnailSource(src, bw, bh, options, pin)
 	}
-	if isInternalHEIF(err) {
+	if isInternalHEIF(err) || errors.Is(err, errRead) {
 		return nil, err
 	}
 	if err != nil {

@@ -20,6 +20,7 @@ const (
 	CodePolyglot            = failure.Polyglot            // an image that is also another kind of file (ZIP, PDF)
 	CodeInvalidCrop         = failure.InvalidCrop         // Variant.Crop does not fit inside the image
 	CodeMaxBytesUnreachable = failure.MaxBytesUnreachable // Variant.MaxBytes cannot be met even at MinQuality
+	CodeUpscaleTooLarge     = failure.UpscaleTooLarge     // a variant enlarges its source more than Limits.MaxUpscale times
 )
 
 // Error is a permanent, input-caused failure. Error() is safe to show to the
@@ -61,6 +62,7 @@ var (
 	ErrPolyglot            = &Error{Code: CodePolyglot, Msg: "the file is an image and another kind of file at once"}
 	ErrInvalidCrop         = &Error{Code: CodeInvalidCrop, Msg: "the crop rectangle does not fit inside the image"}
 	ErrMaxBytesUnreachable = &Error{Code: CodeMaxBytesUnreachable, Msg: "the variant cannot be made small enough"}
+	ErrUpscaleTooLarge     = &Error{Code: CodeUpscaleTooLarge, Msg: "a variant would enlarge the image too much"}
 )
 
 // ErrInvalidVariant is wrapped by the (non-*Error) error Process returns for

@@ -3,9 +3,10 @@ package imaging
 import (
 	"errors"
 	"fmt"
-	"github.com/imagepipe/imagepipe/internal/engine/phash"
 	"math"
 	"strings"
+
+	"github.com/imagepipe/imagepipe/internal/engine/phash"
 
 	"github.com/davidbyttow/govips/v2/vips"
 )

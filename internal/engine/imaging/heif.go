@@ -22,9 +22,15 @@ func isInternalHEIF(err error) bool { return errors.Is(err, heif.ErrHeaders) }
 // libvips call parses a raw EXIF block into the fields the metadata policy
 // filters) and fits it within bw x bh, never enlarging. The decoded size
 // must be the header's (info, checked against the limits). Colour
-// conversion is left to decode.
-func loadHEIF(src []byte, info SourceInfo, bw, bh int) (*vips.ImageRef, error) {
-	px, err := heif.Decode(src, info.Width, info.Height)
+// conversion is left to decode. libheif reads only from memory: a file is
+// mapped (source.mapped), not copied.
+func loadHEIF(src *source, info SourceInfo, bw, bh int) (*vips.ImageRef, error) {
+	data, unmap, err := src.mapped()
+	if err != nil {
+		return nil, err
+	}
+	px, err := heif.Decode(data, info.Width, info.Height)
+	unmap() // the pixels are libheif's own
 	if err != nil {
 		return nil, err
 	}

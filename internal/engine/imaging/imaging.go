@@ -1,8 +1,10 @@
 // Package imaging is imagepipe's image processing engine, built on libvips
 // through govips.
 //
-// It takes the bytes of an uploaded image and a list of already-validated
-// Variant options and returns the encoded variants. The flow for Process is:
+// It takes an uploaded image, as bytes (Process) or as a file libvips reads
+// itself (ProcessFile: only the file's ends come into the Go heap), and a
+// list of already-validated Variant options and returns the encoded
+// variants. The flow for Process is:
 //
 //  1. sniff the container format from the magic bytes; anything outside the
 //     allowlist (JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF when libvips can load

@@ -1,6 +1,7 @@
 package imaging
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 
@@ -15,7 +16,7 @@ import (
 // orientations other than 1 the stored image is fitted within the rotated box,
 // evaluated into memory (rotation needs random access) and rotated there,
 // which also removes the orientation tag.
-func jpegUpright(src []byte, info SourceInfo, bw, bh int, pin *runtime.Pinner) (*vips.ImageRef, error) {
+func jpegUpright(src *source, info SourceInfo, bw, bh int, pin *runtime.Pinner) (*vips.ImageRef, error) {
 	if info.Orientation == 1 {
 		return jpegFit(src, info.Width, info.Height, bw, bh, pin)
 	}
@@ -47,12 +48,12 @@ func jpegUpright(src []byte, info SourceInfo, bw, bh int, pin *runtime.Pinner) (
 // silently falls back to its built-in CMYK profile: visibly wrong colours.
 // So CMYK is loaded directly (with JPEG shrink-on-load), converted through
 // its embedded profile with the perceptual intent, and resized here.
-func loadCMYK(src []byte, info SourceInfo, bw, bh int) (*vips.ImageRef, error) {
-	params := importParams()
+func loadCMYK(src *source, info SourceInfo, bw, bh int, pin *runtime.Pinner) (*vips.ImageRef, error) {
+	options := failOnError
 	if info.Format == sniff.JPEG {
-		params.JpegShrinkFactor.Set(jpegShrink(info.Width, info.Height, bw, bh))
+		options += fmt.Sprintf(",shrink=%d", jpegShrink(info.Width, info.Height, bw, bh))
 	}
-	img, err := vips.LoadImageFromBuffer(src, params)
+	img, err := loadSource(src, options, pin)
 	if err != nil {
 		return nil, err
 	}

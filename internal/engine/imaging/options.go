@@ -447,6 +447,13 @@ type Limits struct {
 	// larger FormatAuto variant is written as WebP without trying AVIF.
 	// Default DefaultMaxAVIFPixels.
 	MaxAVIFPixels int64
+	// MaxUpscale bounds how many times a variant with AllowUpscale may
+	// enlarge its source (the image, or its crop) on either side: the
+	// spec bounds the output size, but only the source's size says how
+	// much a variant enlarges it (a 1x1 PNG to 4096x4096 is all
+	// interpolation). More fails with CodeUpscaleTooLarge. Default
+	// DefaultMaxUpscale.
+	MaxUpscale int
 }
 
 // Default limits.
@@ -456,6 +463,7 @@ const (
 	DefaultMaxFrames            = 300
 	DefaultMaxTotalPixels int64 = 200_000_000
 	DefaultMaxAVIFPixels  int64 = 3840 * 2160
+	DefaultMaxUpscale           = 4
 )
 
 func (l Limits) withDefaults() Limits {
@@ -476,6 +484,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxAVIFPixels <= 0 {
 		l.MaxAVIFPixels = DefaultMaxAVIFPixels
+	}
+	if l.MaxUpscale <= 0 {
+		l.MaxUpscale = DefaultMaxUpscale
 	}
 	return l
 }

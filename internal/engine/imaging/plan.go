@@ -151,12 +151,20 @@ func planContain(v Variant, fw, fh float64) plan {
 	return plan{rw: rw, rh: rh, cw: v.Width, ch: v.Height}
 }
 
-// checkPlan rejects plans whose output would exceed the limits (only possible
-// with AllowUpscale).
+// checkPlan rejects plans whose output would exceed the limits (a variant
+// the spec should not have allowed: ErrInvalidVariant) and plans that
+// enlarge their source more than lim.MaxUpscale times on a side (the
+// input's fault: CodeUpscaleTooLarge); both only possible with
+// AllowUpscale. Padding (FitContain's canvas) enlarges nothing.
 func checkPlan(v Variant, p plan, lim Limits) error {
 	w, h := max(p.rw, p.cw), max(p.rh, p.ch)
 	if w > lim.MaxWidth || h > lim.MaxHeight || int64(w)*int64(h) > lim.MaxPixels {
 		return fmt.Errorf("%w %q: output %dx%d exceeds limits", ErrInvalidVariant, v.Name, w, h)
+	}
+	if p.rw > lim.MaxUpscale*p.src.Width || p.rh > lim.MaxUpscale*p.src.Height {
+		return newError(ErrUpscaleTooLarge, fmt.Sprintf(
+			"variant %q: the %dx%d image would be enlarged to %dx%d; at most %d times its width and height",
+			v.Name, p.src.Width, p.src.Height, p.rw, p.rh, lim.MaxUpscale), nil)
 	}
 	return nil
 }

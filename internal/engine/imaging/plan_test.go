@@ -1,8 +1,10 @@
 package imaging
 
 import (
+	"errors"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 )
 
@@ -152,5 +154,52 @@ func TestPlacementProperties(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A variant may enlarge its source (the image, or its crop) at most
+// Limits.MaxUpscale times on either side: more is the input's fault,
+// CodeUpscaleTooLarge, whatever the fit. Padding is not enlarging.
+func TestUpscaleLimit(t *testing.T) {
+	up := func(w, h int, fit Fit) Variant {
+		return Variant{Name: "v", Width: w, Height: h, Fit: fit, Format: FormatPNG, AllowUpscale: true}
+	}
+	cropped := func(v Variant, c Rect) Variant { v.Crop = &c; return v }
+	cases := []struct {
+		name   string
+		sw, sh int
+		v      Variant
+		max    int // Limits.MaxUpscale; 0: the default
+		ok     bool
+	}{
+		{"4x exactly", 100, 100, up(400, 400, FitInside), 0, true},
+		{"just over 4x", 100, 100, up(401, 401, FitInside), 0, false},
+		{"1x1 to 4096 wide", 1, 1, up(4096, 0, FitInside), 0, false},
+		{"4x wide, height follows", 100, 50, up(400, 0, FitInside), 0, true},
+		{"no upscale asked: never enlarged", 100, 100, Variant{Name: "v", Width: 4000, Height: 4000, Fit: FitCover, Format: FormatPNG}, 0, true},
+		{"contain pads the rest", 100, 50, up(400, 400, FitContain), 0, true},
+		{"cover enlarges the short side 8x", 100, 50, up(400, 400, FitCover), 0, false},
+		{"outside enlarges the short side 8x", 100, 50, up(400, 400, FitOutside), 0, false},
+		{"fill stretches one side 10x", 100, 10, up(100, 100, FitFill), 0, false},
+		{"fill within 4x on each side", 100, 25, up(400, 100, FitFill), 0, true},
+		{"a 10x10 crop of a large image to 100x100", 1000, 1000, cropped(up(100, 100, FitInside), Rect{X: 5, Y: 5, Width: 10, Height: 10}), 0, false},
+		{"a 50x50 crop to 200x200", 1000, 1000, cropped(up(200, 200, FitInside), Rect{Width: 50, Height: 50}), 0, true},
+		{"limit 2: 2x", 100, 100, up(200, 200, FitInside), 2, true},
+		{"limit 2: 3x", 100, 100, up(300, 300, FitInside), 2, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			info := SourceInfo{Width: c.sw, Height: c.sh, Frames: 1}
+			_, _, err := planAll(info, []Variant{c.v}, Limits{MaxUpscale: c.max}.withDefaults())
+			var ie *Error
+			switch {
+			case c.ok && err != nil:
+				t.Errorf("refused: %v", err)
+			case !c.ok && (!errors.As(err, &ie) || ie.Code != CodeUpscaleTooLarge):
+				t.Errorf("error %v, want %s", err, CodeUpscaleTooLarge)
+			case !c.ok && !strings.Contains(ie.Error(), `variant "v"`):
+				t.Errorf("message %q does not name the variant", ie.Error())
+			}
+		})
 	}
 }

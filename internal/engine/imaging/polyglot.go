@@ -5,6 +5,15 @@ import (
 	"encoding/binary"
 )
 
+// The ends of a file the polyglot check reads: a PDF reader's window at the
+// start, a ZIP reader's at the end (the end-of-central-directory record
+// and the longest comment it may have).
+const (
+	pdfWindow = 1024
+	eocdLen   = 22
+	zipWindow = eocdLen + 0xFFFF
+)
+
 // polyglotKind reports whether src, besides being an image, is also a file
 // another program would open: a ZIP archive (JAR, DOCX, …: ZIP readers look
 // for the end-of-central-directory record at the end of the file, so
@@ -16,10 +25,16 @@ import (
 // such a file is never an honest upload and other systems may pass the
 // original on.
 func polyglotKind(src []byte) string {
-	if zipAtEnd(src) {
+	return polyglotEnds(src[:min(len(src), pdfWindow)], src[max(0, len(src)-zipWindow):])
+}
+
+// polyglotEnds is polyglotKind of a file known by its first pdfWindow
+// bytes (head) and its last zipWindow bytes (tail): all it reads.
+func polyglotEnds(head, tail []byte) string {
+	if zipAtEnd(tail) {
 		return "zip"
 	}
-	if bytes.Contains(src[:min(len(src), 1024)], []byte("%PDF-")) {
+	if bytes.Contains(head[:min(len(head), pdfWindow)], []byte("%PDF-")) {
 		return "pdf"
 	}
 	return ""
@@ -29,10 +44,10 @@ func polyglotKind(src []byte) string {
 // record (signature PK\5\6, 22 bytes, then a comment whose length the record
 // gives), exactly where a ZIP reader looks for one. Requiring the comment
 // length to match the end of the file makes a chance match in compressed
-// image data vanishingly unlikely (48 bits).
+// image data vanishingly unlikely (48 bits). Only the last zipWindow bytes
+// of src are read.
 func zipAtEnd(src []byte) bool {
-	const eocdLen = 22
-	lo := max(0, len(src)-eocdLen-0xFFFF)
+	lo := max(0, len(src)-zipWindow)
 	for i := len(src) - eocdLen; i >= lo; i-- {
 		if src[i] != 'P' || src[i+1] != 'K' || src[i+2] != 5 || src[i+3] != 6 {
 			continue

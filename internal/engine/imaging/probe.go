@@ -3,6 +3,7 @@ package imaging
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -13,15 +14,11 @@ import (
 // errStopped is returned after Shutdown.
 var errStopped = errors.New("imaging: libvips has been shut down")
 
-// importParams are the loader options for every decode: fail on truncated or
-// corrupt data. govips maps FailOnError to the loaders' "fail" flag, which
-// libvips 8.12+ turns into fail_on=warning (the strictest level: libjpeg's
-// "premature end of data" and friends are errors, not grey pixels).
-func importParams() *vips.ImportParams {
-	p := vips.NewImportParams()
-	p.FailOnError.Set(true)
-	return p
-}
+// failOnError is the loader option for every decode: fail on truncated or
+// corrupt data. libvips 8.12+ turns the deprecated "fail" flag into
+// fail_on=warning, the strictest level: libjpeg's "premature end of data"
+// and friends are errors, not grey pixels.
+const failOnError = "fail=true"
 
 // loaderSupported reports whether a sniffed format is on the allowlist and
 // libvips has a loader for it.
@@ -77,26 +74,35 @@ func Probe(src []byte, lim Limits) (SourceInfo, error) {
 	if stopped {
 		return SourceInfo{}, errStopped
 	}
-	return probe(src, lim.withDefaults())
+	return probe(memSource(src), lim.withDefaults())
 }
 
-// probe does the work of Probe; the caller holds stateMu.
-func probe(src []byte, lim Limits) (SourceInfo, error) {
-	if len(src) == 0 {
+// probe does the work of Probe; the caller holds stateMu. Of the data it
+// reads the ends (sniff, polyglot check) and libvips or libheif the header.
+func probe(src *source, lim Limits) (SourceInfo, error) {
+	if src.size == 0 {
 		return SourceInfo{}, newError(ErrEmpty, "", nil)
 	}
-	f := sniff.Detect(src)
+	head, err := src.head(pdfWindow)
+	if err != nil {
+		return SourceInfo{}, err
+	}
+	f := sniff.Detect(head)
 	if !loaderSupported(f) {
 		return SourceInfo{}, newError(ErrUnsupportedFormat, "", nil)
 	}
-	if kind := polyglotKind(src); kind != "" {
+	tail, err := src.tail(zipWindow)
+	if err != nil {
+		return SourceInfo{}, err
+	}
+	if kind := polyglotEnds(head, tail); kind != "" {
 		return SourceInfo{Format: f}, newError(ErrPolyglot,
 			fmt.Sprintf("the file is a %s image and also a %s file", f, kind), nil)
 	}
 	var info SourceInfo
 	if f == sniff.HEIF {
-		h, err := heif.Probe(src)
-		if isInternalHEIF(err) {
+		h, err := probeHEIF(src)
+		if isInternalHEIF(err) || errors.Is(err, errRead) {
 			return SourceInfo{}, err
 		}
 		if err != nil {
@@ -137,10 +143,22 @@ func probe(src []byte, lim Limits) (SourceInfo, error) {
 	return info, nil
 }
 
+// probeHEIF reads the header with libheif, from memory (source.mapped).
+func probeHEIF(src *source) (heif.Info, error) {
+	data, unmap, err := src.mapped()
+	if err != nil {
+		return heif.Info{}, err
+	}
+	defer unmap()
+	return heif.Probe(data)
+}
+
 // probeVips reads the header with libvips: lazy load, it parses the header
 // now and decodes pixels only on demand, which never happens for this image.
-func probeVips(src []byte, f sniff.Format) (SourceInfo, error) {
-	img, err := vips.LoadImageFromBuffer(src, importParams())
+func probeVips(src *source, f sniff.Format) (SourceInfo, error) {
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	img, err := loadSource(src, "", &pin)
 	if err != nil {
 		return SourceInfo{}, newError(ErrCorrupt, "", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"time"
 )
 
@@ -21,6 +22,25 @@ import (
 // are internal and may be retried. Variants are assumed valid; ones that
 // fail the sanity checks yield an error wrapping ErrInvalidVariant.
 func Process(ctx context.Context, src []byte, variants []Variant, lim Limits) (*Result, error) {
+	return process(ctx, memSource(src), variants, lim)
+}
+
+// ProcessFile is Process of the original in f, which libvips reads through
+// a descriptor of its own: only the ends of the file (magic bytes, the
+// polyglot check) come into the Go heap, never the whole of it. f must be a
+// regular file that does not change while it is read; its offset is
+// moved, so it must not be read with Read or Seek meanwhile (ReadAt is
+// fine). A failure to read f is internal (transient), not an *Error.
+func ProcessFile(ctx context.Context, f *os.File, variants []Variant, lim Limits) (*Result, error) {
+	src, err := fileSource(f)
+	if err != nil {
+		return nil, err
+	}
+	return process(ctx, src, variants, lim)
+}
+
+// process does the work of Process and ProcessFile.
+func process(ctx context.Context, src *source, variants []Variant, lim Limits) (*Result, error) {
 	Startup(Config{})
 	stateMu.RLock()
 	defer stateMu.RUnlock()

@@ -5,8 +5,10 @@ package imaging
 
 /*
 #cgo pkg-config: vips
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <vips/vips.h>
 
 // copy_memory evaluates in into one block of memory (libvips' own
@@ -30,18 +32,48 @@ static int copy_memory(VipsImage *in, VipsImage **out) {
 
 static void unref(VipsImage *im) { g_object_unref(im); }
 
+// new_source: a VipsSource over len bytes at buf, read in place (buf must
+// stay put while anything reads it), or, when buf is NULL, over a
+// duplicate of descriptor fd, rewound to its start. A duplicate shares
+// fd's file offset: one source of a file is read at a time.
+static VipsSource *new_source(const void *buf, size_t len, int fd) {
+	if (buf != NULL)
+		return vips_source_new_from_memory(buf, len);
+	if (lseek(fd, 0, SEEK_SET) == -1) {
+		vips_error("imaging", "seek the original: %s", strerror(errno));
+		return NULL;
+	}
+	return vips_source_new_from_descriptor(fd);
+}
+
+static void unref_source(VipsSource *s) { g_object_unref(s); }
+
+// load_source: the loader libvips picks for s, with options ("fail=true",
+// "shrink=2", …); lazy: the header is read now, pixels on demand.
+static int load_source(VipsSource *s, const char *options, VipsImage **out) {
+	*out = vips_image_new_from_source(s, options, NULL);
+	return *out == NULL ? -1 : 0;
+}
+
+// thumbnail_source: vips_thumbnail of s fitted within w x h, never
+// enlarged, with loader options.
+static int thumbnail_source(VipsSource *s, int w, int h, const char *options, VipsImage **out) {
+	return vips_thumbnail_source(s, out, w, "height", h, "size", VIPS_SIZE_DOWN,
+		"option_string", options, NULL);
+}
+
 // jpeg_fit: the JPEG loader with libjpeg's shrink-on-load (1, 2, 4, 8),
 // sequential, failing on any warning, then a Lanczos3 resize to fit within
 // w x h (per-axis scales that land on whole pixels, as vips_thumbnail's
-// do). A lazy pipeline: buf must stay put until it is evaluated.
-static int jpeg_fit(const void *buf, size_t len, int shrink, int w, int h, VipsImage **out) {
+// do). A lazy pipeline over s.
+static int jpeg_fit(VipsSource *s, int shrink, int w, int h, VipsImage **out) {
 	VipsImage *t;
-	if (vips_jpegload_buffer((void *) buf, len, &t, "shrink", shrink, "fail_on", VIPS_FAIL_ON_WARNING,
+	if (vips_jpegload_source(s, &t, "shrink", shrink, "fail_on", VIPS_FAIL_ON_WARNING,
 			"access", VIPS_ACCESS_SEQUENTIAL, NULL))
 		return -1;
-	double s = VIPS_MIN(1.0, VIPS_MIN((double) w / t->Xsize, (double) h / t->Ysize));
-	double hs = VIPS_MAX(1, rint(t->Xsize * s)) / t->Xsize;
-	double vs = VIPS_MAX(1, rint(t->Ysize * s)) / t->Ysize;
+	double sc = VIPS_MIN(1.0, VIPS_MIN((double) w / t->Xsize, (double) h / t->Ysize));
+	double hs = VIPS_MAX(1, rint(t->Xsize * sc)) / t->Xsize;
+	double vs = VIPS_MAX(1, rint(t->Ysize * sc)) / t->Ysize;
 	if (hs < 1.0 || vs < 1.0) {
 		VipsImage *r;
 		int err = vips_resize(t, &r, hs, "vscale", vs, "kernel", VIPS_KERNEL_LANCZOS3, NULL);
@@ -176,15 +208,67 @@ func removeField(img *vips.ImageRef, name string) {
 	runtime.KeepAlive(img)
 }
 
+// vipsSource opens a new libvips source over s (new_source), which the
+// caller unrefs once it has loaded from it (a loaded image keeps its own
+// reference). For a source in memory, pin keeps the bytes in place until
+// the caller unpins it, once libvips is done with every image loaded from
+// it.
+func (s *source) vipsSource(pin *runtime.Pinner) (*C.VipsSource, error) {
+	var vs *C.VipsSource
+	if s.file != nil {
+		vs = C.new_source(nil, 0, C.int(s.file.Fd()))
+		runtime.KeepAlive(s.file)
+	} else {
+		pin.Pin(unsafe.SliceData(s.mem))
+		vs = C.new_source(unsafe.Pointer(unsafe.SliceData(s.mem)), C.size_t(len(s.mem)), -1)
+	}
+	if vs == nil {
+		return nil, vipsError()
+	}
+	return vs, nil
+}
+
+// loadSource loads s with the loader libvips picks for it and loader
+// options (see load_source): a lazy image over s.
+func loadSource(s *source, options string, pin *runtime.Pinner) (*vips.ImageRef, error) {
+	return fromSource(s, pin, func(vs *C.VipsSource, out **C.VipsImage) C.int {
+		opts := C.CString(options)
+		defer C.free(unsafe.Pointer(opts))
+		return C.load_source(vs, opts, out)
+	})
+}
+
+// thumbnailSource is vips_thumbnail of s fitted within w x h, never
+// enlarged, with loader options: a lazy, read-once pipeline over s.
+func thumbnailSource(s *source, w, h int, options string, pin *runtime.Pinner) (*vips.ImageRef, error) {
+	return fromSource(s, pin, func(vs *C.VipsSource, out **C.VipsImage) C.int {
+		opts := C.CString(options)
+		defer C.free(unsafe.Pointer(opts))
+		return C.thumbnail_source(vs, C.int(w), C.int(h), opts, out)
+	})
+}
+
 // jpegFit loads a JPEG with shrink-on-load and resizes it to fit within
 // w x h (never enlarging): vips_thumbnail's work for an upright JPEG
-// without its overheads. The result is a lazy, read-once pipeline over src;
-// pin keeps src in place until the caller has evaluated it.
-func jpegFit(src []byte, srcW, srcH, w, h int, pin *runtime.Pinner) (*vips.ImageRef, error) {
+// without its overheads. The result is a lazy, read-once pipeline over s.
+func jpegFit(s *source, srcW, srcH, w, h int, pin *runtime.Pinner) (*vips.ImageRef, error) {
 	shrink := jpegShrink(srcW, srcH, w, h)
-	pin.Pin(unsafe.SliceData(src))
+	return fromSource(s, pin, func(vs *C.VipsSource, out **C.VipsImage) C.int {
+		return C.jpeg_fit(vs, C.int(shrink), C.int(w), C.int(h), out)
+	})
+}
+
+// fromSource runs load on a new libvips source over s and wraps the image
+// it makes.
+func fromSource(s *source, pin *runtime.Pinner, load func(*C.VipsSource, **C.VipsImage) C.int) (*vips.ImageRef, error) {
+	vs, err := s.vipsSource(pin)
+	if err != nil {
+		return nil, err
+	}
 	var out *C.VipsImage
-	if C.jpeg_fit(unsafe.Pointer(unsafe.SliceData(src)), C.size_t(len(src)), C.int(shrink), C.int(w), C.int(h), &out) != 0 {
+	rc := load(vs, &out)
+	C.unref_source(vs)
+	if rc != 0 {
 		return nil, vipsError()
 	}
 	return newRef(out)

@@ -3,6 +3,7 @@ package imaging
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/davidbyttow/govips/v2/vips"
 )
@@ -32,11 +33,14 @@ func NewWatermarkImage(data []byte) (*WatermarkImage, error) {
 	if stopped {
 		return nil, errStopped
 	}
-	info, err := probe(data, Limits{MaxPixels: MaxWatermarkPixels, MaxWidth: MaxWatermarkSide, MaxHeight: MaxWatermarkSide}.withDefaults())
+	src := memSource(data)
+	info, err := probe(src, Limits{MaxPixels: MaxWatermarkPixels, MaxWidth: MaxWatermarkSide, MaxHeight: MaxWatermarkSide}.withDefaults())
 	if err != nil {
 		return nil, err
 	}
-	img, err := vips.LoadThumbnailFromBuffer(data, info.Width, info.Height, vips.InterestingNone, vips.SizeDown, importParams())
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	img, err := thumbnailSource(src, info.Width, info.Height, failOnError, &pin)
 	if err != nil {
 		return nil, newError(ErrCorrupt, "", err)
 	}

@@ -21,8 +21,10 @@ import (
 //   - MaxUpscaleDimension bounds each requested side (after dpr) of a
 //     variant with allow_upscale: the one place output may exceed the
 //     source, so a tiny original cannot be blown up to 8192 px ("width",
-//     "height" or "dpr"). The upscale factor itself (output over source) is
-//     not bounded: the source size is only known to the processor.
+//     "height" or "dpr"). The upscale factor itself (output over source)
+//     depends on the source's size, known only to the processor: imaging
+//     bounds it when it plans the variants (imaging.Limits.MaxUpscale, 4×
+//     a side), failing the image with "upscale_too_large".
 //   - MaxBlur (in the variant's limits) bounds the blur sigma, whose cost
 //     grows with it ("effects.blur_sigma").
 //   - MaxLosslessWebPEffort bounds the effort of lossless WebP, whose

@@ -18,6 +18,7 @@ const (
 	InvalidCrop         = "invalid_crop"          // a variant's crop does not fit inside the image
 	MaxBytesUnreachable = "max_bytes_unreachable" // a variant's max_bytes cannot be met at min_quality
 	TooLarge            = "too_large"             // a direct upload larger than the upload limit
+	UpscaleTooLarge     = "upscale_too_large"     // a variant would enlarge the image more than the upscale limit (4×)
 )
 
 // Permanent failures from the image's record or its stores.
@@ -44,6 +45,6 @@ const (
 // All lists every code, for documentation and tests.
 var All = []string{
 	Empty, UnsupportedFormat, Corrupt, TooManyPixels, TooLargeDimensions, TooManyFrames, Polyglot,
-	InvalidCrop, MaxBytesUnreachable, TooLarge, InvalidSpec, OriginalMissing, EnqueueFailed,
+	InvalidCrop, MaxBytesUnreachable, TooLarge, UpscaleTooLarge, InvalidSpec, OriginalMissing, EnqueueFailed,
 	Timeout, Retrying, ProcessingFailed,
 }
