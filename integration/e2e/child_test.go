@@ -117,13 +117,19 @@ func (c *child) kill() {
 	<-c.exited
 }
 
-// writeFile writes atomically, so a reader never sees half of it.
+// writeFile writes atomically, so a reader never sees half of it; writers
+// at once (a job's variants are stored in parallel) each use their own
+// temporary file, the last rename wins.
 func writeFile(path, content string) {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
 		panic(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	_, err = tmp.WriteString(content)
+	if err = errors.Join(err, tmp.Close()); err != nil {
+		panic(err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		panic(err)
 	}
 }

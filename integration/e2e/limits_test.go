@@ -6,15 +6,25 @@ import (
 	"testing"
 )
 
+// slowTenant limits the tenant "slow" to a burst of 2 calls, then one
+// every 2 s (IMAGEPIPE_LIMITS_TENANTS), for checkTenantRateLimit.
+const slowTenant = "slow:rps=0.5,burst=2"
+
 // A tenant over its request rate is answered 429 with Retry-After while
 // another tenant is served in the same instant (issue 12, fair limits).
 func TestTenantRateLimit(t *testing.T) {
 	cfg := testConfig(t.TempDir())
-	env := map[string]string{"IMAGEPIPE_LIMITS_TENANTS": "slow:rps=0.5,burst=2"}
+	env := map[string]string{"IMAGEPIPE_LIMITS_TENANTS": slowTenant}
 	if err := cfg.LoadEnv(func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, cfg)
+	checkTenantRateLimit(t, start(t, cfg))
+}
+
+// checkTenantRateLimit checks the answers to tenant "slow" (limited by
+// slowTenant) over its rate, and to another tenant, on s.
+func checkTenantRateLimit(t *testing.T, s *server) {
+	t.Helper()
 	slow, _ := s.newKey(t, "slow", "read")
 	fast, _ := s.newKey(t, "fast", "read")
 	var limited response

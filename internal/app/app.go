@@ -66,6 +66,8 @@ type App struct {
 	serving    []string // gRPC services registered, reported SERVING
 	httpLis    net.Listener
 
+	ready readiness // what health says of taking more work (ready.go)
+
 	runners []runner
 	closers []func() error
 }

@@ -17,6 +17,7 @@ func (a *App) limitInterceptors() (grpc.UnaryServerInterceptor, grpc.StreamServe
 	if err != nil {
 		return nil, nil, err
 	}
+	a.ready.limiter = l // its uploads in flight are IngestService's readiness
 	unary, stream := l.Interceptors(auth.OpenMethods(a.cfg.Reflection), isUpload)
 	return unary, stream, nil
 }

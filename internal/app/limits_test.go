@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/platform/limits"
@@ -19,8 +20,9 @@ func TestLimitsFlagsAndEnv(t *testing.T) {
 		t.Errorf("default limits %+v, want limits.DefaultConfig()", cfg.Limits)
 	}
 	env := map[string]string{
-		"IMAGEPIPE_LIMITS_RPS":     "20",
-		"IMAGEPIPE_LIMITS_TENANTS": "acme:rps=200,burst=400,uploads=32",
+		"IMAGEPIPE_LIMITS_RPS":         "20",
+		"IMAGEPIPE_LIMITS_TENANTS":     "acme:rps=200,burst=400,uploads=32",
+		"IMAGEPIPE_LIMITS_MAX_BACKLOG": "5000",
 	}
 	if err := cfg.LoadEnv(func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
@@ -28,11 +30,11 @@ func TestLimitsFlagsAndEnv(t *testing.T) {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfg.RegisterFlags(fs)
-	if err := fs.Parse([]string{"-limits.burst=40", "-limits.uploads-in-flight=8", "-limits.tenant-uploads-in-flight=4"}); err != nil {
+	if err := fs.Parse([]string{"-limits.burst=40", "-limits.uploads-in-flight=8", "-limits.tenant-uploads-in-flight=4", "-limits.ready-interval=1s"}); err != nil {
 		t.Fatal(err)
 	}
 	want := limits.Config{RPS: 20, Burst: 40, UploadsInFlight: 8, TenantUploadsInFlight: 4,
-		Tenants: map[string]limits.TenantLimits{"acme": {RPS: 200, Burst: 400, Uploads: 32}}}
+		Tenants: map[string]limits.TenantLimits{"acme": {RPS: 200, Burst: 400, Uploads: 32}}, MaxBacklog: 5000, ReadyInterval: time.Second}
 	if !reflect.DeepEqual(cfg.Limits, want) {
 		t.Errorf("Limits = %+v, want %+v", cfg.Limits, want)
 	}

@@ -52,7 +52,7 @@ func (a *App) initGRPCServer(context.Context) error {
 		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log), authStream, limitStream, signStream),
 	}, a.cfg.GRPC.ServerOptions()...)...)
 	a.health = health.NewServer()
-	healthpb.RegisterHealthServer(a.grpcServer, a.health)
+	healthpb.RegisterHealthServer(a.grpcServer, a.healthServer()) // a.health and readiness (ready.go)
 	if a.cfg.Reflection {
 		reflection.Register(a.grpcServer)
 	}

@@ -284,6 +284,7 @@ func (g *Gateway) registerRoutes(mux *runtime.ServeMux) error {
 		{http.MethodGet, "/a/{id}/{variant}", g.asset},
 		{http.MethodHead, "/a/{id}/{variant}", g.asset},
 		{http.MethodGet, "/healthz", g.healthz},
+		{http.MethodGet, "/readyz", g.readyz},
 		{http.MethodGet, "/openapi.json", openapi},
 	}
 	for _, r := range routes {

@@ -138,7 +138,8 @@ func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reade
 		n, rerr := fill(body, buf)
 		if n > 0 {
 			// Send copies the message into its own buffer before returning.
-			if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Chunk{Chunk: buf[:n]}}); err != nil {
+			// A body that failed cancelled the request, so the stream: its own error (below) is the answer.
+			if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Chunk{Chunk: buf[:n]}}); err != nil && (rerr == nil || errors.Is(rerr, io.EOF)) {
 				break // the server ended the stream; CloseAndRecv says why
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
 )
@@ -32,6 +33,27 @@ type Config struct {
 	TenantUploadsInFlight int
 	// Tenants override RPS, Burst and TenantUploadsInFlight per tenant.
 	Tenants map[string]TenantLimits
+
+	// MaxBacklog is how many jobs may wait in the job queue before the
+	// processor reports itself saturated (not ready); 0: never. The queue
+	// is shared, so every processor (and every gateway's /readyz) says so
+	// at once: off by default, see ARCHITECTURE.md "Limits".
+	MaxBacklog int64
+	// ReadyInterval is how often readiness is checked (a job queue's
+	// counts read, the uploads in flight looked at); 0:
+	// DefaultReadyInterval.
+	ReadyInterval time.Duration
+}
+
+// DefaultReadyInterval is the default Config.ReadyInterval.
+const DefaultReadyInterval = 5 * time.Second
+
+// ReadyEvery is how often readiness is checked.
+func (c Config) ReadyEvery() time.Duration {
+	if c.ReadyInterval == 0 {
+		return DefaultReadyInterval
+	}
+	return c.ReadyInterval
 }
 
 // TenantLimits are one tenant's overrides; a zero field keeps the default.
@@ -43,10 +65,14 @@ type TenantLimits struct {
 
 // DefaultConfig protects a small (2-core) machine: 50 requests per
 // second per tenant with bursts of 100, 64 uploads in flight per process
-// and 16 per tenant.
+// and 16 per tenant; readiness checked every 5 s, without a backlog
+// limit.
 func DefaultConfig() Config {
-	return Config{RPS: 50, Burst: 100, UploadsInFlight: 64, TenantUploadsInFlight: 16}
+	return Config{RPS: 50, Burst: 100, UploadsInFlight: 64, TenantUploadsInFlight: 16, ReadyInterval: DefaultReadyInterval}
 }
+
+// MinReadyInterval is the shortest Config.ReadyInterval.
+const MinReadyInterval = 50 * time.Millisecond
 
 // RegisterFlags binds the config to flags named limits.*, keeping the
 // current values as defaults.
@@ -56,6 +82,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.UploadsInFlight, "limits.uploads-in-flight", c.UploadsInFlight, "uploads open at once in this process, all tenants together; 0 no cap")
 	fs.IntVar(&c.TenantUploadsInFlight, "limits.tenant-uploads-in-flight", c.TenantUploadsInFlight, "uploads one tenant may have open at once in this process; 0 no cap")
 	fs.Var((*tenantsValue)(&c.Tenants), "limits.tenants", "per-tenant overrides, e.g. acme:rps=200,burst=400,uploads=32;globex:rps=5")
+	fs.Int64Var(&c.MaxBacklog, "limits.max-backlog", c.MaxBacklog, "jobs waiting in the queue beyond which the processor is not ready (/readyz 503); 0 never")
+	fs.DurationVar(&c.ReadyInterval, "limits.ready-interval", c.ReadyInterval, "how often readiness (uploads in flight, the job backlog) is checked")
 }
 
 // Validate reports every bad setting, naming it.
@@ -72,6 +100,12 @@ func (c Config) Validate() error {
 	}
 	if c.TenantUploadsInFlight < 0 {
 		errs = append(errs, fmt.Errorf("limits.tenant-uploads-in-flight %d: want >= 0 (0: no cap)", c.TenantUploadsInFlight))
+	}
+	if c.MaxBacklog < 0 {
+		errs = append(errs, fmt.Errorf("limits.max-backlog %d: want >= 0 (0: no limit)", c.MaxBacklog))
+	}
+	if c.ReadyInterval != 0 && (c.ReadyInterval < MinReadyInterval || c.ReadyInterval > time.Hour) {
+		errs = append(errs, fmt.Errorf("limits.ready-interval %s: want %s..1h", c.ReadyInterval, MinReadyInterval))
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Tenants)) {
 		if err := c.Tenants[name].validate(name); err != nil {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imagepipe/imagepipe/internal/platform/limits"
 )
@@ -20,12 +21,13 @@ func TestFlags(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
 	err := fs.Parse([]string{"-limits.rps=10", "-limits.burst=20", "-limits.uploads-in-flight=8",
-		"-limits.tenant-uploads-in-flight=2", "-limits.tenants=acme:rps=200,burst=400,uploads=32; globex:rps=0.5;"})
+		"-limits.tenant-uploads-in-flight=2", "-limits.tenants=acme:rps=200,burst=400,uploads=32; globex:rps=0.5;",
+		"-limits.max-backlog=5000", "-limits.ready-interval=250ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := limits.Config{RPS: 10, Burst: 20, UploadsInFlight: 8, TenantUploadsInFlight: 2, Tenants: map[string]limits.TenantLimits{
-		"acme": {RPS: 200, Burst: 400, Uploads: 32}, "globex": {RPS: 0.5}}}
+		"acme": {RPS: 200, Burst: 400, Uploads: 32}, "globex": {RPS: 0.5}}, MaxBacklog: 5000, ReadyInterval: 250 * time.Millisecond}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("parsed %+v, want %+v", cfg, want)
 	}
@@ -78,13 +80,13 @@ func TestParseTenantsErrorsNameTenantAndKey(t *testing.T) {
 
 func TestValidateNamesEverySetting(t *testing.T) {
 	cfg := limits.Config{RPS: -1, Burst: 0, UploadsInFlight: -1, TenantUploadsInFlight: -2,
-		Tenants: map[string]limits.TenantLimits{"acme": {Burst: -1}, "Bad Name": {}}}
+		Tenants: map[string]limits.TenantLimits{"acme": {Burst: -1}, "Bad Name": {}}, MaxBacklog: -1, ReadyInterval: time.Millisecond}
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("accepted")
 	}
 	for _, w := range []string{"limits.rps", "limits.uploads-in-flight", "limits.tenant-uploads-in-flight",
-		`tenant "acme": burst`, `tenant "Bad Name"`} {
+		`tenant "acme": burst`, `tenant "Bad Name"`, "limits.max-backlog", "limits.ready-interval 1ms"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q lacks %q", err, w)
 		}

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -32,7 +33,8 @@ type Limiter struct {
 
 	mu        sync.Mutex
 	tenants   map[string]*tenantState
-	uploads   int // process-wide uploads in flight
+	uploads   int       // process-wide uploads in flight
+	fullAt    time.Time // when uploads last reached the process's cap
 	lastSweep time.Time
 }
 
@@ -127,9 +129,13 @@ func (l *Limiter) AcquireUpload(tenant string) (release func(), err error) {
 		}
 	}
 	if limit := l.cfg.UploadsInFlight; limit > 0 && l.uploads >= limit {
+		l.fullAt = now
 		return nil, tooManyUploads("the server has its limit of uploads in flight: retry shortly")
 	}
 	l.uploads++
+	if l.uploads == l.cfg.UploadsInFlight {
+		l.fullAt = now
+	}
 	if s != nil {
 		s.uploads++
 	}
@@ -192,4 +198,39 @@ func formatRate(r float64) string {
 // roundUp rounds d up to a whole millisecond, for messages.
 func roundUp(d time.Duration) time.Duration {
 	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// UploadStats are the process's uploads in flight against its cap.
+type UploadStats struct {
+	InFlight int
+	// Limit is limits.uploads-in-flight; 0: no cap.
+	Limit int
+	// FullAt is when every slot was last taken (the cap reached, or an
+	// upload refused for it); zero if never.
+	FullAt time.Time
+}
+
+// Uploads returns the process's uploads in flight.
+func (l *Limiter) Uploads() UploadStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return UploadStats{InFlight: l.uploads, Limit: l.cfg.UploadsInFlight, FullAt: l.fullAt}
+}
+
+// UploadsCheck is a readiness Check of the process's uploads in flight:
+// saturated while every slot is taken, and for window after (so that a
+// check made every window sees a cap reached between two checks).
+func (l *Limiter) UploadsCheck(window time.Duration) Check {
+	return func(context.Context) string {
+		s := l.Uploads()
+		switch {
+		case s.Limit == 0:
+			return ""
+		case s.InFlight >= s.Limit:
+			return fmt.Sprintf("saturated: %d/%d uploads in flight", s.InFlight, s.Limit)
+		case !s.FullAt.IsZero() && time.Since(s.FullAt) < window:
+			return fmt.Sprintf("saturated: %d/%d uploads in flight within the last %s", s.Limit, s.Limit, window)
+		}
+		return ""
+	}
 }
