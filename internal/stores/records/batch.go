@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 )
@@ -66,4 +67,87 @@ func BatchState(b *pb.Batch) pb.BatchState {
 	default:
 		return pb.BatchState_BATCH_STATE_PARTIALLY_FAILED
 	}
+}
+
+// MaxBatchChanges is the widest range of sequence numbers one BatchChanges
+// call reads.
+const MaxBatchChanges = 1000
+
+// BatchCounter is a batch's running tally, kept by the store: every Create
+// and Update of an image of the batch applies itself to it (Apply) in the
+// same transaction as the image's write.
+type BatchCounter struct {
+	Tenant  string
+	BatchID string
+	// Total counts the batch's images (DELETED tombstones included).
+	Total int32
+	// Counts holds the images per state; states without images are absent.
+	Counts map[pb.ImageState]int32
+	// Expected is the largest batch_size an image of the batch declared.
+	Expected int32
+	// Seq numbers the writes of the batch's images: every Create and
+	// Update of one of them adds one, so a reader that saw Seq knows
+	// whether anything changed since.
+	Seq int64
+	// LastImage and LastState are the image and the state of the last
+	// write that changed an image's state (a Create included).
+	LastImage string
+	LastState pb.ImageState
+	// UpdateTime is when write Seq was made, by the writer's clock.
+	UpdateTime time.Time
+}
+
+// NewBatchCounter is the counter of a batch before its first image.
+func NewBatchCounter(tenant, batchID string) *BatchCounter {
+	return &BatchCounter{Tenant: tenant, BatchID: batchID, Counts: map[pb.ImageState]int32{}}
+}
+
+// Apply counts a write of an image of the batch: prev is the image as it
+// was (nil for a Create), img as written, now the time of the write.
+func (c *BatchCounter) Apply(prev, img *pb.Image, now time.Time) {
+	if c.Counts == nil {
+		c.Counts = map[pb.ImageState]int32{}
+	}
+	c.Seq++
+	c.UpdateTime = now
+	c.Expected = max(c.Expected, img.GetBatchSize())
+	to := img.GetState()
+	if prev == nil {
+		c.Total++
+	} else {
+		from := prev.GetState()
+		if from == to {
+			return
+		}
+		// Exact arithmetic, zero dropped: writes counted out of order
+		// (without transactions, see dynamorecords) still add up.
+		if c.Counts[from]--; c.Counts[from] == 0 {
+			delete(c.Counts, from)
+		}
+	}
+	if c.Counts[to]++; c.Counts[to] == 0 {
+		delete(c.Counts, to)
+	}
+	c.LastImage, c.LastState = img.GetId(), to
+}
+
+// Summary is the batch's summary, without image lines.
+func (c *BatchCounter) Summary() *pb.Batch {
+	b := &pb.Batch{Id: c.BatchID, Tenant: c.Tenant, Total: c.Total, Expected: c.Expected, Counts: map[string]int32{}}
+	for s, n := range c.Counts {
+		if n > 0 {
+			b.Counts[s.String()] = n
+		}
+	}
+	b.State = BatchState(b)
+	return b
+}
+
+// Completed reports whether the batch is complete (not PENDING) and the
+// write of img completed it: img's state change is the counter's last, so
+// exactly one image event of the batch finds it so (or that event's
+// redeliveries).
+func (c *BatchCounter) Completed(img *pb.Image) bool {
+	return c.LastImage == img.GetId() && c.LastState == img.GetState() &&
+		c.Summary().GetState() != pb.BatchState_BATCH_STATE_PENDING
 }
