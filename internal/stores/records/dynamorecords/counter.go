@@ -4,7 +4,7 @@ package dynamorecords
 // writes the batch's counter item and a change item:
 //
 //	pk = "bat#<batch>"        the counter: seq (N), counter (S, JSON of
-//	                          counterJSON), wtoken
+//	                          records.BatchCounter), wtoken
 //	pk = "chg#<batch>#<seq>"  write seq of the batch: image_id (S), created,
 //	                          wtoken, expires_at (changeTTL after the write)
 //
@@ -65,17 +65,6 @@ func changeKey(batch string, seq int64) string {
 	return changePrefix + batch + "#" + strconv.FormatInt(seq, 10)
 }
 
-// counterJSON is a counter as stored in the counter attribute.
-type counterJSON struct {
-	Total      int32           `json:"total"`
-	Counts     map[int32]int32 `json:"counts"`
-	Expected   int32           `json:"expected,omitempty"`
-	Seq        int64           `json:"seq"`
-	LastImage  string          `json:"last_image,omitempty"`
-	LastState  int32           `json:"last_state,omitempty"`
-	UpdateTime int64           `json:"update_time"` // unix nanoseconds
-}
-
 // readCounter reads batch's counter consistently: nil when it has none.
 func (s *Store) readCounter(ctx context.Context, batch string) (*records.BatchCounter, error) {
 	item, err := s.getItem(ctx, counterKey(batch))
@@ -85,16 +74,9 @@ func (s *Store) readCounter(ctx context.Context, batch string) (*records.BatchCo
 	if item == nil {
 		return nil, nil
 	}
-	var j counterJSON
-	if err := json.Unmarshal([]byte(dynamoutil.GetS(item, attrCounter)), &j); err != nil {
+	c := records.NewBatchCounter("", "")
+	if err := json.Unmarshal([]byte(dynamoutil.GetS(item, attrCounter)), c); err != nil {
 		return nil, fmt.Errorf("dynamorecords: decode counter of batch %q: %w", batch, err)
-	}
-	c := &records.BatchCounter{
-		Total: j.Total, Counts: map[pb.ImageState]int32{}, Expected: j.Expected, Seq: j.Seq,
-		LastImage: j.LastImage, LastState: pb.ImageState(j.LastState), UpdateTime: time.Unix(0, j.UpdateTime),
-	}
-	for st, n := range j.Counts {
-		c.Counts[pb.ImageState(st)] = n
 	}
 	return c, nil
 }
@@ -118,14 +100,7 @@ func (s *Store) nextCounter(ctx context.Context, batch string, prev, img *pb.Ima
 // counterPut is the put of counter c of batch, conditioned on the counter
 // being still at seq read.
 func (s *Store) counterPut(batch string, c *records.BatchCounter, read int64, token string) (*types.Put, error) {
-	j := counterJSON{
-		Total: c.Total, Counts: map[int32]int32{}, Expected: c.Expected, Seq: c.Seq,
-		LastImage: c.LastImage, LastState: int32(c.LastState), UpdateTime: c.UpdateTime.UnixNano(),
-	}
-	for st, n := range c.Counts {
-		j.Counts[int32(st)] = n
-	}
-	data, err := json.Marshal(j)
+	data, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("dynamorecords: encode batch counter: %w", err)
 	}

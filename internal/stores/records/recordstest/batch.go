@@ -103,14 +103,45 @@ func testBatchCounter(t *testing.T, newStore NewStore) {
 	create(t, s, last)
 	move(t, s, last.Id, ready)
 	c = wantSummary(t, s, "", "trip")
-	if got := c.Summary().GetState(); got != pb.BatchState_BATCH_STATE_PARTIALLY_FAILED || !c.Completed(get(t, s, last.Id).Image) {
-		t.Errorf("all 4 terminal: state %s, completed by the last %v; want PARTIALLY_FAILED, true", got, c.Completed(get(t, s, last.Id).Image))
+	if got := c.Summary().GetState(); got != pb.BatchState_BATCH_STATE_PARTIALLY_FAILED || !c.Complete() {
+		t.Errorf("all 4 terminal: state %s, complete %v; want PARTIALLY_FAILED, true", got, c.Complete())
 	}
-	if c.Completed(get(t, s, ids[0]).Image) {
-		t.Error("an image that did not complete the batch reports that it did")
+	if c.LastImage != last.Id || c.LastState != ready {
+		t.Errorf("last change %s %s, want %s READY", c.LastImage, c.LastState, last.Id)
 	}
 	if c.UpdateTime.IsZero() {
 		t.Error("no update time")
+	}
+}
+
+// testBatchCounterCallbackURLs: the counter keeps the distinct callback
+// URLs of the batch's images, up to MaxCounterCallbackURLs.
+func testBatchCounterCallbackURLs(t *testing.T, newStore NewStore) {
+	s := newStore(t)
+	var want []string
+	for i := range records.MaxCounterCallbackURLs + 2 {
+		img := newImage(t, "hooks", "")
+		img.CallbackUrl = fmt.Sprintf("https://example.com/hook/%d", i/2) // each twice
+		if i%3 == 0 {
+			img.CallbackUrl = ""
+		}
+		create(t, s, img)
+		if img.CallbackUrl != "" && !slices.Contains(want, img.CallbackUrl) {
+			want = append(want, img.CallbackUrl)
+		}
+	}
+	c := counter(t, s, "", "hooks")
+	if !slices.Equal(c.CallbackURLs, want) || c.MoreCallbackURLs {
+		t.Fatalf("callback URLs %v (more: %v), want %v", c.CallbackURLs, c.MoreCallbackURLs, want)
+	}
+	for i := range records.MaxCounterCallbackURLs {
+		img := newImage(t, "hooks", "")
+		img.CallbackUrl = fmt.Sprintf("https://example.org/%d", i)
+		create(t, s, img)
+	}
+	c = counter(t, s, "", "hooks")
+	if len(c.CallbackURLs) != records.MaxCounterCallbackURLs || !c.MoreCallbackURLs || !slices.Equal(c.CallbackURLs[:len(want)], want) {
+		t.Errorf("past the cap: %d URLs (more: %v), want %d and more", len(c.CallbackURLs), c.MoreCallbackURLs, records.MaxCounterCallbackURLs)
 	}
 }
 

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) records.Store) {
 		{"DeletedIsFinal", testDeletedIsFinal},
 		{"BatchCounter", testBatchCounter},
 		{"BatchCounterTenants", testBatchCounterTenants},
+		{"BatchCounterCallbackURLs", testBatchCounterCallbackURLs},
 		{"BatchCounterLosingUpdate", testBatchCounterLosingUpdate},
 		{"BatchCounterConcurrent", testBatchCounterConcurrent},
 		{"BatchChanges", testBatchChanges},

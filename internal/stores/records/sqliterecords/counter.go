@@ -13,17 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// counterRow is a batch counter as stored in batches.counter (JSON).
-type counterRow struct {
-	Total      int32           `json:"total"`
-	Counts     map[int32]int32 `json:"counts"`
-	Expected   int32           `json:"expected,omitempty"`
-	Seq        int64           `json:"seq"`
-	LastImage  string          `json:"last_image,omitempty"`
-	LastState  int32           `json:"last_state,omitempty"`
-	UpdateTime int64           `json:"update_time"` // unix nanoseconds
-}
-
 type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -38,16 +27,9 @@ func getCounter(ctx context.Context, q queryRower, batch string) (*records.Batch
 	if err != nil {
 		return nil, fmt.Errorf("sqliterecords: get batch: %w", err)
 	}
-	var row counterRow
-	if err := json.Unmarshal([]byte(data), &row); err != nil {
+	c := records.NewBatchCounter("", "")
+	if err := json.Unmarshal([]byte(data), c); err != nil {
 		return nil, fmt.Errorf("sqliterecords: decode batch counter: %w", err)
-	}
-	c := &records.BatchCounter{
-		Total: row.Total, Counts: map[pb.ImageState]int32{}, Expected: row.Expected, Seq: row.Seq,
-		LastImage: row.LastImage, LastState: pb.ImageState(row.LastState), UpdateTime: time.Unix(0, row.UpdateTime),
-	}
-	for st, n := range row.Counts {
-		c.Counts[pb.ImageState(st)] = n
 	}
 	return c, nil
 }
@@ -57,14 +39,7 @@ func putCounter(ctx context.Context, tx *sql.Tx, batch string, c *records.BatchC
 	if batch == "" {
 		return nil
 	}
-	row := counterRow{
-		Total: c.Total, Counts: map[int32]int32{}, Expected: c.Expected, Seq: c.Seq,
-		LastImage: c.LastImage, LastState: int32(c.LastState), UpdateTime: c.UpdateTime.UnixNano(),
-	}
-	for st, n := range c.Counts {
-		row.Counts[int32(st)] = n
-	}
-	data, err := json.Marshal(row)
+	data, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("sqliterecords: encode batch counter: %w", err)
 	}

@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE INDEX IF NOT EXISTS images_by_batch ON images(batch_id, id) WHERE batch_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS batches (
 	batch_id TEXT PRIMARY KEY, -- as scoped in images.batch_id
-	counter  TEXT NOT NULL     -- JSON, see counterRow
+	counter  TEXT NOT NULL     -- JSON of records.BatchCounter
 );
 `
 
