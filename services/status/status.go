@@ -316,15 +316,15 @@ func newBatchWatch(tenant, id string) *batchWatch {
 }
 
 // start reads the batch once, for each image's version and state, and
-// returns the first message: counter c's summary. Images written after c
-// are read at their later version, and not sent again when follow sees
-// them in c's changes.
+// returns the first message: the summary of what it read. The read comes
+// after counter c's: images written since are read at their later version,
+// counted, and not sent again when follow sees them in c's changes.
 func (w *batchWatch) start(ctx context.Context, rs records.Store, c *records.BatchCounter) ([]*pb.WatchBatchResponse, error) {
+	w.batch.Tenant = c.Tenant
 	if err := records.EachInBatch(ctx, rs, c.Tenant, c.BatchID, func(r *records.Record) { w.apply(r) }); err != nil {
 		return nil, err
 	}
 	w.seq = c.Seq
-	w.batch = c.Summary()
 	return []*pb.WatchBatchResponse{{Batch: w.summary()}}, nil
 }
 
