@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
@@ -132,7 +133,9 @@ func (s *Service) ListImages(ctx context.Context, req *pb.ListImagesRequest) (*p
 	return resp, nil
 }
 
-// GetBatch implements pb.StatusServiceServer.
+// GetBatch implements pb.StatusServiceServer: the summary is the batch's
+// counter (one read, whatever its size), the image lines the first
+// Config.MaxBatchImages images in id order.
 func (s *Service) GetBatch(ctx context.Context, req *pb.GetBatchRequest) (*pb.GetBatchResponse, error) {
 	tenant, err := batchTenant(ctx, req.GetTenant())
 	if err != nil {
@@ -141,14 +144,43 @@ func (s *Service) GetBatch(ctx context.Context, req *pb.GetBatchRequest) (*pb.Ge
 	if req.GetId() == "" {
 		return nil, apperr.InvalidField("id", "required")
 	}
-	b, err := records.SummarizeBatch(ctx, s.Records, tenant, req.GetId(), s.cfg.MaxBatchImages)
+	c, err := s.Records.GetBatch(ctx, tenant, req.GetId())
+	if errors.Is(err, records.ErrNotFound) {
+		return nil, apperr.NotFound("batch", req.GetId())
+	}
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
-	if b.Total == 0 {
-		return nil, apperr.NotFound("batch", req.GetId())
+	b := c.Summary()
+	if err := s.addImageLines(ctx, b, tenant); err != nil {
+		return nil, apperr.Unavailable(err)
 	}
 	return &pb.GetBatchResponse{Batch: b}, nil
+}
+
+// addImageLines lists up to Config.MaxBatchImages of b's images into it,
+// in id order.
+func (s *Service) addImageLines(ctx context.Context, b *pb.Batch, tenant string) error {
+	token := ""
+	for len(b.Images) < s.cfg.MaxBatchImages {
+		page, err := s.Records.ListByBatch(ctx, tenant, b.GetId(), min(s.cfg.MaxBatchImages-len(b.Images), 1000), token)
+		if err != nil {
+			return err
+		}
+		for _, r := range page.Records {
+			if len(b.Images) == s.cfg.MaxBatchImages {
+				break
+			}
+			img := r.Image
+			b.Images = append(b.Images, &pb.BatchImage{
+				Id: img.GetId(), State: img.GetState(), FileName: img.GetOriginal().GetFileName(), Error: img.GetError(),
+			})
+		}
+		if token = page.NextPageToken; token == "" {
+			return nil
+		}
+	}
+	return nil
 }
 
 // WatchImage implements pb.StatusServiceServer. An image that is DELETED
@@ -187,7 +219,13 @@ func (s *Service) WatchImage(req *pb.WatchImageRequest, stream pb.StatusService_
 	})
 }
 
-// WatchBatch implements pb.StatusServiceServer.
+// WatchBatch implements pb.StatusServiceServer. The watch reads the
+// batch once when it starts, for each image's state; then each poll reads
+// the batch's counter, and only when it moved the images written since
+// (records.Store.BatchChanges): one read a poll while nothing changes,
+// and reads that grow with the changes, not with the batch. Changes seen in
+// one poll are sent in id order, each with the summary after it; the last
+// one's summary is the counter's.
 func (s *Service) WatchBatch(req *pb.WatchBatchRequest, stream pb.StatusService_WatchBatchServer) error {
 	tenant, err := batchTenant(stream.Context(), req.GetTenant())
 	if err != nil {
@@ -208,35 +246,29 @@ func (s *Service) WatchBatch(req *pb.WatchBatchRequest, stream pb.StatusService_
 	w := newBatchWatch(tenant, id)
 	first := true
 	return s.poll(ctx, func() (bool, error) {
-		recs, err := listBatch(ctx, s.Records, tenant, id)
-		if err != nil {
-			return false, err
+		c, err := s.Records.GetBatch(ctx, tenant, id)
+		if errors.Is(err, records.ErrNotFound) {
+			return false, apperr.NotFound("batch", id)
 		}
+		if err != nil {
+			return false, apperr.Unavailable(err)
+		}
+		var msgs []*pb.WatchBatchResponse
 		if first {
 			first = false
-			if len(recs) == 0 {
-				return false, apperr.NotFound("batch", id)
-			}
-			for _, r := range recs {
-				w.apply(r)
-			}
-			if err := stream.Send(&pb.WatchBatchResponse{Batch: w.summary()}); err != nil {
+			msgs, err = w.start(ctx, s.Records, c)
+		} else {
+			msgs, err = w.follow(ctx, s.Records, c)
+		}
+		if err != nil {
+			return false, apperr.Unavailable(err)
+		}
+		for _, m := range msgs {
+			if err := stream.Send(m); err != nil {
 				return false, err
 			}
-			return w.complete(), nil
 		}
-		for _, r := range recs { // in id order
-			if !w.apply(r) {
-				continue
-			}
-			if err := stream.Send(&pb.WatchBatchResponse{Batch: w.summary(), Image: r.Image}); err != nil {
-				return false, err
-			}
-			if w.complete() {
-				return true, nil
-			}
-		}
-		return false, nil
+		return w.complete(), nil
 	})
 }
 
@@ -265,21 +297,14 @@ func (s *Service) poll(ctx context.Context, step func() (done bool, err error)) 
 	}
 }
 
-// listBatch reads every record of tenant's batch, in id order.
-func listBatch(ctx context.Context, rs records.Store, tenant, batchID string) ([]*records.Record, error) {
-	var out []*records.Record
-	if err := records.EachInBatch(ctx, rs, tenant, batchID, func(r *records.Record) { out = append(out, r) }); err != nil {
-		return nil, apperr.Unavailable(err)
-	}
-	return out, nil
-}
-
-// batchWatch keeps a batch's summary (images omitted) up to date as its
-// records change, without re-reading the whole batch per change.
+// batchWatch keeps a batch's summary (images omitted) and each image's
+// version and state as a watch sees them change.
 type batchWatch struct {
 	batch    *pb.Batch
 	versions map[string]int64
 	states   map[string]pb.ImageState
+	// seq is the counter's seq the watch has seen the changes up to.
+	seq int64
 }
 
 func newBatchWatch(tenant, id string) *batchWatch {
@@ -290,14 +315,92 @@ func newBatchWatch(tenant, id string) *batchWatch {
 	}
 }
 
+// start reads the batch once, for each image's version and state, and
+// returns the first message: the summary of what it read. The read comes
+// after counter c's: images written since are read at their later version,
+// counted, and not sent again when follow sees them in c's changes.
+func (w *batchWatch) start(ctx context.Context, rs records.Store, c *records.BatchCounter) ([]*pb.WatchBatchResponse, error) {
+	w.batch.Tenant = c.Tenant
+	if err := records.EachInBatch(ctx, rs, c.Tenant, c.BatchID, func(r *records.Record) { w.apply(r) }); err != nil {
+		return nil, err
+	}
+	w.seq = c.Seq
+	return []*pb.WatchBatchResponse{{Batch: w.summary()}}, nil
+}
+
+// follow returns the messages of the changes since the last poll: none
+// when counter c has not moved; else one per changed image, in id order,
+// until one completes the batch. A counter that moved to complete without
+// a change to send (its change was seen already) sends its summary alone.
+func (w *batchWatch) follow(ctx context.Context, rs records.Store, c *records.BatchCounter) ([]*pb.WatchBatchResponse, error) {
+	if c.Seq == w.seq {
+		return nil, nil
+	}
+	recs, err := changesSince(ctx, rs, c, w.seq)
+	if err != nil {
+		return nil, err
+	}
+	w.seq = c.Seq
+	changed := slices.DeleteFunc(recs, func(r *records.Record) bool { return !w.newer(r) })
+	var msgs []*pb.WatchBatchResponse
+	for i, r := range changed {
+		w.apply(r)
+		if i == len(changed)-1 {
+			w.batch = c.Summary() // exact, whatever the watch missed
+		}
+		msgs = append(msgs, &pb.WatchBatchResponse{Batch: w.summary(), Image: r.Image})
+		if w.complete() {
+			return msgs, nil
+		}
+	}
+	if len(changed) == 0 {
+		w.batch = c.Summary()
+		if w.complete() {
+			msgs = append(msgs, &pb.WatchBatchResponse{Batch: w.summary()})
+		}
+	}
+	return msgs, nil
+}
+
+// changesSince reads the images of c's batch written after seq up to
+// c.Seq, MaxBatchChanges numbers at a time, each once (at the latest
+// version read), in id order.
+func changesSince(ctx context.Context, rs records.Store, c *records.BatchCounter, seq int64) ([]*records.Record, error) {
+	latest := map[string]*records.Record{}
+	for after := seq; after < c.Seq; after = min(c.Seq, after+records.MaxBatchChanges) {
+		recs, err := rs.BatchChanges(ctx, c.Tenant, c.BatchID, after, c.Seq)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if cur, ok := latest[r.Image.GetId()]; !ok || r.Version > cur.Version {
+				latest[r.Image.GetId()] = r
+			}
+		}
+	}
+	out := make([]*records.Record, 0, len(latest))
+	for _, r := range latest {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *records.Record) int { return strings.Compare(a.Image.GetId(), b.Image.GetId()) })
+	return out, nil
+}
+
+// newer reports whether r is new or changed since the last time it was
+// applied.
+func (w *batchWatch) newer(r *records.Record) bool {
+	v, seen := w.versions[r.Image.GetId()]
+	return !seen || r.Version > v
+}
+
 // apply counts r into the summary and reports whether it is new or changed
 // since the last time it was applied.
 func (w *batchWatch) apply(r *records.Record) bool {
-	id := r.Image.GetId()
-	v, seen := w.versions[id]
-	if seen && v == r.Version {
+	if !w.newer(r) {
 		return false
 	}
+	id := r.Image.GetId()
+	_, seen := w.versions[id]
 	w.versions[id] = r.Version
 	if seen {
 		old := w.states[id].String()

@@ -211,19 +211,23 @@ func (d *Dispatcher) handleImage(ctx context.Context, m queue.Message, ev *event
 		d.handleDeleted(ctx, m, log, img)
 		return
 	}
-	var bv batchView
+	var batch *records.BatchCounter
 	if img.GetBatchId() != "" {
 		var err error
-		if bv, err = d.readBatch(ctx, tenant, img.GetBatchId()); err != nil {
+		batch, err = d.records.GetBatch(ctx, tenant, img.GetBatchId())
+		switch {
+		case errors.Is(err, records.ErrNotFound):
+			log.Warn("image of a batch without a counter; its event goes without the batch", "batch", img.GetBatchId())
+		case err != nil:
 			log.Error("status store unavailable; event will be redelivered", "err", err)
 			return
 		}
 	}
-	if err := d.publish(ctx, imageEvent(img, bv), d.targets(tenant, img.GetCallbackUrl()), img.GetId(), img.GetBatchId()); err != nil {
+	if err := d.publish(ctx, imageEvent(img, batch), d.targets(tenant, img.GetCallbackUrl()), img.GetId(), img.GetBatchId()); err != nil {
 		log.Error("could not queue the event's deliveries; event will be redelivered", "err", err)
 		return
 	}
-	if !d.announceBatch(ctx, log, tenant, bv) {
+	if !d.announceBatch(ctx, log, tenant, img, batch) {
 		return
 	}
 	d.consumer.Ack(ctx, m)
@@ -254,44 +258,79 @@ func (d *Dispatcher) eventImage(ctx context.Context, m queue.Message, log *slog.
 }
 
 // imageEvent is the image.ready or image.failed event of img, with its
-// batch's summary (if bv read one).
-func imageEvent(img *pb.Image, bv batchView) *pb.WebhookEvent {
+// batch's summary (if batch is not nil).
+func imageEvent(img *pb.Image, batch *records.BatchCounter) *pb.WebhookEvent {
 	typ := EventImageReady
 	if img.GetState() == pb.ImageState_IMAGE_STATE_FAILED {
 		typ = EventImageFailed
 	}
-	return &pb.WebhookEvent{
+	ev := &pb.WebhookEvent{
 		Id:         ImageEventID(img.GetId(), img.GetState(), img.GetRetries()),
 		Type:       typ,
 		CreateTime: img.GetUpdateTime(),
 		Image:      img,
-		Batch:      bv.summary,
 	}
+	if batch != nil {
+		ev.Batch = batch.Summary()
+	}
+	return ev
 }
 
-// announceBatch queues batch.completed for a complete batch bv (unless a
-// deletion changed it last); false when the deliveries could not be queued.
-func (d *Dispatcher) announceBatch(ctx context.Context, log *slog.Logger, tenant string, bv batchView) bool {
-	batch := bv.summary
-	if batch == nil || batch.GetState() == pb.BatchState_BATCH_STATE_PENDING {
+// announceBatch queues batch.completed for a complete batch (unless a
+// deletion changed it last), to its images' callback URLs and the global
+// URLs; false when the deliveries could not be queued. It reads nothing
+// but the batch's counter c, unless the batch has more callback URLs than
+// the counter keeps: then the event of the image whose change completed the
+// batch (and only it) reads the batch's images for them.
+func (d *Dispatcher) announceBatch(ctx context.Context, log *slog.Logger, tenant string, img *pb.Image, c *records.BatchCounter) bool {
+	if c == nil || !c.Complete() {
 		return true
 	}
-	if bv.deletedLast {
+	summary := c.Summary()
+	if c.LastState == pb.ImageState_IMAGE_STATE_DELETED {
 		// Complete, but a deletion changed it last: the batch either
 		// completed before it (announced then, with that time's
 		// counts, unless the image events that completed it came
 		// after the deletion) or was completed by it, and deletions
 		// announce no batch.
-		log.Info("batch changed last by a deletion; no batch.completed", "batch", batch.GetId())
+		log.Info("batch changed last by a deletion; no batch.completed", "batch", summary.GetId())
 		return true
 	}
-	bev := &pb.WebhookEvent{Id: BatchEventID(batch), Type: EventBatchCompleted, CreateTime: bv.latest, Batch: batch}
-	if err := d.publish(ctx, bev, d.targets(tenant, bv.hooks...), "", batch.GetId()); err != nil {
-		log.Error("could not queue the batch event's deliveries; event will be redelivered", "batch", batch.GetId(), "err", err)
+	hooks := c.CallbackURLs
+	if c.MoreCallbackURLs {
+		if c.LastImage != img.GetId() {
+			// Only the event of the image that completed the batch
+			// reads it whole, so that events handled after the batch
+			// completed cost no more than before.
+			return true
+		}
+		var err error
+		if hooks, err = d.callbackURLs(ctx, tenant, summary.GetId()); err != nil {
+			log.Error("status store unavailable; event will be redelivered", "batch", summary.GetId(), "err", err)
+			return false
+		}
+	}
+	created := img.GetUpdateTime()
+	if c.LastImage != img.GetId() {
+		created = timestamppb.New(c.UpdateTime)
+	}
+	bev := &pb.WebhookEvent{Id: BatchEventID(summary), Type: EventBatchCompleted, CreateTime: created, Batch: summary}
+	if err := d.publish(ctx, bev, d.targets(tenant, hooks...), "", summary.GetId()); err != nil {
+		log.Error("could not queue the batch event's deliveries; event will be redelivered", "batch", summary.GetId(), "err", err)
 		return false
 	}
-	log.Info("batch completed", "batch", batch.GetId(), "batch_state", batch.GetState())
+	log.Info("batch completed", "batch", summary.GetId(), "batch_state", summary.GetState())
 	return true
+}
+
+// callbackURLs reads a batch's images for their callback URLs: for a batch
+// with more than its counter keeps.
+func (d *Dispatcher) callbackURLs(ctx context.Context, tenant, batchID string) ([]string, error) {
+	var hooks []string
+	err := records.EachInBatch(ctx, d.records, tenant, batchID, func(r *records.Record) {
+		hooks = append(hooks, r.Image.GetCallbackUrl())
+	})
+	return hooks, err
 }
 
 // handleDeleted announces a deleted image as image.deleted, to its
@@ -334,48 +373,6 @@ func deleteTime(img *pb.Image) *timestamppb.Timestamp {
 		return t
 	}
 	return img.GetUpdateTime()
-}
-
-// batchView is what readBatch learns of a batch.
-type batchView struct {
-	// summary is the batch without image lines (nil: no batch read).
-	summary *pb.Batch
-	// hooks are its images' callback URLs.
-	hooks []string
-	// latest is the last update of an image that is not deleted: when
-	// the batch completed, if it did.
-	latest *timestamppb.Timestamp
-	// deletedLast: a deletion is the batch's latest change (strictly
-	// after every other image's last update).
-	deletedLast bool
-}
-
-// readBatch summarizes a batch (without image lines, as
-// records.SummarizeBatch with 0 images) and collects its images' callback
-// URLs and latest changes, in one pass.
-func (d *Dispatcher) readBatch(ctx context.Context, tenant, batchID string) (batchView, error) {
-	bv := batchView{summary: &pb.Batch{Id: batchID, Tenant: tenant, Counts: map[string]int32{}}}
-	var lastDelete time.Time
-	err := records.EachInBatch(ctx, d.records, tenant, batchID, func(r *records.Record) {
-		img := r.Image
-		records.AddToBatch(bv.summary, img, 0)
-		bv.hooks = append(bv.hooks, img.GetCallbackUrl())
-		if img.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
-			if t := deleteTime(img).AsTime(); t.After(lastDelete) {
-				lastDelete = t
-			}
-			return
-		}
-		if t := img.GetUpdateTime(); bv.latest == nil || t.AsTime().After(bv.latest.AsTime()) {
-			bv.latest = t
-		}
-	})
-	if err != nil {
-		return batchView{}, err
-	}
-	bv.summary.State = records.BatchState(bv.summary)
-	bv.deletedLast = !lastDelete.IsZero() && (bv.latest == nil || lastDelete.After(bv.latest.AsTime()))
-	return bv, nil
 }
 
 // target is an endpoint and the tenant that owns its delivery.

@@ -4,6 +4,21 @@
 // image backwards. Drivers: sqliterecords (embedded default); a DynamoDB
 // driver fits the same interface one to one (conditional writes on a version
 // attribute, a GSI on batch_id, a second item per idempotency key).
+//
+// # Batches
+//
+// A batch is the images created with one batch id. Its summary is never
+// derived by reading the batch: the store keeps a counter per batch
+// (BatchCounter: images, count per state, expected size, a sequence number
+// of the batch's writes and the last state change) that every Create and
+// Update of one of its images updates in the same transaction as the image,
+// so every writer (ingest, processor, admin retry, delete) keeps it right
+// without knowing of it, and a conditional Update that loses (ErrConflict)
+// counts nothing. Reading a batch's state is one read (GetBatch); what
+// changed since a sequence number is BatchChanges, whose reads grow with the
+// changes, not with the batch. SummarizeBatch and EachInBatch still read a
+// whole batch, for what needs every image (its callback URLs, a retry or a
+// deletion of the whole batch).
 package records
 
 import (
@@ -76,5 +91,18 @@ type Store interface {
 	// ListByBatch lists tenant's batch's images in id order (ids are
 	// time-ordered), pageSize at a time.
 	ListByBatch(ctx context.Context, tenant, batchID string, pageSize int, pageToken string) (Page, error)
+	// GetBatch returns tenant's batch's counter (see BatchCounter), which
+	// Create and Update keep with every write of one of the batch's images,
+	// atomically with it; ErrNotFound when no image of the batch was ever
+	// created. One read, whatever the batch's size.
+	GetBatch(ctx context.Context, tenant, batchID string) (*BatchCounter, error)
+	// BatchChanges returns the images of tenant's batch written at the
+	// counter's sequence numbers after+1 through upTo, each once and as it
+	// is now, in the order of their last write in that range. A range
+	// wider than MaxBatchChanges is cut to its first MaxBatchChanges
+	// numbers. Reads grow with the writes in the range, not with the batch.
+	// An image written again after upTo may be left out (its later number
+	// names it) or returned at its later version.
+	BatchChanges(ctx context.Context, tenant, batchID string, after, upTo int64) ([]*Record, error)
 	Close() error
 }

@@ -29,7 +29,8 @@ const (
 var namesNewKey = map[string]string{"#pk": attrPK, "#exp": attrExpires}
 
 // Create implements records.Store: a conditional put of the image or, with
-// an idempotency key, a transaction claiming both the id and the key.
+// an idempotency key or a batch, a transaction claiming the id and the key
+// and counting the image in its batch's counter.
 func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, error) {
 	if img.GetId() == "" {
 		return nil, errors.New("dynamorecords: create of an image without id")
@@ -39,17 +40,24 @@ func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, err
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case img.GetIdempotencyKey() == "":
-		err = s.putImage(ctx, item, token)
-	case !s.noTx.Load():
-		err = s.createTx(ctx, img, item, token)
-		if dynamoutil.IsUnknownOperation(err) {
+	batch := records.Scoped(img.GetTenant(), img.GetBatchId())
+	keyed := img.GetIdempotencyKey() != ""
+	seq := s.noTx.Load() || !keyed && batch == ""
+	if !seq {
+		err = s.createTx(ctx, img, item, token, batch)
+		if seq = dynamoutil.IsUnknownOperation(err); seq {
 			s.noTx.Store(true)
-			err = s.createSeq(ctx, img, item, token)
 		}
-	default:
-		err = s.createSeq(ctx, img, item, token)
+	}
+	if seq {
+		if keyed {
+			err = s.createSeq(ctx, img, item, token)
+		} else {
+			err = s.putImage(ctx, item, token)
+		}
+		if err == nil && batch != "" {
+			err = s.countSeq(ctx, batch, nil, img)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -82,25 +90,34 @@ func (s *Store) putImage(ctx context.Context, item map[string]types.AttributeVal
 	return fmt.Errorf("dynamorecords: create %s: %w", pk, records.ErrExists)
 }
 
-// createTx writes the image and its key item in one transaction. The SDK
-// gives every call a ClientRequestToken, so its own retries are idempotent.
-func (s *Store) createTx(ctx context.Context, img *pb.Image, item map[string]types.AttributeValue, token string) error {
-	keyItem := s.keyItem(scopedKey(img), img.GetId(), token, true)
-	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName:                &s.table,
-			Item:                     item,
-			ConditionExpression:      aws.String(condNew),
-			ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-		}},
-		{Put: &types.Put{
+// createTx writes the image, its key item if it has a key, and its
+// batch's counter and change item if it has a batch, in one transaction.
+// The SDK gives every call a ClientRequestToken, so its own retries are
+// idempotent.
+func (s *Store) createTx(ctx context.Context, img *pb.Image, item map[string]types.AttributeValue, token, batch string) error {
+	actions := []types.TransactWriteItem{{Put: &types.Put{
+		TableName:                &s.table,
+		Item:                     item,
+		ConditionExpression:      aws.String(condNew),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	}}}
+	if img.GetIdempotencyKey() != "" {
+		actions = append(actions, types.TransactWriteItem{Put: &types.Put{
 			TableName:                 &s.table,
-			Item:                      keyItem,
+			Item:                      s.keyItem(scopedKey(img), img.GetId(), token, true),
 			ConditionExpression:       aws.String(condNewKey),
 			ExpressionAttributeNames:  namesNewKey,
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": dynamoutil.N(s.now().Unix())},
-		}},
-	}}
+		}})
+	}
+	if batch != "" {
+		err := s.writeTx(ctx, batch, nil, img, actions)
+		if errors.Is(err, errImageCondition) {
+			return fmt.Errorf("dynamorecords: create %s: id or idempotency key taken: %w", img.GetId(), records.ErrExists)
+		}
+		return err
+	}
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: actions}
 	for attempt := 0; ; attempt++ {
 		_, err := s.db.TransactWriteItems(ctx, in)
 		if err == nil {

@@ -31,6 +31,8 @@
 //	                  token of the last write), expires_at (N, with a TTL)
 //	pk = "key#<key>"  an idempotency key: image_id (S), committed (BOOL),
 //	                  created, wtoken, expires_at as above
+//	pk = "bat#<batch>"        a batch's counter (see counter.go)
+//	pk = "chg#<batch>#<seq>"  a write of an image of the batch (idem)
 //
 // The global secondary index by_batch (partition batch_id, sort pk,
 // projection ALL) lists a batch in id order; ids are UUIDv7, so pk order is
@@ -60,10 +62,23 @@
 // uncommitted keys, and a claim abandoned by a crashed writer is rolled
 // forward or taken over by the next Create of that key.
 //
+// # Batch counters
+//
+// An image of a batch is written together with its batch's counter and a
+// change item, in one TransactWriteItems where the endpoint has it; a
+// transaction of an image with a batch and an idempotency key writes four
+// items. Update then reads the image first, for the state the counter
+// counts it in. See counter.go for the order of the writes without
+// transactions and what a crash between them costs. A table written before
+// batch counters has no counter for its batches: GetBatch answers
+// ErrNotFound for them until an image of theirs is written again, and then
+// counts only what changed since.
+//
 // # IAM
 //
-// The store needs dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem,
-// dynamodb:DeleteItem and dynamodb:Query on the table and its index
+// The store needs dynamodb:GetItem, dynamodb:BatchGetItem, dynamodb:PutItem,
+// dynamodb:UpdateItem, dynamodb:DeleteItem and dynamodb:Query on the table
+// and its index
 // (arn:aws:dynamodb:REGION:ACCOUNT:table/TABLE and .../table/TABLE/index/*);
 // TransactWriteItems is authorised per item by PutItem. EnsureTable also
 // needs dynamodb:CreateTable, dynamodb:DescribeTable,

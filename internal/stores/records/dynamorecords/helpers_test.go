@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,7 +92,7 @@ func (e *env) put(t *testing.T, table string, item map[string]types.AttributeVal
 // transaction is carried out as a sequence of conditional PutItems, undone if
 // one fails, under a lock that keeps every other request out meanwhile:
 // atomic, as on DynamoDB; cancellation reasons are reported in DynamoDB's
-// format. Only the Put actions the store uses are supported.
+// format. Only the Put and Update actions the store uses are supported.
 //
 // Other requests go through lossy, whose LoseReply makes it lose the
 // replies of requests that have been carried out, as a network might, so
@@ -140,8 +141,9 @@ func (e *txEmulator) Do(req *http.Request) (*http.Response, error) {
 	return e.emulate(req, body)
 }
 
-// emulate carries out a TransactWriteItems request of Puts on a server
-// without transactions.
+// emulate carries out a TransactWriteItems request of Puts and Updates on
+// a server without transactions: each item is read before it is written, so
+// that a cancelled transaction can put back what it had written.
 func (e *txEmulator) emulate(req *http.Request, body []byte) (*http.Response, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -151,15 +153,25 @@ func (e *txEmulator) emulate(req *http.Request, body []byte) (*http.Response, er
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, err
 	}
-	type put struct {
+	type action struct {
 		TableName string
 		Item      map[string]json.RawMessage
+		Key       map[string]json.RawMessage
 	}
-	var done []put
+	type written struct {
+		table string
+		key   map[string]json.RawMessage
+		old   json.RawMessage // the item before, null if there was none
+	}
+	var done []written
 	undo := func() {
-		for _, p := range done {
-			del, _ := json.Marshal(map[string]any{"TableName": p.TableName, "Key": map[string]any{"pk": p.Item["pk"]}})
-			if resp, err := e.forward(req, "DeleteItem", del); err == nil {
+		for _, w := range slices.Backward(done) {
+			op, body := "DeleteItem", map[string]any{"TableName": w.table, "Key": w.key}
+			if len(w.old) > 0 && string(w.old) != "null" {
+				op, body = "PutItem", map[string]any{"TableName": w.table, "Item": w.old}
+			}
+			raw, _ := json.Marshal(body)
+			if resp, err := e.forward(req, op, raw); err == nil {
 				resp.Body.Close()
 			}
 		}
@@ -168,22 +180,37 @@ func (e *txEmulator) emulate(req *http.Request, body []byte) (*http.Response, er
 	for i := range reasons {
 		reasons[i] = map[string]string{"Code": "None"}
 	}
-	for i, action := range in.TransactItems {
-		raw, ok := action["Put"]
-		if !ok || len(action) != 1 {
-			undo()
-			return nil, fmt.Errorf("txEmulator: only Put actions are emulated, got %s", action)
+	for i, act := range in.TransactItems {
+		op, raw := "PutItem", act["Put"]
+		if u, ok := act["Update"]; ok {
+			op, raw = "UpdateItem", u
 		}
-		resp, err := e.forward(req, "PutItem", raw)
+		if raw == nil || len(act) != 1 {
+			undo()
+			return nil, fmt.Errorf("txEmulator: only Put and Update actions are emulated, got %s", act)
+		}
+		var a action
+		if err := json.Unmarshal(raw, &a); err != nil {
+			undo()
+			return nil, err
+		}
+		key := a.Key
+		if key == nil {
+			key = map[string]json.RawMessage{"pk": a.Item["pk"]}
+		}
+		old, err := e.getRaw(req, a.TableName, key)
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		resp, err := e.forward(req, op, raw)
 		if err != nil {
 			undo()
 			return nil, err
 		}
 		if resp.StatusCode == http.StatusOK {
 			resp.Body.Close()
-			var p put
-			json.Unmarshal(raw, &p)
-			done = append(done, p)
+			done = append(done, written{table: a.TableName, key: key, old: old})
 			continue
 		}
 		errBody, _ := io.ReadAll(resp.Body)
@@ -205,6 +232,29 @@ func (e *txEmulator) emulate(req *http.Request, body []byte) (*http.Response, er
 		return dynamotest.Respond(req, http.StatusBadRequest, out), nil
 	}
 	return dynamotest.Respond(req, http.StatusOK, []byte("{}")), nil
+}
+
+// getRaw reads an item consistently, as the JSON of its attributes (null
+// when there is none).
+func (e *txEmulator) getRaw(req *http.Request, table string, key map[string]json.RawMessage) (json.RawMessage, error) {
+	body, _ := json.Marshal(map[string]any{"TableName": table, "Key": key, "ConsistentRead": true})
+	resp, err := e.forward(req, "GetItem", body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	reply, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("txEmulator: GetItem: HTTP %d: %s", resp.StatusCode, reply)
+	}
+	var out struct{ Item json.RawMessage }
+	if err := json.Unmarshal(reply, &out); err != nil {
+		return nil, err
+	}
+	return out.Item, nil
 }
 
 // forward sends body to the server as operation op, with the headers of req

@@ -101,8 +101,33 @@ func (s *Store) getItem(ctx context.Context, pk string) (map[string]types.Attrib
 	return dynamoutil.GetItem(ctx, s.db, s.table, keyOf(pk))
 }
 
+// imageUpdate is the update of image id to img at version+1, conditioned
+// on it being at version: as the UpdateItem of an image without batch, or
+// an action of a counted transaction. batch_id, created and expires_at are
+// left as created.
+func (s *Store) imageUpdate(img *pb.Image, version int64, data []byte, token string) *types.Update {
+	return &types.Update{
+		TableName:           &s.table,
+		Key:                 keyOf(imageKey(img.GetId())),
+		UpdateExpression:    aws.String("SET #v = :next, #st = :state, #rec = :rec, #tok = :tok"),
+		ConditionExpression: aws.String("#v = :expected"),
+		ExpressionAttributeNames: map[string]string{
+			"#v": attrVersion, "#st": attrState, "#rec": attrRecord, "#tok": attrToken,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":next":     dynamoutil.N(version + 1),
+			":expected": dynamoutil.N(version),
+			":state":    dynamoutil.N(int64(img.GetState())),
+			":rec":      &types.AttributeValueMemberB{Value: data},
+			":tok":      dynamoutil.S(token),
+		},
+	}
+}
+
 // Update implements records.Store: one UpdateItem conditioned on the version
-// it was read at. batch_id, created and expires_at are left as created.
+// it was read at. An image of a batch is read first, for the state its
+// batch's counter counts it in, and written in one transaction with the
+// counter (see counter.go).
 func (s *Store) Update(ctx context.Context, rec *records.Record) (*records.Record, error) {
 	id := rec.Image.GetId()
 	if id == "" {
@@ -112,38 +137,103 @@ func (s *Store) Update(ctx context.Context, rec *records.Record) (*records.Recor
 	if err != nil {
 		return nil, err
 	}
+	done := &records.Record{Image: proto.Clone(rec.Image).(*pb.Image), Version: rec.Version + 1}
+	if rec.Image.GetBatchId() == "" {
+		return result(done, s.updateItem(ctx, rec, data))
+	}
+	cur, err := s.getItem(ctx, imageKey(id))
+	switch {
+	case err != nil:
+		return nil, s.wrap("update "+id, err)
+	case cur == nil:
+		return nil, fmt.Errorf("dynamorecords: update %s: %w", id, records.ErrNotFound)
+	case dynamoutil.GetN(cur, attrVersion) != rec.Version:
+		return nil, fmt.Errorf("dynamorecords: update %s at version %d: %w", id, rec.Version, records.ErrConflict)
+	}
+	batch := dynamoutil.GetS(cur, attrBatch)
+	if batch == "" {
+		return result(done, s.updateItem(ctx, rec, data))
+	}
+	prev := &pb.Image{State: pb.ImageState(dynamoutil.GetN(cur, attrState))}
+	if !s.noTx.Load() {
+		up := s.imageUpdate(rec.Image, rec.Version, data, dynamoutil.NewToken())
+		err := s.writeTx(ctx, batch, prev, rec.Image, []types.TransactWriteItem{{Update: up}})
+		switch {
+		case err == nil:
+			return done, nil
+		case errors.Is(err, errImageCondition):
+			if item, gerr := s.getItem(ctx, imageKey(id)); gerr == nil && item == nil {
+				return nil, fmt.Errorf("dynamorecords: update %s: %w", id, records.ErrNotFound)
+			}
+			return nil, fmt.Errorf("dynamorecords: update %s at version %d: %w", id, rec.Version, records.ErrConflict)
+		case !dynamoutil.IsUnknownOperation(err):
+			return nil, err
+		}
+		s.noTx.Store(true)
+	}
+	if err := s.updateItem(ctx, rec, data); err != nil {
+		return nil, err
+	}
+	return result(done, s.countSeq(ctx, batch, prev, rec.Image))
+}
+
+// result is rec, or nil and err.
+func result(rec *records.Record, err error) (*records.Record, error) {
+	if err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// updateItem writes rec at the next version with one UpdateItem
+// conditioned on its version.
+func (s *Store) updateItem(ctx context.Context, rec *records.Record, data []byte) error {
+	id := rec.Image.GetId()
 	token := dynamoutil.NewToken()
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.table,
-		Key:                 keyOf(imageKey(id)),
-		UpdateExpression:    aws.String("SET #v = :next, #st = :state, #rec = :rec, #tok = :tok"),
-		ConditionExpression: aws.String("#v = :expected"),
-		ExpressionAttributeNames: map[string]string{
-			"#v": attrVersion, "#st": attrState, "#rec": attrRecord, "#tok": attrToken,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":next":     dynamoutil.N(rec.Version + 1),
-			":expected": dynamoutil.N(rec.Version),
-			":state":    dynamoutil.N(int64(rec.Image.GetState())),
-			":rec":      &types.AttributeValueMemberB{Value: data},
-			":tok":      dynamoutil.S(token),
-		},
+	up := s.imageUpdate(rec.Image, rec.Version, data, token)
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           up.TableName,
+		Key:                                 up.Key,
+		UpdateExpression:                    up.UpdateExpression,
+		ConditionExpression:                 up.ConditionExpression,
+		ExpressionAttributeNames:            up.ExpressionAttributeNames,
+		ExpressionAttributeValues:           up.ExpressionAttributeValues,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		return &records.Record{Image: proto.Clone(rec.Image).(*pb.Image), Version: rec.Version + 1}, nil
+		return nil
 	}
 	cur, err := dynamoutil.ConflictItem(ctx, s.db, s.table, keyOf(imageKey(id)), err)
 	if err != nil {
-		return nil, s.wrap("update "+id, err)
+		return s.wrap("update "+id, err)
 	}
 	switch {
 	case cur == nil:
-		return nil, fmt.Errorf("dynamorecords: update %s: %w", id, records.ErrNotFound)
+		return fmt.Errorf("dynamorecords: update %s: %w", id, records.ErrNotFound)
 	case dynamoutil.OwnWrite(cur, token) && dynamoutil.GetN(cur, attrVersion) == rec.Version+1:
 		// Our own write, retried by the SDK after its reply was lost.
-		return &records.Record{Image: proto.Clone(rec.Image).(*pb.Image), Version: rec.Version + 1}, nil
+		return nil
 	default:
-		return nil, fmt.Errorf("dynamorecords: update %s at version %d: %w", id, rec.Version, records.ErrConflict)
+		return fmt.Errorf("dynamorecords: update %s at version %d: %w", id, rec.Version, records.ErrConflict)
 	}
+}
+
+// GetBatch implements records.Store: one consistent read of the counter.
+func (s *Store) GetBatch(ctx context.Context, tenant, batchID string) (*records.BatchCounter, error) {
+	batch := records.Scoped(tenant, batchID)
+	if batch == "" {
+		return nil, records.ErrNotFound
+	}
+	c, err := s.readCounter(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, records.ErrNotFound
+	}
+	c.Tenant, c.BatchID = tenant, batchID
+	if c.Tenant == "" {
+		c.Tenant = records.DefaultTenant
+	}
+	return c, nil
 }

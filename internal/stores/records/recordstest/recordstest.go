@@ -48,6 +48,12 @@ func Run(t *testing.T, newStore func(t *testing.T) records.Store) {
 		{"ListByBatchPages", testListByBatchPages},
 		{"TenantsScopeKeysAndBatches", testTenantsScopeKeysAndBatches},
 		{"DeletedIsFinal", testDeletedIsFinal},
+		{"BatchCounter", testBatchCounter},
+		{"BatchCounterTenants", testBatchCounterTenants},
+		{"BatchCounterCallbackURLs", testBatchCounterCallbackURLs},
+		{"BatchCounterLosingUpdate", testBatchCounterLosingUpdate},
+		{"BatchCounterConcurrent", testBatchCounterConcurrent},
+		{"BatchChanges", testBatchChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,14 +36,23 @@ CREATE TABLE IF NOT EXISTS images (
 	idempotency_key TEXT UNIQUE,
 	version         INTEGER NOT NULL,
 	state           INTEGER NOT NULL,
-	record          BLOB NOT NULL -- protobuf imagepipe.v1.Image
+	record          BLOB NOT NULL, -- protobuf imagepipe.v1.Image
+	bseq            INTEGER        -- the batch counter's seq of its last write
 );
 CREATE INDEX IF NOT EXISTS images_by_batch ON images(batch_id, id) WHERE batch_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS batches (
+	batch_id TEXT PRIMARY KEY, -- as scoped in images.batch_id
+	counter  TEXT NOT NULL     -- JSON of records.BatchCounter
+);
 `
+
+// bseqIndex is made after the bseq column, which a file made before batch
+// counters lacks until migrate adds it.
+const bseqIndex = `CREATE INDEX IF NOT EXISTS images_by_batch_seq ON images(batch_id, bseq) WHERE batch_id IS NOT NULL;`
 
 // New opens (creating if needed) the status database at path.
 func New(path string) (*Store, error) {
-	db, err := sqlitedb.OpenSchema(path, "sqliterecords", sqlitedb.Exec(schema))
+	db, err := sqlitedb.OpenSchema(path, "sqliterecords", migrate)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +66,8 @@ func nullable(s string) any {
 	return s
 }
 
-// Create implements records.Store.
+// Create implements records.Store. An image of a batch is counted in the
+// batch's counter in the same transaction.
 func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, error) {
 	if img.GetId() == "" {
 		return nil, errors.New("sqliterecords: image without id")
@@ -66,18 +76,46 @@ func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, err
 	if err != nil {
 		return nil, fmt.Errorf("sqliterecords: encode: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO images (id, batch_id, idempotency_key, version, state, record) VALUES (?, ?, ?, 1, ?, ?)
-		 ON CONFLICT DO NOTHING`,
-		img.GetId(), nullable(records.Scoped(img.GetTenant(), img.GetBatchId())),
-		nullable(records.Scoped(img.GetTenant(), img.GetIdempotencyKey())), int32(img.GetState()), data)
+	batch := records.Scoped(img.GetTenant(), img.GetBatchId())
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		c, bseq, err := countWrite(ctx, tx, batch, nil, img)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO images (id, batch_id, idempotency_key, version, state, record, bseq) VALUES (?, ?, ?, 1, ?, ?, ?)
+			 ON CONFLICT DO NOTHING`,
+			img.GetId(), nullable(batch), nullable(records.Scoped(img.GetTenant(), img.GetIdempotencyKey())),
+			int32(img.GetState()), data, bseq)
+		if err != nil {
+			return fmt.Errorf("sqliterecords: create %s: %w", img.GetId(), err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return records.ErrExists
+		}
+		return putCounter(ctx, tx, batch, c)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("sqliterecords: create %s: %w", img.GetId(), err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, records.ErrExists
+		return nil, err
 	}
 	return &records.Record{Image: proto.Clone(img).(*pb.Image), Version: 1}, nil
+}
+
+// inTx runs fn in a transaction (BEGIN IMMEDIATE: see sqlitedb), committed
+// if fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqliterecords: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqliterecords: commit: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) getWhere(ctx context.Context, where string, arg any) (*records.Record, error) {
@@ -116,23 +154,43 @@ func (s *Store) GetByIdempotencyKey(ctx context.Context, tenant, key string) (*r
 	return s.getWhere(ctx, "idempotency_key = ?", records.Scoped(tenant, key))
 }
 
-// Update implements records.Store.
+// Update implements records.Store. For an image of a batch the batch's
+// counter is updated in the same transaction.
 func (s *Store) Update(ctx context.Context, rec *records.Record) (*records.Record, error) {
 	data, err := proto.Marshal(rec.Image)
 	if err != nil {
 		return nil, fmt.Errorf("sqliterecords: encode: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE images SET version = version + 1, state = ?, record = ? WHERE id = ? AND version = ?`,
-		int32(rec.Image.GetState()), data, rec.Image.GetId(), rec.Version)
-	if err != nil {
-		return nil, fmt.Errorf("sqliterecords: update %s: %w", rec.Image.GetId(), err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.Get(ctx, rec.Image.GetId()); err != nil {
-			return nil, err
+	id := rec.Image.GetId()
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var (
+			batch sql.NullString
+			state int32
+		)
+		err := tx.QueryRowContext(ctx, `SELECT batch_id, state FROM images WHERE id = ? AND version = ?`, id, rec.Version).Scan(&batch, &state)
+		if errors.Is(err, sql.ErrNoRows) {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM images WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+				return records.ErrNotFound
+			}
+			return records.ErrConflict
 		}
-		return nil, records.ErrConflict
+		if err != nil {
+			return fmt.Errorf("sqliterecords: update %s: %w", id, err)
+		}
+		c, bseq, err := countWrite(ctx, tx, batch.String, &pb.Image{State: pb.ImageState(state)}, rec.Image)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE images SET version = version + 1, state = ?, record = ?, bseq = ? WHERE id = ? AND version = ?`,
+			int32(rec.Image.GetState()), data, bseq, id, rec.Version); err != nil {
+			return fmt.Errorf("sqliterecords: update %s: %w", id, err)
+		}
+		return putCounter(ctx, tx, batch.String, c)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &records.Record{Image: proto.Clone(rec.Image).(*pb.Image), Version: rec.Version + 1}, nil
 }
@@ -184,6 +242,58 @@ func (s *Store) ListByBatch(ctx context.Context, tenant, batchID string, pageSiz
 		return records.Page{}, fmt.Errorf("sqliterecords: list: %w", err)
 	}
 	return page, nil
+}
+
+// GetBatch implements records.Store.
+func (s *Store) GetBatch(ctx context.Context, tenant, batchID string) (*records.BatchCounter, error) {
+	scoped := records.Scoped(tenant, batchID)
+	if scoped == "" {
+		return nil, records.ErrNotFound
+	}
+	c, err := getCounter(ctx, s.db, scoped)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, records.ErrNotFound
+	}
+	c.Tenant, c.BatchID = tenant, batchID
+	if c.Tenant == "" {
+		c.Tenant = records.DefaultTenant
+	}
+	return c, nil
+}
+
+// BatchChanges implements records.Store with the images_by_batch_seq index:
+// the images whose last write is in the range.
+func (s *Store) BatchChanges(ctx context.Context, tenant, batchID string, after, upTo int64) ([]*records.Record, error) {
+	upTo = min(upTo, after+records.MaxBatchChanges)
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT version, record FROM images WHERE batch_id = ? AND bseq > ? AND bseq <= ? ORDER BY bseq`,
+		records.Scoped(tenant, batchID), after, upTo)
+	if err != nil {
+		return nil, fmt.Errorf("sqliterecords: batch changes: %w", err)
+	}
+	defer rows.Close()
+	var out []*records.Record
+	for rows.Next() {
+		var (
+			version int64
+			data    []byte
+		)
+		if err := rows.Scan(&version, &data); err != nil {
+			return nil, fmt.Errorf("sqliterecords: batch changes: %w", err)
+		}
+		rec, err := decode(version, data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqliterecords: batch changes: %w", err)
+	}
+	return out, nil
 }
 
 // Close implements records.Store.

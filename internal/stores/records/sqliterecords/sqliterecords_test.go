@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/platform/sqlitedb"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/records/recordstest"
 	"github.com/imagepipe/imagepipe/internal/stores/records/sqliterecords"
@@ -68,5 +69,61 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 			s.Close()
 			t.Errorf("Open(%q) succeeded, want an error", u)
 		}
+	}
+}
+
+// A file made before batch counters gets them when it is opened: each
+// batch counted once from its images, whose later writes then count on.
+func TestMigratesFileWithoutCounters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "status.db")
+	db, err := sqlitedb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE images (id TEXT PRIMARY KEY, batch_id TEXT, idempotency_key TEXT UNIQUE,
+		version INTEGER NOT NULL, state INTEGER NOT NULL, record BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, st := range []pb.ImageState{pb.ImageState_IMAGE_STATE_READY, pb.ImageState_IMAGE_STATE_QUEUED} {
+		img := &pb.Image{Id: recordstest.NewID(t), BatchId: "old", State: st, BatchSize: 2}
+		data, err := proto.Marshal(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO images VALUES (?, 'old', NULL, ?, ?, ?)`, img.Id, i+1, int32(st), data); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, img.Id)
+	}
+	db.Close()
+
+	s, err := sqliterecords.New(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := s.GetBatch(ctx, "", "old")
+	if err != nil || c.Total != 2 || c.Counts[pb.ImageState_IMAGE_STATE_READY] != 1 || c.Expected != 2 || c.Seq != 2 {
+		t.Fatalf("migrated counter %+v, %v; want 2 images, 1 READY, expected 2, seq 2", c, err)
+	}
+	if _, err := records.Mutate(ctx, s, ids[1], func(im *pb.Image) error { im.State = pb.ImageState_IMAGE_STATE_READY; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c, err = s.GetBatch(ctx, "", "old")
+	if err != nil || c.Counts[pb.ImageState_IMAGE_STATE_READY] != 2 || !c.Complete() || c.Seq != 3 {
+		t.Fatalf("after a write: %+v, %v; want 2 READY, complete, seq 3", c, err)
+	}
+	if recs, err := s.BatchChanges(ctx, "", "old", 2, 3); err != nil || len(recs) != 1 || recs[0].Image.GetId() != ids[1] {
+		t.Errorf("BatchChanges after the migration = %v, %v; want the image written", recs, err)
+	}
+	again, err := sqliterecords.New(path) // a second open migrates nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+	if c, err := s.GetBatch(ctx, "", "old"); err != nil || c.Seq != 3 || c.Total != 2 {
+		t.Errorf("after opening again: %+v, %v", c, err)
 	}
 }
