@@ -11,7 +11,9 @@ set -euo pipefail
 # (internal/engine/heif).
 runtime_pkgs=(pkg-config curl ca-certificates openssl libheif-dev)
 if [[ "${LIBVIPS:-bundled}" == system ]]; then runtime_pkgs+=(libvips-dev); fi
-tools_pkgs=(libvips-tools curl)
+# nginx: scripts/bench/load's test runs the load tool briefly, side by
+# side with nginx as `make bench-load` does.
+tools_pkgs=(libvips-tools curl nginx)
 # --test also installs the npm packages tests run under node, pinned, into
 # $IMAGEPIPE_TEST_NPM (default ~/.cache/imagepipe/npm-test; never into the
 # repository), where the tests look for them: svix, a Standard Webhooks
