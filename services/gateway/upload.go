@@ -12,12 +12,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"github.com/imagepipe/imagepipe/services/ingest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -122,18 +125,41 @@ func parseWait(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
+// DefaultChunkSize is the default Config.ChunkSize: 1 MiB less room for
+// the message's own framing. gRPC (un)marshals each message into a pooled
+// buffer of the next power of two (of 256 B ... 32 KiB, then 1 MiB) that
+// it clears whole first: a 64 KiB chunk cost clearing 1 MiB on each side.
+// One MiB chunks also make few messages, each a handful of goroutine
+// hand-offs, for a large upload.
+const DefaultChunkSize = 1<<20 - 64
+
+// chunkBufs are the buffers uploads are read into, reused: one per upload
+// in flight.
+var chunkBufs sync.Pool
+
+func (g *Gateway) chunkBuf() *[]byte {
+	if b, ok := chunkBufs.Get().(*[]byte); ok && len(*b) == g.cfg.ChunkSize {
+		return b
+	}
+	b := make([]byte, g.cfg.ChunkSize)
+	return &b
+}
+
 // send streams one body through IngestService.Upload.
 func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reader) (*pb.Image, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := g.ingest.Upload(ctx)
+	// Large chunks, which ingest reads without copying them twice.
+	stream, err := g.ingest.Upload(ctx, grpc.CallContentSubtype(ingest.UploadSubtype))
 	if err != nil {
 		return nil, err
 	}
 	if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Metadata{Metadata: md}}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
-	buf := make([]byte, g.cfg.ChunkSize)
+	pooled := g.chunkBuf()
+	defer chunkBufs.Put(pooled)
+	buf := *pooled
 	for {
 		n, rerr := fill(body, buf)
 		if n > 0 {
