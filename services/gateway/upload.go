@@ -160,12 +160,16 @@ func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reade
 	pooled := g.chunkBuf()
 	defer chunkBufs.Put(pooled)
 	buf := *pooled
+	var sent int64
 	for {
 		n, rerr := fill(body, buf)
 		if n > 0 {
 			// Send copies the message into its own buffer before returning.
 			if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Chunk{Chunk: buf[:n]}}); err != nil {
 				break // the server ended the stream; CloseAndRecv says why
+			}
+			if sent += int64(n); sent > g.cfg.MaxUploadBytes {
+				return g.overLimit(stream, cancel)
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -184,6 +188,42 @@ func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reade
 		return nil, err
 	}
 	return resp.GetImage(), nil
+}
+
+// overLimitWait bounds the wait for ingest's answer to an upload over
+// the limit.
+const overLimitWait = 10 * time.Second
+
+// overLimit ends an upload that has sent more than MaxUploadBytes, the
+// largest original ingest accepts: having received that much, ingest
+// refuses it and removes what it wrote. Its answer is awaited (a bounded
+// while) rather than the stream cancelled at once, so that nothing is
+// left when the client hears 413. The stream is not half-closed: an
+// ingest with a larger limit (a misconfiguration) must not store the cut
+// body as a whole one; past the wait it is cancelled.
+func (g *Gateway) overLimit(stream pb.IngestService_UploadClient, cancel context.CancelFunc) (*pb.Image, error) {
+	type answer struct {
+		resp *pb.UploadResponse
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		resp := &pb.UploadResponse{}
+		ch <- answer{resp, stream.RecvMsg(resp)}
+	}()
+	t := time.NewTimer(overLimitWait)
+	defer t.Stop()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return nil, a.err
+		}
+		// Answered without the body (an idempotent repeat).
+		return a.resp.GetImage(), nil
+	case <-t.C:
+		cancel()
+		return nil, tooLarge(g.cfg.MaxUploadBytes)
+	}
 }
 
 // fill reads until buf is full or the body ends. Only io.EOF is a clean

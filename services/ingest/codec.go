@@ -67,6 +67,7 @@ func readChunk(data mem.BufferSlice, m *pb.UploadRequest) error {
 	var buf []byte
 	if c, ok := m.Payload.(*pb.UploadRequest_Chunk); ok && uint64(cap(c.Chunk)) >= size {
 		buf = c.Chunk[:size]
+		c.Chunk = buf
 	} else {
 		buf = make([]byte, size)
 		m.Payload = &pb.UploadRequest_Chunk{Chunk: buf}
