@@ -5,14 +5,16 @@
 // it with go run, which ignores the build tag); scripts/bench/quick/run.sh
 // starts the servers and calls it.
 //
-//	go run scripts/bench/quick/main.go get [-c 32] [-d 5s] [-rounds 3] NAME=URL NAME=URL...
+//	go run scripts/bench/quick/main.go get [-c 32] [-d 5s] [-rounds 3] [-pids NAME=PID,...] NAME=URL NAME=URL...
 //	go run scripts/bench/quick/main.go ingest -file F -dir D -url URL [-token-file K] [-pid P] [-rounds 1]
 //
 // "get" loads each URL in turn, round after round, with c keep-alive
 // connections each sending one request after another (as wrk does: raw
 // HTTP/1.1 over TCP, so that the load generator costs little of the
 // machine's CPU), and prints req/s per URL and round, then the medians
-// and each URL's median as a ratio of the first one's.
+// and each URL's median as a ratio of the first one's; with -pids, also
+// the CPU time each named server used per request (a figure that other
+// load on the machine disturbs less than the rate).
 //
 // "ingest" writes F into D with dd (bs=1M conv=fsync), then POSTs it to URL
 // (a raw upload, wait=0), round after round, and prints MB/s for each and
@@ -74,7 +76,14 @@ func runGet(args []string) error {
 	conns := fs.Int("c", 32, "connections")
 	dur := fs.Duration("d", 5*time.Second, "duration of each measurement")
 	rounds := fs.Int("rounds", 3, "rounds (each loads every URL once)")
+	pids := fs.String("pids", "", "NAME=PID,...: print the CPU time the process serving NAME used per request")
 	_ = fs.Parse(args)
+	pidOf := map[string]int{}
+	for _, kv := range strings.Split(*pids, ",") {
+		if name, v, ok := strings.Cut(kv, "="); ok {
+			pidOf[name], _ = strconv.Atoi(v)
+		}
+	}
 	var targets []target
 	for _, a := range fs.Args() {
 		name, raw, ok := strings.Cut(a, "=")
@@ -90,12 +99,17 @@ func runGet(args []string) error {
 	results := make([][]float64, len(targets))
 	for r := 0; r < *rounds; r++ {
 		for i, t := range targets {
+			cpu0 := cpuSeconds(pidOf[t.name])
 			rps, err := load(t.u, *conns, *dur)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			results[i] = append(results[i], rps)
-			fmt.Printf("round %d  %-10s %9.0f req/s\n", r+1, t.name, rps)
+			fmt.Printf("round %d  %-10s %9.0f req/s", r+1, t.name, rps)
+			if pid := pidOf[t.name]; pid != 0 {
+				fmt.Printf("  %5.1f µs CPU/request", (cpuSeconds(pid)-cpu0)/(rps*dur.Seconds())*1e6)
+			}
+			fmt.Println()
 		}
 	}
 	base := median(results[0])

@@ -100,7 +100,8 @@ NGINX
 	nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 	pids+=("$!")
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$ngx/a/$id/$best" >/dev/null && break; sleep 0.1; done
-	"$work/quick" get -c "$conns" -d "$duration" -rounds "$rounds" \
+	worker=$(pgrep -P "$(cat "$work/nginx/nginx.pid")" | head -1)
+	"$work/quick" get -c "$conns" -d "$duration" -rounds "$rounds" -pids "nginx=$worker,imagepipe=$server" \
 		nginx="http://127.0.0.1:$ngx/a/$id/$best" imagepipe="$api/a/$id/$best"
 	stop_server
 fi
