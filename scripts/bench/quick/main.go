@@ -264,7 +264,9 @@ func runIngest(args []string) error {
 		}
 		fmt.Println()
 	}
-	fmt.Printf("median   dd %7.0f MB/s  POST %7.0f MB/s  %.2fx dd\n", median(dds), median(posts), median(posts)/median(dds))
+	if *rounds > 1 {
+		fmt.Printf("median   dd %7.0f MB/s  POST %7.0f MB/s  %.2fx dd\n", median(dds), median(posts), median(posts)/median(dds))
+	}
 	return nil
 }
 
