@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,10 @@ func (g *Gateway) asset(w http.ResponseWriter, r *http.Request, p map[string]str
 		writeError(w, errNoVariant)
 		return
 	}
-	q := r.URL.Query()
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	if !q.Has(urlsign.ParamExpires) && !q.Has(urlsign.ParamSignature) {
 		g.publicAsset(w, r, id, name)
 		return
@@ -161,7 +165,7 @@ func (g *Gateway) serveVariant(w http.ResponseWriter, r *http.Request, rc io.Rea
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		copyMoving(w, rc, g.cfg.WriteTimeout)
+		copyMoving(w, rc, attrs.Size, g.cfg.WriteTimeout)
 	}
 }
 

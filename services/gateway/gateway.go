@@ -81,7 +81,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: 64 << 10, MaxFiles: 1000, SSEKeepalive: 15 * time.Second,
+		DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: DefaultChunkSize, MaxFiles: 1000, SSEKeepalive: 15 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
 		MaxJSONBytes: 1 << 20, MaxUploadBytes: 50 << 20, MaxFieldBytes: 64 << 10, MaxMultipartBytes: 1 << 30,
 	}

@@ -171,16 +171,44 @@ func (g *Gateway) answerDeadline(w http.ResponseWriter, wait time.Duration) {
 // copyChunk is how much of a variant is written under one write deadline.
 const copyChunk = 1 << 20
 
-// copyMoving copies src to w, each copyChunk within timeout: a slow reader
-// gets the whole file as long as it keeps reading. Each chunk still goes
-// through w's ReadFrom (sendfile where it can).
-func copyMoving(w http.ResponseWriter, src io.Reader, timeout time.Duration) {
+// copyMoving copies size bytes of src to w, each copyChunk within
+// timeout: a slow reader gets the whole file as long as it keeps reading.
+// The headers go first, on their own, so that the body goes, chunk by
+// chunk, to the first writer in w's Unwrap chain that has ReadFrom
+// (net/http's own, past the gateway's wrappers, which only watch the
+// status code): from an *os.File, that is one sendfile per chunk, with
+// no copy through the Go heap.
+func copyMoving(w http.ResponseWriter, src io.Reader, size int64, timeout time.Duration) {
 	rc := http.NewResponseController(w)
-	for {
+	_ = rc.SetWriteDeadline(time.Now().Add(timeout))
+	if rc.Flush() != nil {
+		return
+	}
+	dst := bodyWriter(w)
+	chunk := &io.LimitedReader{R: src}
+	for size > 0 {
 		_ = rc.SetWriteDeadline(time.Now().Add(timeout))
-		n, err := io.CopyN(w, src, copyChunk)
-		if err != nil || n < copyChunk {
+		// Exactly what is left: sendfile stops there without asking for
+		// more.
+		chunk.N = min(size, copyChunk)
+		n, err := io.Copy(dst, chunk)
+		size -= n
+		if err != nil || chunk.N > 0 {
 			return
 		}
+	}
+}
+
+// bodyWriter is the first writer in w's Unwrap chain with ReadFrom, or w.
+func bodyWriter(w http.ResponseWriter) io.Writer {
+	for u := w; ; {
+		if _, ok := u.(io.ReaderFrom); ok {
+			return u
+		}
+		next, ok := u.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		u = next.Unwrap()
 	}
 }

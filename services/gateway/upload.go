@@ -12,12 +12,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"github.com/imagepipe/imagepipe/services/ingest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -122,18 +125,42 @@ func parseWait(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
+// DefaultChunkSize is the default Config.ChunkSize: 1 MiB less room for
+// the message's own framing. gRPC (un)marshals each message into a pooled
+// buffer of the next power of two (of 256 B ... 32 KiB, then 1 MiB) that
+// it clears whole first: a 64 KiB chunk cost clearing 1 MiB on each side.
+// One MiB chunks also make few messages, each a handful of goroutine
+// hand-offs, for a large upload.
+const DefaultChunkSize = 1<<20 - 64
+
+// chunkBufs are the buffers uploads are read into, reused: one per upload
+// in flight.
+var chunkBufs sync.Pool
+
+func (g *Gateway) chunkBuf() *[]byte {
+	if b, ok := chunkBufs.Get().(*[]byte); ok && len(*b) == g.cfg.ChunkSize {
+		return b
+	}
+	b := make([]byte, g.cfg.ChunkSize)
+	return &b
+}
+
 // send streams one body through IngestService.Upload.
 func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reader) (*pb.Image, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := g.ingest.Upload(ctx)
+	// Large chunks, which ingest reads without copying them twice.
+	stream, err := g.ingest.Upload(ctx, grpc.CallContentSubtype(ingest.UploadSubtype))
 	if err != nil {
 		return nil, err
 	}
 	if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Metadata{Metadata: md}}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
-	buf := make([]byte, g.cfg.ChunkSize)
+	pooled := g.chunkBuf()
+	defer chunkBufs.Put(pooled)
+	buf := *pooled
+	var sent int64
 	for {
 		n, rerr := fill(body, buf)
 		if n > 0 {
@@ -141,6 +168,9 @@ func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reade
 			// A body that failed cancelled the request, so the stream: its own error (below) is the answer.
 			if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Chunk{Chunk: buf[:n]}}); err != nil && (rerr == nil || errors.Is(rerr, io.EOF)) {
 				break // the server ended the stream; CloseAndRecv says why
+			}
+			if sent += int64(n); sent > g.cfg.MaxUploadBytes {
+				return g.overLimit(stream, cancel)
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -159,6 +189,42 @@ func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reade
 		return nil, err
 	}
 	return resp.GetImage(), nil
+}
+
+// overLimitWait bounds the wait for ingest's answer to an upload over
+// the limit.
+const overLimitWait = 10 * time.Second
+
+// overLimit ends an upload that has sent more than MaxUploadBytes, the
+// largest original ingest accepts: having received that much, ingest
+// refuses it and removes what it wrote. Its answer is awaited (a bounded
+// while) rather than the stream cancelled at once, so that nothing is
+// left when the client hears 413. The stream is not half-closed: an
+// ingest with a larger limit (a misconfiguration) must not store the cut
+// body as a whole one; past the wait it is cancelled.
+func (g *Gateway) overLimit(stream pb.IngestService_UploadClient, cancel context.CancelFunc) (*pb.Image, error) {
+	type answer struct {
+		resp *pb.UploadResponse
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		resp := &pb.UploadResponse{}
+		ch <- answer{resp, stream.RecvMsg(resp)}
+	}()
+	t := time.NewTimer(overLimitWait)
+	defer t.Stop()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return nil, a.err
+		}
+		// Answered without the body (an idempotent repeat).
+		return a.resp.GetImage(), nil
+	case <-t.C:
+		cancel()
+		return nil, tooLarge(g.cfg.MaxUploadBytes)
+	}
 }
 
 // fill reads until buf is full or the body ends. Only io.EOF is a clean

@@ -1,5 +1,5 @@
 // Package ingest implements IngestService: it streams an upload into the
-// private originals store while hashing and size-checking it, refuses what
+// private originals store (which hashes it) while size-checking it, refuses what
 // is plainly not an image before storing anything, records the image and
 // queues its processing job.
 package ingest

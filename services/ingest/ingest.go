@@ -3,11 +3,8 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"mime"
@@ -257,7 +254,7 @@ func (s *Service) Upload(stream pb.IngestService_UploadServer) error {
 	}
 	body := newChunkReader(stream, s.cfg.IdleTimeout)
 	defer body.stop()
-	first, err := body.recv("metadata")
+	first, err := body.first()
 	if errors.Is(err, io.EOF) {
 		return apperr.InvalidField("metadata", "empty stream: the first message must carry metadata")
 	}
@@ -369,8 +366,7 @@ func (s *Service) store(ctx context.Context, body *chunkReader, req *checked) (*
 			Msg: "the upload is not an image of an accepted format (JPEG, PNG, WebP, GIF, TIFF, HEIF, AVIF)"}
 	}
 	id := jobs.NewID()
-	sum := sha256.New()
-	counted := &limitReader{r: io.MultiReader(bytes.NewReader(head), body), max: s.cfg.MaxBytes, h: sum}
+	counted := &limitReader{r: io.MultiReader(bytes.NewReader(head), body), max: s.cfg.MaxBytes}
 	attrs, err := s.Originals.Put(ctx, id, counted, blob.PutOptions{ContentType: sniffed.MIME()})
 	switch {
 	case errors.Is(err, errTooLarge):
@@ -399,7 +395,7 @@ func (s *Service) store(ctx context.Context, body *chunkReader, req *checked) (*
 			DeclaredContentType: req.md.GetContentType(),
 			Format:              format,
 			Bytes:               attrs.Size,
-			Sha256:              hex.EncodeToString(sum.Sum(nil)),
+			Sha256:              attrs.ETag, // Put's ETag is the SHA-256 (blob.Store)
 		},
 		CreateTime: now,
 		UpdateTime: now,
@@ -415,48 +411,50 @@ type chunkReader struct {
 	stream pb.IngestService_UploadServer
 	idle   time.Duration
 	timer  *time.Timer
-	buf    []byte
-	err    error // a protocol or idle error, reported as such
-}
-
-type received struct {
+	// msg receives every chunk message: its chunk buffer is reused (see
+	// UploadSubtype).
 	msg *pb.UploadRequest
-	err error
+	buf []byte
+	err error // a protocol or idle error, reported as such
 }
 
 func newChunkReader(stream pb.IngestService_UploadServer, idle time.Duration) *chunkReader {
 	t := time.NewTimer(idle)
 	t.Stop()
-	return &chunkReader{stream: stream, idle: idle, timer: t}
+	return &chunkReader{stream: stream, idle: idle, timer: t, msg: &pb.UploadRequest{}}
 }
 
 // stop releases the timer.
 func (c *chunkReader) stop() { c.timer.Stop() }
 
-// recv returns the next message, or an apperr DEADLINE_EXCEEDED naming
-// field if none comes within the idle timeout. After that error the
-// stream must not be read again: a Recv is still in flight.
+// recv receives the next message into msg, or fails with an apperr
+// DEADLINE_EXCEEDED naming field if none comes within the idle timeout.
+// After that error neither the stream nor msg may be read again: a
+// receive is still in flight.
 //
-// Each Recv runs in its own goroutine so that a stalled client cannot hold
-// the handler (Recv takes no deadline). After a timeout that goroutine
-// ends when the handler does (the stream's context ends and Recv returns);
-// the channel's buffer lets it finish without a reader.
-func (c *chunkReader) recv(field string) (*pb.UploadRequest, error) {
-	ch := make(chan received, 1)
-	go func() {
-		msg, err := c.stream.Recv()
-		ch <- received{msg, err}
-	}()
+// Each receive runs in its own goroutine so that a stalled client cannot
+// hold the handler (RecvMsg takes no deadline). After a timeout that
+// goroutine ends when the handler does (the stream's context ends and
+// RecvMsg returns); the channel's buffer lets it finish without a reader.
+func (c *chunkReader) recv(field string, msg *pb.UploadRequest) error {
+	ch := make(chan error, 1)
+	go func() { ch <- c.stream.RecvMsg(msg) }()
 	c.timer.Reset(c.idle)
 	defer c.timer.Stop()
 	select {
-	case r := <-ch:
-		return r.msg, r.err
+	case err := <-ch:
+		return err
 	case <-c.timer.C:
 		c.err = &apperr.Error{Code: codes.DeadlineExceeded, Reason: ReasonUploadIdle, Field: field,
 			Msg: fmt.Sprintf("%s: no message for %s: the upload stopped sending", field, c.idle)}
-		return nil, c.err
+		return c.err
 	}
+}
+
+// first receives the first message, which must carry the metadata.
+func (c *chunkReader) first() (*pb.UploadRequest, error) {
+	msg := &pb.UploadRequest{}
+	return msg, c.recv("metadata", msg)
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
@@ -464,27 +462,25 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		return 0, c.err
 	}
 	for len(c.buf) == 0 {
-		msg, err := c.recv("chunk")
-		if err != nil {
+		if err := c.recv("chunk", c.msg); err != nil {
 			return 0, err
 		}
-		if msg.GetMetadata() != nil {
+		if c.msg.GetMetadata() != nil {
 			c.err = apperr.InvalidField("metadata", "only the first message may carry metadata")
 			return 0, c.err
 		}
-		c.buf = msg.GetChunk()
+		c.buf = c.msg.GetChunk()
 	}
 	n := copy(p, c.buf)
 	c.buf = c.buf[n:]
 	return n, nil
 }
 
-// limitReader hashes what it reads and fails once more than max bytes came.
+// limitReader fails once more than max bytes came.
 type limitReader struct {
 	r   io.Reader
 	max int64
 	n   int64
-	h   hash.Hash
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -493,6 +489,5 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.n > l.max {
 		return 0, errTooLarge
 	}
-	l.h.Write(p[:n])
 	return n, err
 }

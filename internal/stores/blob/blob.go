@@ -72,7 +72,9 @@ type Store interface {
 	// Put streams r into key. It is atomic: readers see the old object or
 	// the whole new one, never part of it. If r returns an error or ctx is
 	// cancelled, nothing is left behind and any previous object is intact.
-	// Put overwrites an existing object.
+	// Put overwrites an existing object. The Attrs it returns carry the
+	// hex SHA-256 of the content as ETag (a Get or Head of an object
+	// stored otherwise, as through a presigned POST, may give another).
 	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Attrs, error)
 	// Get opens the object for reading. The caller must close the reader.
 	// A missing object yields an error wrapping ErrNotFound.

@@ -2,6 +2,8 @@ package blobtest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -64,6 +66,9 @@ func testETag(t *testing.T, newStore NewStore) {
 	}
 	if a.ETag == c.ETag {
 		t.Errorf("different content: same ETag %q", a.ETag)
+	}
+	if sum := sha256.Sum256([]byte("same content")); a.ETag != hex.EncodeToString(sum[:]) {
+		t.Errorf("Put's ETag %q is not the content's hex SHA-256", a.ETag)
 	}
 }
 

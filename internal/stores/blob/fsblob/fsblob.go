@@ -34,6 +34,15 @@
 // number; readers check the pair they opened and, on a mismatch (a commit in
 // progress, or a crash between the two renames), re-read under the lock and,
 // if still inconsistent, recompute the metadata from the data.
+//
+// # Reads
+//
+// A read opens the data file and fstats it, as before, but takes the
+// metadata from a bounded in-memory cache while the data file and the
+// sidecar (one stat) are still the files it was read from: same inode,
+// size and modification time. Files are only ever replaced by a rename, so
+// any Put, Delete or repair, by this process or another, changes what the
+// check sees.
 package fsblob
 
 import (
@@ -67,6 +76,8 @@ var _ blob.Store = (*Store)(nil)
 type Store struct {
 	root  string
 	locks stripedLock
+	// metas caches recently read metadata (see metaCache).
+	metas metaCache
 	// cleaned is closed once the start-up sweep of stale temporary files
 	// (cleanUp) has finished.
 	cleaned chan struct{}
@@ -90,7 +101,7 @@ func New(root string) (*Store, error) {
 			return nil, fmt.Errorf("fsblob: create store directory: %w", err)
 		}
 	}
-	s := &Store{root: abs, cleaned: make(chan struct{})}
+	s := &Store{root: abs, metas: newMetaCache(), cleaned: make(chan struct{})}
 	// In the background: on a large store the walk takes a while, and
 	// nothing waits for it (the files it removes are never read).
 	go func() { defer close(s.cleaned); s.cleanUp(time.Now()) }()

@@ -64,6 +64,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("fsblob: delete %q: %w", key, err)
 	}
 	defer unlock()
+	s.metas.remove(key)
 	for _, name := range []string{p.data, p.meta} {
 		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("fsblob: delete %q: %w", key, err)
@@ -83,14 +84,17 @@ func (s *Store) open(ctx context.Context, op, key string) (*os.File, blob.Attrs,
 	if err := ctx.Err(); err != nil {
 		return nil, blob.Attrs{}, fmt.Errorf("fsblob: %s %q: %w", op, key, err)
 	}
-	p := s.paths(key)
-	f, a, err := openConsistent(p, key, false)
+	p, ok := s.metas.paths(key)
+	if !ok {
+		p = s.paths(key)
+	}
+	f, a, err := s.openConsistent(p, key, false)
 	if errors.Is(err, errMismatch) {
 		// A commit is in progress or a crash interrupted one: settle it
 		// under the commit lock.
 		var unlock func()
 		if unlock, err = s.lock(p.rel); err == nil {
-			f, a, err = openConsistent(p, key, true)
+			f, a, err = s.openConsistent(p, key, true)
 			unlock()
 		}
 	}
@@ -102,11 +106,12 @@ func (s *Store) open(ctx context.Context, op, key string) (*os.File, blob.Attrs,
 
 var errMismatch = errors.New("metadata does not match data")
 
-// openConsistent opens the data file and reads its metadata. With repair
-// set (the caller holds the commit lock), metadata that does not describe
-// the data file is recomputed from the data; otherwise errMismatch results.
-func openConsistent(p paths, key string, repair bool) (*os.File, blob.Attrs, error) {
-	f, err := os.Open(p.data)
+// openConsistent opens the data file and finds its metadata: in the cache
+// while neither file changed, else in the sidecar. With repair set (the
+// caller holds the commit lock), metadata that does not describe the data
+// file is recomputed from the data; otherwise errMismatch results.
+func (s *Store) openConsistent(p paths, key string, repair bool) (*os.File, blob.Attrs, error) {
+	f, err := openData(p.data)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, blob.Attrs{}, blob.ErrNotFound
 	}
@@ -121,7 +126,7 @@ func openConsistent(p paths, key string, repair bool) (*os.File, blob.Attrs, err
 		_ = f.Close()
 		return nil, blob.Attrs{}, err
 	}
-	m, err := readMeta(p.meta)
+	m, err := s.meta(p, key, fi)
 	if err == nil && m.matches(fi) {
 		return f, m.attrs(fi), nil
 	}
@@ -137,6 +142,30 @@ func openConsistent(p paths, key string, repair bool) (*os.File, blob.Attrs, err
 		return nil, blob.Attrs{}, fmt.Errorf("rebuild metadata: %w", err)
 	}
 	return f, m.attrs(fi), nil
+}
+
+// meta returns the metadata in key's sidecar, from the cache while the
+// sidecar and the data file fi are those it was read with. Metadata read
+// from the sidecar is cached once it matches fi. The sidecar is identified
+// before it is read: one replaced in between is read again next time.
+func (s *Store) meta(p paths, key string, fi os.FileInfo) (*metadata, error) {
+	dataID, ok := identify(fi)
+	if !ok {
+		return readMeta(p.meta)
+	}
+	sfi, err := os.Stat(p.meta)
+	if err != nil {
+		return nil, err
+	}
+	sideID, _ := identify(sfi)
+	if m, ok := s.metas.get(key, dataID, sideID); ok {
+		return m, nil
+	}
+	m, err := readMeta(p.meta)
+	if err == nil && m.matches(fi) {
+		s.metas.add(key, p, dataID, sideID, m)
+	}
+	return m, err
 }
 
 // rebuildMeta recomputes the metadata of the data file f, keeping content

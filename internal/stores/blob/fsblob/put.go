@@ -2,7 +2,6 @@ package fsblob
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -38,8 +37,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		}
 	}()
 
-	h := sha256.New()
-	size, err := io.Copy(io.MultiWriter(tmp, h), blob.ContextReader(ctx, r))
+	size, sum, err := copyHashing(tmp, blob.ContextReader(ctx, r))
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -64,7 +62,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		Key:          key,
 		ContentType:  ct,
 		CacheControl: opts.CacheControl,
-		ETag:         hex.EncodeToString(h.Sum(nil)),
+		ETag:         hex.EncodeToString(sum),
 		Size:         size,
 		Inode:        ino,
 	}
@@ -86,6 +84,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		return blob.Attrs{}, fmt.Errorf("fsblob: put %q: %w", key, err)
 	}
 	committed = true
+	s.metas.remove(key)
 	if err := syncDir(dir); err != nil {
 		return blob.Attrs{}, fmt.Errorf("fsblob: put %q: sync directory: %w", key, err)
 	}
