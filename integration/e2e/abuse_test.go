@@ -13,9 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +24,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"github.com/imagepipe/imagepipe/internal/testkit/apptest"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
+	"github.com/imagepipe/imagepipe/internal/testkit/procmem"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -78,31 +77,18 @@ func startAbuseServer(t *testing.T, name string, env ...string) *abuseServer {
 // resetPeak (VmHWM) and now (VmRSS).
 func (a *abuseServer) memory(t *testing.T) (peak, now float64) {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.child.cmd.Process.Pid))
+	u, err := procmem.Read(a.child.cmd.Process.Pid)
 	if err != nil {
 		t.Fatalf("the server's memory: %v", err)
 	}
-	field := func(name string) float64 {
-		for line := range strings.Lines(string(b)) {
-			if rest, ok := strings.CutPrefix(line, name+":"); ok {
-				kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-				if err != nil {
-					t.Fatalf("%s: %q", name, line)
-				}
-				return kb / 1024
-			}
-		}
-		t.Fatalf("no %s in /proc/PID/status", name)
-		return 0
-	}
-	return field("VmHWM"), field("VmRSS")
+	return procmem.MiB(u.Peak), procmem.MiB(u.RSS)
 }
 
-// resetPeak starts the child's VmHWM again from its VmRSS (clear_refs
-// 5, Linux 4.0 and later), so that each case's peak is its own.
+// resetPeak starts the child's VmHWM again from its VmRSS, so that each
+// case's peak is its own.
 func (a *abuseServer) resetPeak(t *testing.T) {
 	t.Helper()
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", a.child.cmd.Process.Pid), []byte("5"), 0); err != nil {
+	if err := procmem.ResetPeak(a.child.cmd.Process.Pid); err != nil {
 		t.Fatalf("reset the server's peak memory: %v", err)
 	}
 }

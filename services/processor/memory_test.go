@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
+	"github.com/imagepipe/imagepipe/internal/testkit/procmem"
 	"github.com/imagepipe/imagepipe/services/processor"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -58,7 +58,7 @@ func TestOriginalStaysOutOfTheHeap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
-	if _, err := os.Stat("/proc/self/clear_refs"); err != nil {
+	if !procmem.CanResetPeak() {
 		t.Skip("no /proc/self/clear_refs: cannot measure the peak RSS of a job")
 	}
 	path := writeBigPNG(t)
@@ -159,8 +159,7 @@ func TestOriginalMemoryChild(t *testing.T) {
 	}
 	run(small)
 	runtime.GC()
-	// Writing 5 to clear_refs resets the peak to the current RSS.
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+	if err := procmem.ResetPeak(procmem.Self); err != nil {
 		t.Fatal(err)
 	}
 	before, allocs := vmHWM(t), heapAllocs()
@@ -237,21 +236,11 @@ func heapAllocs() int64 {
 // vmHWM is the peak RSS in bytes.
 func vmHWM(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+	u, err := procmem.Read(procmem.Self)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return u.Peak
 }
 
 // An original from a store without local files goes through a temporary

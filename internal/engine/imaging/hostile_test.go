@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
 	"github.com/imagepipe/imagepipe/internal/engine/sniff"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
+	"github.com/imagepipe/imagepipe/internal/testkit/procmem"
 )
 
 // hostileCases are refused quickly, each with its code.
@@ -154,9 +154,9 @@ func TestMemoryChild(t *testing.T) {
 	cases := hostileCases(t)
 
 	measure := func(phase string, run func()) {
-		// Writing 5 to clear_refs resets the peak to the current RSS (Linux
-		// 4.0+); otherwise the peak so far is the baseline.
-		_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+		// Without a reset (Linux before 4.0) the peak so far is the
+		// baseline.
+		_ = procmem.ResetPeak(procmem.Self)
 		before := vmHWM(t)
 		run()
 		fmt.Printf("MEM %s %d\n", phase, vmHWM(t)-before)
@@ -181,23 +181,14 @@ func TestMemoryChild(t *testing.T) {
 	})
 }
 
+// vmHWM is the peak RSS in kB.
 func vmHWM(t *testing.T) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
+	u, err := procmem.Read(procmem.Self)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return int(u.Peak >> 10)
 }
 
 // FuzzProbe: whatever the bytes, Probe never crashes and either accepts the

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/imagepipe/imagepipe/internal/testkit/procmem"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times: 100 on
@@ -104,11 +106,13 @@ func (p *proc) cpu() time.Duration {
 
 // rss is the processes' resident memory now, in bytes.
 func (p *proc) rss() int64 {
-	var kb int64
+	var b int64
 	for _, pid := range p.pids {
-		kb += statusKB(pid, "VmRSS:")
+		if u, err := procmem.Read(pid); err == nil {
+			b += u.RSS
+		}
 	}
-	return kb << 10
+	return b
 }
 
 type stat struct {
@@ -132,24 +136,6 @@ func readStat(pid int) (stat, error) {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return stat{ppid: ppid, ticks: ut + st}, nil
-}
-
-// statusKB reads one "Key:   N kB" line of /proc/PID/status.
-func statusKB(pid int, key string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, key); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }
 
 // window measures a server over one stretch of load: the CPU it used, and
