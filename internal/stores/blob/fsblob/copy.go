@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -14,9 +15,14 @@ import (
 // file is written from one buffer (by another goroutine), the next is read
 // and hashed. Memory stays at putBufs*putBufSize per Put in flight, the
 // buffers being reused from one Put to the next.
+//
+// Every writebackEvery bytes written to a file, the kernel is asked to
+// start writing them to the disk (startWriteback), so that the fsync that
+// ends a large Put overlaps the copy instead of following it.
 const (
-	putBufSize = 256 << 10
-	putBufs    = 4
+	putBufSize     = 256 << 10
+	putBufs        = 4
+	writebackEvery = 8 << 20
 )
 
 var putBufPool = sync.Pool{New: func() any {
@@ -109,13 +115,20 @@ type bufWriter struct {
 
 func (w *bufWriter) run(full <-chan filled) {
 	defer close(w.done)
-	for f := range full {
+	f, _ := w.dst.(*os.File)
+	var written, flushed int64
+	for b := range full {
 		if w.err == nil {
-			if _, err := w.dst.Write((*f.buf)[:f.n]); err != nil {
+			if _, err := w.dst.Write((*b.buf)[:b.n]); err != nil {
 				w.err = err
 				w.failed.Store(true)
 			}
+			written += int64(b.n)
+			if f != nil && written-flushed >= writebackEvery {
+				startWriteback(f, flushed, written-flushed)
+				flushed = written
+			}
 		}
-		w.free <- f.buf
+		w.free <- b.buf
 	}
 }
