@@ -169,7 +169,8 @@ func splitComma(s string) []string {
 // runBatch runs one batch of n images past a dispatcher and a watch.
 func runBatch(t *testing.T, n int) batchRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// About 5 ms an image on a quiet 2-core machine; room for a busy one.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(n)*25*time.Millisecond)
 	defer cancel()
 	e := newEnv(t)
 	raw := e.rs // the writers' store: their reads are not the events'
