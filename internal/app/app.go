@@ -17,8 +17,10 @@ import (
 	"sync"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
+	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/platform/urlsign"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/deliveries"
@@ -26,6 +28,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/tenants"
 	"github.com/imagepipe/imagepipe/services/webhooks"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -60,11 +63,18 @@ type App struct {
 	signer              *urlsign.Signer
 	secrets             *webhooks.Secrets
 
+	// metrics is this App's Prometheus registry (not the global one: tests
+	// run several Apps in one process), served on /metrics (ops.go).
+	metrics     *prometheus.Registry
+	grpcMetrics *grpcprom.ServerMetrics // the gRPC server's, when there is one
+	gateway     http.Handler            // the gateway's handler, when the target runs it
+
 	grpcLis    net.Listener
 	grpcServer *grpc.Server
 	health     *health.Server
 	serving    []string // gRPC services registered, reported SERVING
 	httpLis    net.Listener
+	opsLis     net.Listener // the ops listener (ops.go), when IMAGEPIPE_OPS_ADDR is set
 
 	ready readiness // what health says of taking more work (ready.go)
 
@@ -89,7 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	a := &App{cfg: cfg, log: log, modules: map[string]bool{}}
+	a := &App{cfg: cfg, log: log, modules: map[string]bool{}, metrics: newRegistry()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -98,6 +108,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 			a.close()
 		}
 	}()
+	// Tracing is the process's (global): set up by the first App.
+	shutdown, err := trace.Setup(ctx, serviceName(cfg.Target))
+	if err != nil {
+		return nil, fmt.Errorf("tracing (OTEL_* environment): %w", err)
+	}
+	a.closers = append(a.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return shutdown(ctx)
+	})
 	for _, m := range targets[cfg.Target] {
 		a.modules[m] = true
 	}
@@ -110,6 +130,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 		for _, s := range append(a.serving, "") {
 			a.health.SetServingStatus(s, healthpb.HealthCheckResponse_SERVING)
 		}
+	}
+	if a.grpcMetrics != nil {
+		a.grpcMetrics.InitializeMetrics(a.grpcServer) // every method's series, at zero
+	}
+	if err := a.initOps(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -148,7 +174,7 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		})
 	}
-	a.log.Info("imagepipe started", "target", a.cfg.Target, "grpc", a.GRPCAddr(), "http", a.HTTPAddr(),
+	a.log.Info("imagepipe started", "target", a.cfg.Target, "grpc", a.GRPCAddr(), "http", a.HTTPAddr(), "ops", a.OpsAddr(),
 		"originals", a.cfg.OriginalsURL, "variants", a.cfg.VariantsURL, "queue", redact(a.cfg.QueueURL), "status", a.cfg.StatusURL)
 	<-ctx.Done()
 	if a.health != nil {
@@ -176,7 +202,7 @@ func redact(s string) string {
 }
 
 func (a *App) close() {
-	for _, l := range []net.Listener{a.grpcLis, a.httpLis} {
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.opsLis} {
 		if l != nil {
 			_ = l.Close()
 		}

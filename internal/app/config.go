@@ -29,6 +29,9 @@ type Config struct {
 	Target   string
 	HTTPAddr string
 	GRPCAddr string
+	// OpsAddr is the ops listener's address (/metrics, /healthz, /readyz,
+	// /debug/pprof/); empty (the default) for none.
+	OpsAddr string
 	// DataDir holds every embedded store whose URL is not set.
 	DataDir string
 	// Store URLs; empty means the embedded default under DataDir.
@@ -183,6 +186,7 @@ func (c *Config) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Target, "target", c.Target, "what to run: "+strings.Join(TargetNames(), "|"))
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "REST listen address, gateway and all")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address")
+	fs.StringVar(&c.OpsAddr, "ops-addr", c.OpsAddr, "ops listen address (/metrics, /healthz, /readyz, /debug/pprof/; keep it private); empty: none")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded stores")
 	fs.StringVar(&c.OriginalsURL, "originals", c.OriginalsURL, "private originals store URL, e.g. file:///srv/imagepipe/originals")
 	fs.StringVar(&c.VariantsURL, "variants", c.VariantsURL, "public variants store URL")

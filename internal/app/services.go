@@ -11,6 +11,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
+	"github.com/imagepipe/imagepipe/internal/platform/metrics"
 	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/services/admin"
 	"github.com/imagepipe/imagepipe/services/gateway"
@@ -46,10 +47,18 @@ func (a *App) initGRPCServer(context.Context) error {
 		return err
 	}
 	signUnary, signStream := a.signer.Interceptors(a.cfg.SignedURLTTL)
+	// Tracing (a span per call) is a stats handler; the metrics go first
+	// in the chains, so they count the code the client gets.
+	a.grpcMetrics = metrics.GRPCServer(a.metrics)
+	streams := []grpc.StreamServerInterceptor{a.grpcMetrics.StreamServerInterceptor()}
+	if a.modules[Ingest] {
+		streams = append(streams, ingest.NewUploadMetrics(a.metrics).StreamInterceptor())
+	}
 	a.grpcServer = grpc.NewServer(append([]grpc.ServerOption{
 		grpc.WaitForHandlers(true),
-		grpc.ChainUnaryInterceptor(trace.UnaryInterceptor(), apperr.UnaryInterceptor(a.log), authUnary, limitUnary, signUnary),
-		grpc.ChainStreamInterceptor(trace.StreamInterceptor(), apperr.StreamInterceptor(a.log), authStream, limitStream, signStream),
+		grpc.StatsHandler(trace.ServerHandler()),
+		grpc.ChainUnaryInterceptor(a.grpcMetrics.UnaryServerInterceptor(), apperr.UnaryInterceptor(a.log), authUnary, limitUnary, signUnary),
+		grpc.ChainStreamInterceptor(append(streams, apperr.StreamInterceptor(a.log), authStream, limitStream, signStream)...),
 	}, a.cfg.GRPC.ServerOptions()...)...)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpcServer, a.healthServer()) // a.health and readiness (ready.go)
@@ -178,6 +187,7 @@ func (a *App) initGateway(ctx context.Context) error {
 		return configured
 	}
 	var conns gateway.Conns
+	observe := a.clientObservers() // tracing and metrics of the gateway's calls
 	for _, c := range []struct {
 		name, addr string
 		conn       *grpc.ClientConnInterface
@@ -187,7 +197,7 @@ func (a *App) initGateway(ctx context.Context) error {
 		{Processor, addr(Processor, a.cfg.ProcessorAddr), &conns.Processor},
 		{Admin, addr(Admin, a.cfg.StatusAddr), &conns.Admin}, // AdminService runs in the status target
 	} {
-		conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(c.addr, append(observe, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 		if err != nil {
 			return fmt.Errorf("dial %s service at %s: %w", c.name, c.addr, err)
 		}
@@ -196,10 +206,12 @@ func (a *App) initGateway(ctx context.Context) error {
 	}
 	a.cfg.Gateway.AuthOff = a.cfg.AuthOff()
 	a.cfg.Gateway.MaxUploadBytes = a.cfg.Ingest.MaxBytes // an upload's body is capped at what ingest accepts
-	h, err := gateway.New(ctx, a.cfg.Gateway, gateway.Deps{Conns: conns, Variants: a.variants, URLs: a.signer}, a.log.With("module", Gateway))
+	h, err := gateway.New(ctx, a.cfg.Gateway, gateway.Deps{Conns: conns, Variants: a.variants, URLs: a.signer, Metrics: a.metrics},
+		a.log.With("module", Gateway))
 	if err != nil {
 		return err
 	}
+	a.gateway = h
 	lis, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
@@ -212,6 +224,17 @@ func (a *App) initGateway(ctx context.Context) error {
 		stop: func(ctx context.Context) { _ = srv.Shutdown(ctx) },
 	})
 	return nil
+}
+
+// clientObservers are the dial options of the gateway's connections: a
+// span per call (its context sent along) and the gRPC client metrics.
+func (a *App) clientObservers() []grpc.DialOption {
+	m := metrics.GRPCClient(a.metrics)
+	return []grpc.DialOption{
+		grpc.WithStatsHandler(trace.ClientHandler()),
+		grpc.WithChainUnaryInterceptor(m.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(m.StreamClientInterceptor()),
+	}
 }
 
 // dialAddr turns a listen address into one to dial (":9090" -> "localhost:9090").

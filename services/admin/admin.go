@@ -254,7 +254,7 @@ func (s *Service) RedriveDeadLetters(ctx context.Context, req *pb.RedriveDeadLet
 		}
 		return true, nil
 	})
-	s.Log.Info("dead letters redriven", "messages", len(moved), "retried_images", len(retried), "not_found", len(notFound), "err", err, "by", caller(p))
+	s.Log.InfoContext(ctx, "dead letters redriven", "messages", len(moved), "retried_images", len(retried), "not_found", len(notFound), "err", err, "by", caller(p))
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
@@ -269,7 +269,7 @@ func (s *Service) PurgeDeadLetters(ctx context.Context, req *pb.PurgeDeadLetters
 	}
 	defer dq.Close()
 	deleted, notFound, err := dlq.Purge(ctx, dq, req.GetMessageIds(), req.GetAll())
-	s.Log.Info("dead letters purged", "messages", len(deleted), "not_found", len(notFound), "err", err, "by", caller(p))
+	s.Log.InfoContext(ctx, "dead letters purged", "messages", len(deleted), "not_found", len(notFound), "err", err, "by", caller(p))
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}

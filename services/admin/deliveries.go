@@ -83,6 +83,6 @@ func (s *Service) ReplayWebhookDelivery(ctx context.Context, req *pb.ReplayWebho
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
-	s.Log.Info("webhook delivery replayed", "delivery", id, "replays", rec.Delivery.GetReplays(), "by", caller(p))
+	s.Log.InfoContext(ctx, "webhook delivery replayed", "delivery", id, "replays", rec.Delivery.GetReplays(), "by", caller(p))
 	return &pb.ReplayWebhookDeliveryResponse{Delivery: rec.Delivery}, nil
 }

@@ -54,7 +54,7 @@ func (s *Service) CreateApiKey(ctx context.Context, req *pb.CreateApiKeyRequest)
 		if err != nil {
 			return nil, apperr.Unavailable(err)
 		}
-		s.Log.Info("API key created", "key", k.ID, "tenant", k.Tenant, "scopes", k.Scopes, "by", caller(p))
+		s.Log.InfoContext(ctx, "API key created", "key", k.ID, "tenant", k.Tenant, "scopes", k.Scopes, "by", caller(p))
 		return &pb.CreateApiKeyResponse{Key: apiKey(k), Secret: token}, nil
 	}
 	return nil, apperr.Internal(fmt.Errorf("creating an API key: %d ids in a row were taken", createKeyAttempts))
@@ -147,7 +147,7 @@ func (s *Service) RevokeApiKey(ctx context.Context, req *pb.RevokeApiKeyRequest)
 	if err != nil {
 		return nil, apperr.Unavailable(err)
 	}
-	s.Log.Info("API key revoked", "key", k.ID, "tenant", k.Tenant, "revoked", k.RevokeTime, "by", caller(p))
+	s.Log.InfoContext(ctx, "API key revoked", "key", k.ID, "tenant", k.Tenant, "revoked", k.RevokeTime, "by", caller(p))
 	return &pb.RevokeApiKeyResponse{Key: apiKey(k)}, nil
 }
 

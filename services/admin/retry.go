@@ -39,7 +39,7 @@ func (s *Service) RetryImages(ctx context.Context, req *pb.RetryImagesRequest) (
 	if err != nil {
 		return nil, err
 	}
-	s.Log.Info("images retried", "tenant", tenant, "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped), "by", caller(p))
+	s.Log.InfoContext(ctx, "images retried", "tenant", tenant, "batch", batch, "retried", len(resp.Images), "skipped", len(resp.Skipped), "by", caller(p))
 	return resp, nil
 }
 
@@ -106,7 +106,7 @@ func (s *Service) retryOne(ctx context.Context, p auth.Principal, id string, res
 	case errors.Is(err, jobs.ErrNotFailed):
 		resp.Skipped = append(resp.Skipped, &pb.RetrySkip{ImageId: id, Reason: SkipNotFailed})
 	default:
-		s.Log.Error("retrying images failed", "image", id, "retried", len(resp.Images), "err", err)
+		s.Log.ErrorContext(ctx, "retrying images failed", "image", id, "retried", len(resp.Images), "err", err)
 		return apperr.Unavailable(err)
 	}
 	return nil

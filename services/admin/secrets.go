@@ -57,7 +57,7 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, req *pb.RotateWebhook
 		if err != nil {
 			return nil, apperr.Unavailable(err)
 		}
-		s.Log.Info("webhook secret rotated", "tenant", name, "valid_secrets", len(t.WebhookSecrets),
+		s.Log.InfoContext(ctx, "webhook secret rotated", "tenant", name, "valid_secrets", len(t.WebhookSecrets),
 			"generated", req.GetSecret() == "", "by", caller(p))
 		return &pb.RotateWebhookSecretResponse{Secret: secret, ValidSecrets: int32(len(t.WebhookSecrets))}, nil
 	}

@@ -18,7 +18,7 @@ var (
 	corsMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
 	// The request headers the gateway reads that a page may not send
 	// without asking (Accept is always allowed).
-	corsHeaders = []string{headerAuthorization, "Content-Type", "Idempotency-Key", "Last-Event-ID", trace.Header}
+	corsHeaders = []string{headerAuthorization, "Content-Type", "Idempotency-Key", "Last-Event-ID", trace.Header, "tracestate"}
 	// The response headers a page may read besides the always-readable
 	// ones (Content-Type, Content-Length, Cache-Control, Last-Modified...).
 	corsExposed = []string{"Location", "ETag", "WWW-Authenticate"}

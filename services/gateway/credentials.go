@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -15,12 +14,12 @@ import (
 const headerAuthorization = "Authorization"
 
 // outgoing is the context of the gRPC calls a custom route makes for r:
-// r's, with the caller's trace context and credential as the grpc-gateway
-// routes pass them. A credential that cannot be gRPC metadata (not
+// r's (its span the parent of theirs), with the caller's credential as
+// the grpc-gateway routes pass it. A credential that cannot be gRPC metadata (not
 // printable ASCII) is dropped, as grpc-gateway drops it: the service then
 // sees none.
 func outgoing(r *http.Request) context.Context {
-	ctx := trace.Outgoing(r.Context(), r.Header.Get(trace.Header))
+	ctx := r.Context()
 	if v := r.Header.Get(headerAuthorization); v != "" && printableASCII(v) {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", v)
 	}

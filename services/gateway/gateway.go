@@ -25,6 +25,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -176,6 +177,9 @@ type Deps struct {
 	// URLs verifies the signed links to private variants; nil refuses every
 	// signed link (403), so no private variant is served.
 	URLs URLVerifier
+	// Metrics is the process's registry: the HTTP metrics are registered
+	// on it and it is served on /metrics. Nil: neither.
+	Metrics *prometheus.Registry
 }
 
 // Gateway is the REST API.
@@ -200,17 +204,22 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (http.Han
 		return nil, err
 	}
 	g := newGateway(cfg, deps, log)
-	mux := newServeMux(g.marshaler)
+	mux := newServeMux(g.marshaler, routed(log))
 	if err := g.registerServices(ctx, mux); err != nil {
 		return nil, err
 	}
 	if err := g.registerRoutes(mux); err != nil {
 		return nil, err
 	}
+	if deps.Metrics != nil {
+		if err := mux.HandlePath(http.MethodGet, "/metrics", serveMetrics(deps.Metrics)); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.AuthOff {
 		log.Warn(authOffWarning)
 	}
-	return g.middleware(mux), nil
+	return g.observe(g.middleware(mux), deps.Metrics), nil
 }
 
 // newGateway holds the config, the service clients and the stores.
@@ -232,21 +241,24 @@ func newGateway(cfg Config, deps Deps, log *slog.Logger) *Gateway {
 }
 
 // newServeMux is the grpc-gateway mux with imagepipe's marshaler, error
-// handlers and forwarded headers.
-func newServeMux(marshaler runtime.Marshaler) *runtime.ServeMux {
+// handlers, forwarded headers and middlewares (run once a route matched).
+func newServeMux(marshaler runtime.Marshaler, middlewares ...runtime.Middleware) *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithMiddlewares(middlewares...),
 	)
 }
 
 // incomingHeader says which HTTP headers go on as gRPC metadata, and as what.
 func incomingHeader(h string) (string, bool) {
 	switch {
-	case strings.EqualFold(h, trace.Header):
-		return trace.Header, true // W3C trace context, as gRPC metadata
+	case strings.EqualFold(h, trace.Header), strings.EqualFold(h, "tracestate"):
+		// The request's span is the parent of the gRPC calls (observe.go),
+		// whose own context goes on as metadata.
+		return "", false
 	case strings.EqualFold(h, headerAuthorization):
 		// grpc-gateway passes it on as "authorization" by itself;
 		// no second copy under grpcgateway-authorization.

@@ -104,6 +104,24 @@ func (r *Readiness) reason(name string) string {
 	return r.reasons[name]
 }
 
+// State is the readiness last published: ready when every service is,
+// and each service's state, StateReady or why not. It has no service
+// before the first Update.
+func (r *Readiness) State() (ready bool, checks map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ready, checks = true, make(map[string]string, len(r.reasons))
+	for name, why := range r.reasons {
+		service := strings.TrimSuffix(name, "/ready")
+		if why == "" {
+			why = StateReady
+		}
+		checks[service] = why
+		ready = ready && why == StateReady
+	}
+	return ready, checks
+}
+
 // Run updates the readiness every interval until ctx ends.
 func (r *Readiness) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
