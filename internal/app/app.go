@@ -26,6 +26,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/imagepipe/imagepipe/internal/stores/tenants"
 	"github.com/imagepipe/imagepipe/services/webhooks"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -68,6 +69,11 @@ type App struct {
 
 	ready readiness // what health says of taking more work (ready.go)
 
+	// metrics is the process's Prometheus registry. (h2 placeholder so
+	// the services' Deps compile: h1's version of this field, and where it
+	// is built and served, wins at merge.)
+	metrics *prometheus.Registry
+
 	runners []runner
 	closers []func() error
 }
@@ -89,7 +95,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	a := &App{cfg: cfg, log: log, modules: map[string]bool{}}
+	a := &App{cfg: cfg, log: log, modules: map[string]bool{}, metrics: prometheus.NewRegistry()}
 	for _, o := range opts {
 		o(a)
 	}

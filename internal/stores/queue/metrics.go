@@ -51,12 +51,11 @@ func NewCollector(name string, q Queue, timeout time.Duration) *Collector {
 	return &Collector{name: name, q: q, timeout: timeout, noDLQ: !isDL}
 }
 
-// Describe implements prometheus.Collector.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- messagesDesc
-	ch <- oldestDesc
-	ch <- upDesc
-}
+// Describe implements prometheus.Collector. It describes nothing: the
+// collector is "unchecked", so that one registry takes several (the jobs
+// and events queues of one process), which differ only in their label
+// values; the registry still refuses duplicate series when it gathers.
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {

@@ -23,6 +23,10 @@ func TestCollector(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
+	// Another queue's collector beside it (one process reports the jobs
+	// and the events queues) adds its own series.
+	events := newQueue(t, filepath.Join(t.TempDir(), "events.db"), sqlitequeue.Options{Name: "events"})
+	reg.MustRegister(queue.NewCollector("events", events, time.Second))
 
 	scrape := func(want string) {
 		t.Helper()
@@ -36,11 +40,15 @@ func TestCollector(t *testing.T) {
 # TYPE imagepipe_queue_messages gauge
 # HELP imagepipe_queue_up 1 when the queue's counts were read at this scrape, 0 when reading them failed or timed out.
 # TYPE imagepipe_queue_up gauge
+imagepipe_queue_up{queue="events"} 1
 imagepipe_queue_up{queue="jobs"} 1
 imagepipe_queue_up{queue="jobs_dlq"} 1
 `
 	counts := func(jobsVisible, jobsInFlight, jobsDelayed, dlqVisible int) string {
 		return head + strings.NewReplacer("A", itoa(jobsVisible), "B", itoa(jobsInFlight), "C", itoa(jobsDelayed), "D", itoa(dlqVisible)).Replace(`
+imagepipe_queue_messages{kind="visible",queue="events"} 0
+imagepipe_queue_messages{kind="in_flight",queue="events"} 0
+imagepipe_queue_messages{kind="delayed",queue="events"} 0
 imagepipe_queue_messages{kind="visible",queue="jobs"} A
 imagepipe_queue_messages{kind="in_flight",queue="jobs"} B
 imagepipe_queue_messages{kind="delayed",queue="jobs"} C
