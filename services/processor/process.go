@@ -39,7 +39,7 @@ func (p *Processor) process(ctx context.Context, img *pb.Image) error {
 // fetch opens img's original (openOriginal) in the fetch span, timed as
 // the fetch stage.
 func (p *Processor) fetch(ctx context.Context, img *pb.Image) (_ *original, err error) {
-	ctx, span := tracer.Start(ctx, "fetch")
+	ctx, span := tracer().Start(ctx, "fetch")
 	defer func() { endSpan(span, err) }()
 	t0 := time.Now()
 	src, err := p.openOriginal(ctx, img)

@@ -65,7 +65,7 @@ func (p *Processor) storeVariants(ctx context.Context, img *pb.Image, outs []ima
 // storeVariant writes one variant, in a span of its own and timed as the
 // store stage.
 func (p *Processor) storeVariant(ctx context.Context, key string, v imaging.Output, cacheControl string) (err error) {
-	ctx, span := tracer.Start(ctx, "store", trace.WithAttributes(attribute.String("imagepipe.variant", v.Name), attribute.Int("imagepipe.bytes", len(v.Data))))
+	ctx, span := tracer().Start(ctx, "store", trace.WithAttributes(attribute.String("imagepipe.variant", v.Name), attribute.Int("imagepipe.bytes", len(v.Data))))
 	defer func() { endSpan(span, err) }()
 	t0 := time.Now()
 	if _, err := p.Variants.Put(ctx, key, bytes.NewReader(v.Data), blob.PutOptions{ContentType: v.ContentType, CacheControl: cacheControl}); err != nil {

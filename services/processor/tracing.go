@@ -20,12 +20,15 @@ import (
 // process span, a child of the span that queued the job (the upload's
 // trace continues through the queue: jobs.TraceContext), with children:
 // fetch, decode, render and encode per variant, store per variant write.
-var tracer = otel.Tracer("imagepipe/processor")
+//
+// The tracer is looked up at each use, not once: the process (or a test)
+// installs its provider after this package is initialised.
+func tracer() trace.Tracer { return otel.Tracer("imagepipe/processor") }
 
 // startProcess starts the process span of a job delivery.
 func startProcess(ctx context.Context, m queue.Message, job jobs.Job) (context.Context, trace.Span) {
 	ctx = jobs.TraceContext(ctx, m.Attributes)
-	return tracer.Start(ctx, "process", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+	return tracer().Start(ctx, "process", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 		attribute.String("messaging.operation.type", "process"),
 		attribute.String("messaging.message.id", m.ID),
 		attribute.String("imagepipe.image_id", job.ImageID),
@@ -81,7 +84,7 @@ func recordRender(ctx context.Context, res *imaging.Result) {
 	if !trace.SpanFromContext(ctx).IsRecording() {
 		return
 	}
-	_, decode := tracer.Start(ctx, "decode", trace.WithTimestamp(res.Start), trace.WithAttributes(
+	_, decode := tracer().Start(ctx, "decode", trace.WithTimestamp(res.Start), trace.WithAttributes(
 		attribute.Int("imagepipe.width", res.Source.Width),
 		attribute.Int("imagepipe.height", res.Source.Height),
 		attribute.Int("imagepipe.frames", res.Source.Frames),
@@ -90,10 +93,10 @@ func recordRender(ctx context.Context, res *imaging.Result) {
 	for _, v := range res.Variants {
 		attrs := trace.WithAttributes(attribute.String("imagepipe.variant", v.Name), attribute.String("imagepipe.format", string(v.Format)))
 		rendered := v.Start.Add(v.Elapsed - v.Encode)
-		_, render := tracer.Start(ctx, "render", trace.WithTimestamp(v.Start), attrs,
+		_, render := tracer().Start(ctx, "render", trace.WithTimestamp(v.Start), attrs,
 			trace.WithAttributes(attribute.String("imagepipe.size", strconv.Itoa(v.Width)+"x"+strconv.Itoa(v.Height))))
 		render.End(trace.WithTimestamp(rendered))
-		_, encode := tracer.Start(ctx, "encode", trace.WithTimestamp(rendered), attrs,
+		_, encode := tracer().Start(ctx, "encode", trace.WithTimestamp(rendered), attrs,
 			trace.WithAttributes(attribute.Int("imagepipe.bytes", len(v.Data)), attribute.Int("imagepipe.quality", v.Quality)))
 		encode.End(trace.WithTimestamp(v.Start.Add(v.Elapsed)))
 	}
