@@ -148,7 +148,7 @@ func (a *App) initWebhooks(context.Context) error {
 	}
 	d, err := webhooks.NewDispatcher(a.cfg.Webhooks, webhooks.Deps{Events: a.events, Deliveries: a.deliveries,
 		Records: a.records, Secrets: a.secrets, Log: a.log.With("module", Webhooks),
-		SignURLs: func(m proto.Message) { a.signer.SignImages(m, a.cfg.SignedURLTTL, time.Now()) }})
+		SignURLs: func(m proto.Message) { a.signer.SignImages(m, a.cfg.SignedURLTTL, time.Now()) }, Metrics: a.metrics})
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func (a *App) initProcessor(context.Context) error {
 	n := a.cfg.Processor.JobThreads
 	imaging.Startup(imaging.Config{Concurrency: n, Parallelism: n})
 	proc, err := processor.New(a.cfg.Processor, processor.Deps{Presets: a.presets, Originals: a.originals, Variants: a.variants,
-		Queue: a.queue, Events: a.events, Records: a.records, Log: a.log.With("module", Processor)})
+		Queue: a.queue, Events: a.events, Records: a.records, Log: a.log.With("module", Processor), Metrics: a.metrics})
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/imagepipe/imagepipe/internal/messages/events"
 	"github.com/imagepipe/imagepipe/internal/messages/failure"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
-	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 )
@@ -33,8 +32,9 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 		p.consumer.Ack(ctx, m)
 		return
 	}
-	log := p.Log.With("image", job.ImageID, "attempt", m.ReceiveCount, "trace_id", trace.ID(m.Attributes[trace.Header]))
-	ctx = trace.With(ctx, m.Attributes[trace.Header])
+	ctx, span := startProcess(ctx, m, job)
+	defer span.End()
+	log := withTrace(p.Log.With("image", job.ImageID, "attempt", m.ReceiveCount), span)
 	if m.ReceiveCount > p.cfg.MaxAttempts {
 		p.attemptsUsedUp(ctx, log, m, job)
 		return
@@ -43,7 +43,10 @@ func (p *Processor) Handle(ctx context.Context, m queue.Message) {
 	if !ok {
 		return
 	}
+	p.metrics.inFlight.Inc()
 	err = p.attempt(ctx, m, img)
+	p.metrics.inFlight.Dec()
+	endSpan(span, err)
 	if ctx.Err() != nil {
 		return // cut short by shutdown: the job is redelivered
 	}
@@ -321,6 +324,7 @@ func (p *Processor) fail(ctx context.Context, id, code, msg string) error {
 	case err != nil:
 		return err
 	}
+	p.metrics.failed(code)
 	p.deleteVariants(ctx, rec.Image)
 	return nil
 }

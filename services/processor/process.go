@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
 	"github.com/imagepipe/imagepipe/internal/messages/failure"
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // process makes and stores the variants of img (as claimed) and marks the
 // image READY.
 func (p *Processor) process(ctx context.Context, img *pb.Image) error {
-	src, err := p.openOriginal(ctx, img)
+	src, err := p.fetch(ctx, img)
 	if err != nil {
 		return err
 	}
@@ -26,10 +28,27 @@ func (p *Processor) process(ctx context.Context, img *pb.Image) error {
 	if err != nil {
 		return err
 	}
+	p.metrics.observeResult(res)
+	recordRender(ctx, res)
 	if err := p.storeVariants(ctx, img, res.Variants); err != nil {
 		return err
 	}
 	return p.markReady(ctx, img.GetId(), res)
+}
+
+// fetch opens img's original (openOriginal) in the fetch span, timed as
+// the fetch stage.
+func (p *Processor) fetch(ctx context.Context, img *pb.Image) (_ *original, err error) {
+	ctx, span := tracer().Start(ctx, "fetch")
+	defer func() { endSpan(span, err) }()
+	t0 := time.Now()
+	src, err := p.openOriginal(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	p.metrics.observe(stageFetch, time.Since(t0))
+	span.SetAttributes(attribute.Int64("imagepipe.bytes", src.size))
+	return src, nil
 }
 
 // original is an original open for reading: the store's own file or a

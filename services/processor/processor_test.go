@@ -24,6 +24,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/testkit/faultblob"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 	"github.com/imagepipe/imagepipe/services/processor"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -37,6 +38,8 @@ type rig struct {
 	// events is the webhooks' events queue the processor announces to.
 	events queue.Queue
 	rs     records.Store
+	// metrics is the processor's registry.
+	metrics *prometheus.Registry
 }
 
 // newRig builds a processor and its service on real embedded stores: max
@@ -45,7 +48,7 @@ type rig struct {
 func newRig(t *testing.T, fault faultblob.Fault, configure ...func(*processor.Config)) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	r := &rig{dir: dir}
+	r := &rig{dir: dir, metrics: prometheus.NewPedanticRegistry()}
 	var err error
 	must := func(err error) {
 		t.Helper()
@@ -81,7 +84,7 @@ func newRig(t *testing.T, fault faultblob.Fault, configure ...func(*processor.Co
 		variants = faultblob.Wrap(r.variants, fault)
 	}
 	r.proc, err = processor.New(r.cfg, processor.Deps{Presets: spec.Builtin(), Originals: r.originals, Variants: variants,
-		Queue: r.q, Events: r.events, Records: r.rs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Queue: r.q, Events: r.events, Records: r.rs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: r.metrics})
 	must(err)
 	r.svc = r.proc.Service()
 	t.Cleanup(func() { r.q.Close(); r.dlq.Close(); r.events.Close(); r.rs.Close() })

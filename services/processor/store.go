@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
@@ -13,6 +14,8 @@ import (
 	"github.com/imagepipe/imagepipe/internal/messages/jobs"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // CacheControl of a public image's variant: its URL never changes
@@ -52,13 +55,24 @@ func (p *Processor) storeVariants(ctx context.Context, img *pb.Image, outs []ima
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			key := jobs.VariantKey(img.GetId(), v.Name, private)
-			if _, err := p.Variants.Put(ctx, key, bytes.NewReader(v.Data), blob.PutOptions{ContentType: v.ContentType, CacheControl: cc}); err != nil {
-				errs[i] = fmt.Errorf("store variant %s: %w", key, err)
-			}
+			errs[i] = p.storeVariant(ctx, key, v, cc)
 		}()
 	}
 	wg.Wait()
 	return firstNonNil(errs)
+}
+
+// storeVariant writes one variant, in a span of its own and timed as the
+// store stage.
+func (p *Processor) storeVariant(ctx context.Context, key string, v imaging.Output, cacheControl string) (err error) {
+	ctx, span := tracer().Start(ctx, "store", trace.WithAttributes(attribute.String("imagepipe.variant", v.Name), attribute.Int("imagepipe.bytes", len(v.Data))))
+	defer func() { endSpan(span, err) }()
+	t0 := time.Now()
+	if _, err := p.Variants.Put(ctx, key, bytes.NewReader(v.Data), blob.PutOptions{ContentType: v.ContentType, CacheControl: cacheControl}); err != nil {
+		return fmt.Errorf("store variant %s: %w", key, err)
+	}
+	p.metrics.observe(stageStore, time.Since(t0))
+	return nil
 }
 
 func firstNonNil(errs []error) error {
@@ -95,6 +109,9 @@ func (p *Processor) markReady(ctx context.Context, id string, res *imaging.Resul
 		im.Original.Phash = res.Extras.PHashHex()
 		return nil
 	})
+	if err == nil {
+		p.metrics.ready()
+	}
 	if errors.Is(err, records.ErrNoChange) {
 		switch cur.Image.GetState() {
 		case pb.ImageState_IMAGE_STATE_FAILED:

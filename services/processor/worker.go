@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/queue/consumer"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Deps are what a processor works with.
@@ -25,6 +27,9 @@ type Deps struct {
 	Events  queue.Queue
 	Records records.Store
 	Log     *slog.Logger
+	// Metrics, if set, gets the processor's metrics (metrics.go), the job
+	// queue's counts and libvips' memory.
+	Metrics prometheus.Registerer
 }
 
 // Processor pulls jobs and turns originals into variants.
@@ -33,6 +38,9 @@ type Processor struct {
 	Deps
 	// consumer receives the jobs and acks, delays and releases them.
 	consumer *consumer.Consumer
+	metrics  *metrics
+	// queueStats reports the job queue's counts; nil without Metrics.
+	queueStats *queue.Collector
 }
 
 // New returns a processor; Run starts its workers.
@@ -47,7 +55,12 @@ func New(cfg Config, d Deps) (*Processor, error) {
 		Grace:      cfg.ShutdownGrace,
 		Log:        d.Log,
 	})
-	return &Processor{cfg: cfg, Deps: d, consumer: c}, nil
+	m := newMetrics(cfg.Workers)
+	qs, err := m.register(d.Metrics, d.Queue)
+	if err != nil {
+		return nil, fmt.Errorf("processor: metrics: %w", err)
+	}
+	return &Processor{cfg: cfg, Deps: d, consumer: c, metrics: m, queueStats: qs}, nil
 }
 
 // Run runs cfg.Workers workers until ctx ends. Workers then stop
@@ -56,6 +69,9 @@ func New(cfg Config, d Deps) (*Processor, error) {
 // visibility timeout.
 func (p *Processor) Run(ctx context.Context) error {
 	p.consumer.Run(ctx, p.Handle)
+	if p.queueStats != nil {
+		_ = p.queueStats.Close()
+	}
 	return nil
 }
 

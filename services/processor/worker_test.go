@@ -36,7 +36,18 @@ func (r *rig) submitImage(t *testing.T, fixture string, img *pb.Image) *pb.Image
 // submitBytes is submitImage with an original of body.
 func (r *rig) submitBytes(t *testing.T, body []byte, img *pb.Image) *pb.Image {
 	t.Helper()
-	ctx := context.Background()
+	return r.submitBytesCtx(t, context.Background(), body, img)
+}
+
+// submitImageCtx is submitImage within ctx (its span is the job's parent).
+func (r *rig) submitImageCtx(t *testing.T, ctx context.Context, fixture string, img *pb.Image) *pb.Image {
+	t.Helper()
+	return r.submitBytesCtx(t, ctx, imagetest.Fixture(t, fixture), img)
+}
+
+// submitBytesCtx is submitBytes within ctx.
+func (r *rig) submitBytesCtx(t *testing.T, ctx context.Context, body []byte, img *pb.Image) *pb.Image {
+	t.Helper()
 	if img.Id == "" {
 		img.Id = jobs.NewID()
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/queue/consumer"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -83,6 +84,9 @@ type Dispatcher struct {
 	// consumer receives the events queue's messages and acks and delays
 	// them.
 	consumer *consumer.Consumer
+	metrics  *metrics
+	// queueStats reports the events queue's counts; nil without Metrics.
+	queueStats *queue.Collector
 }
 
 // Deps are what a dispatcher works with.
@@ -103,6 +107,9 @@ type Deps struct {
 	// with the record TTL), so a receiver can fetch what it is told about.
 	SignURLs func(proto.Message)
 	Log      *slog.Logger
+	// Metrics, if set, gets the dispatcher's metrics (metrics.go) and the
+	// events queue's counts.
+	Metrics prometheus.Registerer
 }
 
 // NewDispatcher returns a dispatcher; Run starts its workers. Callback
@@ -125,7 +132,14 @@ func NewDispatcher(cfg Config, deps Deps) (*Dispatcher, error) {
 		Grace:      cfg.Timeout + 5*time.Second,
 		Log:        deps.Log,
 	})
+	m := newMetrics()
+	qs, err := m.register(deps.Metrics, deps.Events)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: metrics: %w", err)
+	}
 	return &Dispatcher{
+		metrics:    m,
+		queueStats: qs,
 		cfg:        cfg,
 		events:     deps.Events,
 		store:      deps.Deliveries,
@@ -144,6 +158,9 @@ func NewDispatcher(cfg Config, deps Deps) (*Dispatcher, error) {
 // to finish and are then left to redelivery.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.consumer.Run(ctx, d.Handle)
+	if d.queueStats != nil {
+		_ = d.queueStats.Close()
+	}
 	return nil
 }
 
@@ -496,21 +513,27 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 		log.Warn("attempt cut short by shutdown; message will be redelivered")
 		return
 	}
-	dl, backoff, err := d.record(ctx, id, attempt, permanent)
+	dl, backoff, decided, err := d.record(ctx, id, attempt, permanent)
 	if err != nil {
 		log.Error("could not record the attempt; message will be redelivered", "status", attempt.GetStatusCode(), "err", err)
 		return
 	}
+	outcome := outcomeRetried
 	switch dl.GetState() {
 	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED:
+		outcome = outcomeDelivered
 		log.Info("webhook delivered", "status", attempt.GetStatusCode(), "attempt", dl.GetRoundAttempts())
 		d.consumer.Ack(ctx, m)
 	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED:
+		outcome = outcomeFailed
 		log.Warn("webhook failed; giving up", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts())
 		d.consumer.Ack(ctx, m)
 	default:
 		log.Info("webhook attempt failed; retrying", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts(), "in", backoff)
 		d.consumer.Delay(ctx, m, backoff)
+	}
+	if decided {
+		d.metrics.deliveries.WithLabelValues(outcome).Inc()
 	}
 }
 
@@ -553,15 +576,18 @@ func (d *Dispatcher) claim(ctx context.Context, log *slog.Logger, m queue.Messag
 
 // record adds an attempt to the delivery's log and settles it: DELIVERED,
 // FAILED (a permanent failure, or the round's attempts used up), or due
-// again after the returned backoff.
-func (d *Dispatcher) record(ctx context.Context, id string, attempt *pb.WebhookAttempt, permanent bool) (*pb.WebhookDelivery, time.Duration, error) {
+// again after the returned backoff. decided is false when the delivery
+// was settled meanwhile (a lease that ran out): the attempt is only
+// logged.
+func (d *Dispatcher) record(ctx context.Context, id string, attempt *pb.WebhookAttempt, permanent bool) (_ *pb.WebhookDelivery, _ time.Duration, decided bool, _ error) {
 	var backoff time.Duration
 	rec, err := deliveries.Mutate(ctx, d.store, id, func(dl *pb.WebhookDelivery) error {
 		now := timestamppb.Now()
 		dl.Attempts = append(dl.Attempts, attempt)
 		dl.RoundAttempts++
 		dl.UpdateTime = now
-		if dl.GetState() != pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING {
+		decided = dl.GetState() == pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING
+		if !decided {
 			return nil // settled meanwhile (a lease that ran out): keep the log only
 		}
 		switch {
@@ -576,9 +602,9 @@ func (d *Dispatcher) record(ctx context.Context, id string, attempt *pb.WebhookA
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	return rec.Delivery, backoff, nil
+	return rec.Delivery, backoff, decided, nil
 }
 
 // backoff is the delay after the n-th failed attempt of a round:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -28,6 +29,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/tenants/sqlitetenants"
 	"github.com/imagepipe/imagepipe/internal/testkit/syncbuf"
 	"github.com/imagepipe/imagepipe/services/webhooks"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -54,6 +56,8 @@ type env struct {
 	rs      records.Store
 	tenants tenants.Store
 	logs    *syncbuf.Buffer
+	// metrics is the dispatcher's registry.
+	metrics *prometheus.Registry
 }
 
 func testConfig() webhooks.Config {
@@ -92,14 +96,43 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ts.Close() })
-	return &env{events: events, store: store, rs: rs, tenants: ts, logs: &syncbuf.Buffer{}}
+	return &env{events: events, store: store, rs: rs, tenants: ts, logs: &syncbuf.Buffer{}, metrics: prometheus.NewPedanticRegistry()}
 }
 
 // deps are the dispatcher's dependencies on e's stores, the default
 // tenant's secrets being cfg's.
 func (e *env) deps(cfg webhooks.Config, log *slog.Logger) webhooks.Deps {
 	return webhooks.Deps{Events: e.events, Deliveries: e.store, Records: e.rs,
-		Secrets: webhooks.NewSecrets(e.tenants, cfg.Secrets), Log: log}
+		Secrets: webhooks.NewSecrets(e.tenants, cfg.Secrets), Log: log, Metrics: e.metrics}
+}
+
+// wantDeliveries waits (the counter moves just after the delivery log)
+// until imagepipe_webhook_deliveries_total is want by outcome.
+func (e *env) wantDeliveries(t *testing.T, want map[string]int) {
+	t.Helper()
+	want = maps.Clone(want)
+	for _, o := range []string{"delivered", "retried", "failed"} {
+		want[o] += 0
+	}
+	var got map[string]int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mfs, err := e.metrics.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = map[string]int{}
+		for _, mf := range mfs {
+			if mf.GetName() == "imagepipe_webhook_deliveries_total" {
+				for _, m := range mf.GetMetric() {
+					got[m.GetLabel()[0].GetValue()] = int(m.GetCounter().GetValue())
+				}
+			}
+		}
+		if maps.Equal(got, want) {
+			return
+		}
+	}
+	t.Errorf("imagepipe_webhook_deliveries_total = %v, want %v", got, want)
 }
 
 // setSecrets stores tenant's webhook secrets, newest first, as
@@ -386,6 +419,7 @@ func TestRetriesUntilDelivered(t *testing.T) {
 			t.Errorf("event %v: want image.ready of %s without batch", r.event, img.Id)
 		}
 	}
+	e.wantDeliveries(t, map[string]int{"retried": 2, "delivered": 1})
 	gap1, gap2 := reqs[1].at.Sub(reqs[0].at), reqs[2].at.Sub(reqs[1].at)
 	if gap1 < cfg.Backoff || gap2 < 2*cfg.Backoff {
 		t.Errorf("gaps %v, %v: want at least %v, %v", gap1, gap2, cfg.Backoff, 2*cfg.Backoff)
@@ -412,6 +446,7 @@ func TestFailedThenReplayed(t *testing.T) {
 		t.Errorf("event type %q, want %q", d.GetEventType(), webhooks.EventImageFailed)
 	}
 
+	e.wantDeliveries(t, map[string]int{"retried": 2, "failed": 1})
 	mu.Lock()
 	code = http.StatusNoContent
 	mu.Unlock()
@@ -422,6 +457,7 @@ func TestFailedThenReplayed(t *testing.T) {
 	if got := statuses(d); !slices.Equal(got, []int32{503, 503, 503, 204}) || d.GetReplays() != 1 || d.GetRoundAttempts() != 1 {
 		t.Fatalf("after replay: attempts %v, replays %d, round %d; want [503 503 503 204], 1, 1", got, d.GetReplays(), d.GetRoundAttempts())
 	}
+	e.wantDeliveries(t, map[string]int{"retried": 2, "failed": 1, "delivered": 1})
 	reqs := rcv.requests()
 	if len(reqs) != 4 {
 		t.Fatalf("receiver saw %d requests, want 4", len(reqs))

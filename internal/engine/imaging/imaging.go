@@ -147,6 +147,7 @@ func Startup(cfg Config) {
 			MaxCacheMem:      max(cfg.CacheMaxMemBytes, 0),
 			MaxCacheSize:     max(cfg.CacheMaxOps, 0),
 		})
+		started.Store(true)
 	})
 }
 

@@ -522,8 +522,17 @@ type Output struct {
 	// it); 0 for lossless output (PNG without palette, GIF, lossless WebP).
 	Quality int
 	Data    []byte
-	// Elapsed is the time spent deriving and encoding this variant.
+	// Elapsed is the time spent deriving and encoding this variant, from
+	// Start.
 	Elapsed time.Duration
+	// Start is when the variant's rendering began.
+	Start time.Time
+	// Encode is the part of Elapsed spent in the encoder. libvips
+	// evaluates lazily: the steps before it only build the pipeline, so
+	// Encode includes computing the variant's pixels and Elapsed - Encode
+	// is the rest of the rendering (loading the decoded image, shrinking
+	// it, the smart crop's search, evaluating watermarks).
+	Encode time.Duration
 }
 
 // Extras are computed once from the decoded image as displayed (upright,
@@ -548,6 +557,9 @@ type Result struct {
 	Source   SourceInfo
 	Variants []Output
 	Extras   Extras
-	// Decode is the time spent probing and decoding the source.
+	// Decode is the time spent probing and decoding the source, from
+	// Start.
 	Decode time.Duration
+	// Start is when probing the source began.
+	Start time.Time
 }

@@ -47,6 +47,8 @@ func process(ctx context.Context, src *source, variants []Variant, lim Limits) (
 	if stopped {
 		return nil, errStopped
 	}
+	active.Add(1)
+	defer active.Add(-1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -62,7 +64,7 @@ func process(ctx context.Context, src *source, variants []Variant, lim Limits) (
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Source: info, Variants: make([]Output, len(variants))}
+	res := &Result{Source: info, Variants: make([]Output, len(variants)), Start: start}
 	if len(variants) == 0 {
 		res.Decode = time.Since(start)
 		return res, nil

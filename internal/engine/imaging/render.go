@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"context"
+	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
 )
@@ -149,11 +150,14 @@ func joinFrames(r *renderCtx) error {
 }
 
 // encodeVariant encodes the (joined) frames as the variant asks.
+// It times the encoder (Output.Encode).
 func encodeVariant(r *renderCtx) error {
+	t0 := time.Now()
 	enc, err := encode(r.ctx, r.imgs[0], r.v, r.frames, r.d.lim.MaxAVIFPixels)
 	if err != nil {
 		return err
 	}
+	r.out.Encode = time.Since(t0)
 	r.out.Name = r.v.Name
 	r.out.Format = enc.format
 	r.out.ContentType = enc.format.ContentType()

@@ -97,7 +97,7 @@ func renderTimed(ctx context.Context, d *decoded, v Variant, p plan, out *Output
 		}
 		return err
 	}
-	o.Elapsed = time.Since(t0)
+	o.Start, o.Elapsed = t0, time.Since(t0)
 	*out = o
 	return nil
 }

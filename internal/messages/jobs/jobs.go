@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/messages/failure"
-	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 )
@@ -190,8 +189,8 @@ func VariantPath(id, variant string) string { return "/a/" + id + "/" + variant 
 // Enqueue puts img's job on the queue and moves a RECEIVED record to QUEUED.
 // If a processor has already moved it further, that is kept.
 func Enqueue(ctx context.Context, rs records.Store, q queue.Queue, id string) (*records.Record, error) {
-	// The trace context rides along as a message attribute.
-	attrs := map[string]string{trace.Header: trace.From(ctx)}
+	// The trace context rides along in the message's attributes (trace.go).
+	attrs := TraceAttributes(ctx)
 	if _, err := q.Send(ctx, Job{ImageID: id}.Encode(), queue.SendOptions{Attributes: attrs}); err != nil {
 		return nil, fmt.Errorf("jobs: enqueue %s: %w", id, err)
 	}

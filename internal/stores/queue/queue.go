@@ -94,6 +94,16 @@ type Queue interface {
 	Close() error
 }
 
+// OldestAger is implemented by queues that can tell the age of their
+// oldest message (the embedded queue). SQS cannot through its API: its
+// ApproximateAgeOfOldestMessage is a CloudWatch metric, not a queue
+// attribute.
+type OldestAger interface {
+	// OldestAge is how long ago the oldest message still in the queue
+	// (visible, in flight or delayed) was sent; 0 for an empty queue.
+	OldestAge(ctx context.Context) (time.Duration, error)
+}
+
 // DeadLetterer is implemented by queues that have a dead-letter queue.
 type DeadLetterer interface {
 	// DeadLetterQueue opens the queue's dead-letter queue (a queue without

@@ -245,3 +245,55 @@ func testInvalidArguments(t *testing.T, newQueue NewQueue) {
 	// None of that disturbed the message.
 	deleteMsg(t, q, m)
 }
+
+// testTraceContext: a W3C trace context rides in attributes named after
+// its headers (traceparent, tracestate), unchanged, on every delivery.
+func testTraceContext(t *testing.T, newQueue NewQueue) {
+	q, _ := newQueue(t, Config{Visibility: time.Second})
+	attrs := map[string]string{
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"tracestate":  "imagepipe=00f067aa0ba902b7,other=t61rcWkgMzE",
+	}
+	id := send(t, q, "job", queue.SendOptions{Attributes: attrs})
+	first := receiveOne(t, q, 2*time.Second)
+	wantMessage(t, first, id, "job", attrs, 1)
+	again := receiveOne(t, q, 3*time.Second) // not deleted: redelivered after the visibility timeout
+	wantMessage(t, again, id, "job", attrs, 2)
+	deleteMsg(t, q, again)
+}
+
+// testOldestAge: a queue that reports the age of its oldest message
+// (queue.OldestAger) reports 0 when empty and the oldest message's age,
+// in flight or not, otherwise.
+func testOldestAge(t *testing.T, newQueue NewQueue) {
+	q, _ := newQueue(t, Config{Visibility: 10 * time.Second})
+	ager, ok := q.(queue.OldestAger)
+	if !ok {
+		t.Skip("the driver does not report the oldest message's age")
+	}
+	age := func() time.Duration {
+		t.Helper()
+		d, err := ager.OldestAge(t.Context())
+		if err != nil {
+			t.Fatalf("OldestAge: %v", err)
+		}
+		return d
+	}
+	if d := age(); d != 0 {
+		t.Errorf("OldestAge of an empty queue = %v, want 0", d)
+	}
+	sent := time.Now()
+	send(t, q, "first", queue.SendOptions{})
+	time.Sleep(1100 * time.Millisecond)
+	send(t, q, "second", queue.SendOptions{})
+	m := receiveOne(t, q, 2*time.Second)
+	if d := age(); d < time.Second || d > time.Since(sent)+time.Second {
+		t.Errorf("OldestAge = %v, want the first message's age (%v)", d, time.Since(sent))
+	}
+	deleteMsg(t, q, m)
+	rest := receiveOne(t, q, 2*time.Second)
+	deleteMsg(t, q, rest)
+	if d := age(); d != 0 {
+		t.Errorf("OldestAge once every message is deleted = %v, want 0", d)
+	}
+}

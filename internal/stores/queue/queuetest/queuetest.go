@@ -55,6 +55,8 @@ func Run(t *testing.T, newQueue func(t *testing.T, cfg Config) (q queue.Queue, d
 		{"Stats", testStats},
 		{"ConcurrentConsumers", testConcurrentConsumers},
 		{"InvalidArguments", testInvalidArguments},
+		{"TraceContext", testTraceContext},
+		{"OldestAge", testOldestAge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

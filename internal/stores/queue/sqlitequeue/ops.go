@@ -2,6 +2,7 @@ package sqlitequeue
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -90,4 +91,23 @@ func (q *Queue) Stats(ctx context.Context) (queue.Stats, error) {
 		return queue.Stats{}, fmt.Errorf("sqlitequeue: stats: %w", ctxErr(ctx, err))
 	}
 	return s, nil
+}
+
+var _ queue.OldestAger = (*Queue)(nil)
+
+// OldestAge implements queue.OldestAger: the age of the message sent
+// first among those still in the queue, 0 when it is empty.
+func (q *Queue) OldestAge(ctx context.Context) (time.Duration, error) {
+	if err := q.checkOpen("oldest age"); err != nil {
+		return 0, err
+	}
+	var oldest sql.NullInt64
+	err := q.db.QueryRowContext(ctx, `SELECT MIN(sent_at) FROM queue_messages WHERE queue = ?`, q.opts.Name).Scan(&oldest)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitequeue: oldest age: %w", ctxErr(ctx, err))
+	}
+	if !oldest.Valid {
+		return 0, nil
+	}
+	return max(time.Since(time.UnixMilli(oldest.Int64)), 0), nil
 }
