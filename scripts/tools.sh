@@ -3,7 +3,7 @@
 # outside the repository, and prints the directory to put on PATH.
 # A tool is rebuilt only when its pinned version changes.
 # With names (`scripts/tools.sh promtool`) it installs only those: promtool
-# is a large build (~5 min the first time) only `make check-observability`
+# is a large build (about 12 CPU-minutes, once) only `make check-observability`
 # needs, so `make generate` does not wait for it.
 set -euo pipefail
 
