@@ -18,7 +18,7 @@ export PKG_CONFIG_PATH := $(shell scripts/libvips.sh pc)
 export CGO_CFLAGS := -O2 -g -DIMAGEPIPE_LIBVIPS=$(shell scripts/libvips.sh version)
 endif
 
-.PHONY: all run build deps deps-test tools generate check-generated lint-proto breaking-proto tidy vet test servers fixtures clean
+.PHONY: all run build deps deps-test tools generate check-generated lint-proto breaking-proto tidy vet check-observability test servers fixtures clean
 
 all: build
 
@@ -70,12 +70,20 @@ vet: deps
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd internal services integration gen scripts)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal services integration gen scripts >&2; exit 1; }
 
+## check-observability: promtool checks deploy/observability's Prometheus config and alerting rules and
+## runs the rules' unit tests (alerts_test.yml); scripts/tools.sh builds the pinned promtool once
+check-observability:
+	@bin="$$(scripts/tools.sh promtool)" || exit 1; promtool="$$bin/promtool"; cd deploy/observability/prometheus && \
+	"$$promtool" check config prometheus.yml && \
+	"$$promtool" check rules alerts.yml && \
+	"$$promtool" test rules alerts_test.yml
+
 ## test: install what is missing and run every check and test, the AWS
 ## drivers against MinIO, fauxqs and dynalite started on loopback. The
 ## race detector makes the pure-Go SQLite ~10x slower, so the 10,000-image
 ## batch proof (reads per image event independent of batch size) runs again
 ## without it, at full size.
-test: deps-test lint-proto breaking-proto check-generated tidy vet servers
+test: deps-test lint-proto breaking-proto check-generated tidy vet check-observability servers
 	eval "$$(scripts/servers.sh env)"; IMAGEPIPE_REQUIRE_AWS=1 $(GOTEST) ./... && \
 	$(GO) test -count=1 -timeout 10m -run '^TestBatchReadsPerEventIndependentOfSize$$' ./services/webhooks/; rc=$$?; \
 	scripts/servers.sh stop; exit $$rc
