@@ -68,7 +68,7 @@ check-generated: generate
 
 vet: deps
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l cmd internal services integration gen scripts)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal services integration gen scripts >&2; exit 1; }
+	@test -z "$$(gofmt -l cmd internal services integration gen scripts deploy)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal services integration gen scripts deploy >&2; exit 1; }
 
 ## check-observability: promtool checks deploy/observability's Prometheus config and alerting rules and
 ## runs the rules' unit tests (alerts_test.yml); scripts/tools.sh builds the pinned promtool once
