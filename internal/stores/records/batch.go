@@ -168,3 +168,25 @@ func (c *BatchCounter) Summary() *pb.Batch {
 func (c *BatchCounter) Complete() bool {
 	return c.Summary().GetState() != pb.BatchState_BATCH_STATE_PENDING
 }
+
+// ReadCounter is a driver's GetBatch: the counter of tenant's batch, read
+// by read under the batch's scoped name (Scoped), owned by tenant;
+// ErrNotFound when there is no batch name or read finds no counter (nil).
+func ReadCounter(tenant, batchID string, read func(scoped string) (*BatchCounter, error)) (*BatchCounter, error) {
+	scoped := Scoped(tenant, batchID)
+	if scoped == "" {
+		return nil, ErrNotFound
+	}
+	c, err := read(scoped)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, ErrNotFound
+	}
+	c.Tenant, c.BatchID = tenant, batchID
+	if c.Tenant == "" {
+		c.Tenant = DefaultTenant
+	}
+	return c, nil
+}

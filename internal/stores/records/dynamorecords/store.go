@@ -220,20 +220,7 @@ func (s *Store) updateItem(ctx context.Context, rec *records.Record, data []byte
 
 // GetBatch implements records.Store: one consistent read of the counter.
 func (s *Store) GetBatch(ctx context.Context, tenant, batchID string) (*records.BatchCounter, error) {
-	batch := records.Scoped(tenant, batchID)
-	if batch == "" {
-		return nil, records.ErrNotFound
-	}
-	c, err := s.readCounter(ctx, batch)
-	if err != nil {
-		return nil, err
-	}
-	if c == nil {
-		return nil, records.ErrNotFound
-	}
-	c.Tenant, c.BatchID = tenant, batchID
-	if c.Tenant == "" {
-		c.Tenant = records.DefaultTenant
-	}
-	return c, nil
+	return records.ReadCounter(tenant, batchID, func(batch string) (*records.BatchCounter, error) {
+		return s.readCounter(ctx, batch)
+	})
 }

@@ -246,22 +246,9 @@ func (s *Store) ListByBatch(ctx context.Context, tenant, batchID string, pageSiz
 
 // GetBatch implements records.Store.
 func (s *Store) GetBatch(ctx context.Context, tenant, batchID string) (*records.BatchCounter, error) {
-	scoped := records.Scoped(tenant, batchID)
-	if scoped == "" {
-		return nil, records.ErrNotFound
-	}
-	c, err := getCounter(ctx, s.db, scoped)
-	if err != nil {
-		return nil, err
-	}
-	if c == nil {
-		return nil, records.ErrNotFound
-	}
-	c.Tenant, c.BatchID = tenant, batchID
-	if c.Tenant == "" {
-		c.Tenant = records.DefaultTenant
-	}
-	return c, nil
+	return records.ReadCounter(tenant, batchID, func(scoped string) (*records.BatchCounter, error) {
+		return getCounter(ctx, s.db, scoped)
+	})
 }
 
 // BatchChanges implements records.Store with the images_by_batch_seq index:
