@@ -24,7 +24,7 @@ import (
 // HTTP/1.1 with kept-alive connections, as a CDN or browser fetches it;
 // the client side is a bare request/answer loop, so that most of the time
 // measured is the server's. -cpuprofile shows where a request's time goes;
-// scripts/bench/quick compares the whole server with nginx.
+// make bench-load (scripts/bench/load) compares the whole server with nginx.
 func BenchmarkAsset(b *testing.B) {
 	for _, size := range []int{12 << 10, 1 << 20} {
 		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
