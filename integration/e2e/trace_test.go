@@ -164,6 +164,12 @@ func checkUploadTrace(t *testing.T, all tracetest.SpanStubs, clientTrace, client
 	if got := gw.Parent.SpanID().String(); got != clientSpan || !gw.Parent.IsRemote() {
 		t.Errorf("gateway span's parent %s, want the client's remote span %s", got, clientSpan)
 	}
+	// A streamed upload records no event per chunk.
+	for _, sp := range []tracetest.SpanStub{gw, client, server, process} {
+		if len(sp.Events) != 0 {
+			t.Errorf("%s (%s) has %d events, want none", sp.Name, sp.SpanKind, len(sp.Events))
+		}
+	}
 	parentOf := []struct{ child, parent tracetest.SpanStub }{{client, gw}, {server, client}}
 	for _, l := range parentOf {
 		if l.child.Parent.SpanID() != l.parent.SpanContext.SpanID() {
