@@ -26,20 +26,22 @@ func tracer() trace.Tracer { return otel.Tracer("imagepipe/webhooks") }
 // over all of them. Its attributes name the event and the receiver's
 // host, never the URL (its query may hold the receiver's token).
 func startDeliver(ctx context.Context, from trace.SpanContext, dl *pb.WebhookDelivery) (context.Context, trace.Span) {
-	opts := []trace.SpanStartOption{
-		trace.WithNewRoot(),
-		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
+	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindClient)}
+	if from.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: from}))
+	}
+	ctx, span := tracer().Start(ctx, "webhook.deliver", opts...)
+	// Set after the start, and only on a recording span: untraced, an
+	// attempt parses no URL and builds no attributes.
+	if span.IsRecording() {
+		span.SetAttributes(
 			attribute.String("imagepipe.webhook.event_type", dl.GetEventType()),
 			attribute.String("imagepipe.webhook.event_id", dl.GetEventId()),
 			attribute.String("imagepipe.webhook.delivery_id", dl.GetId()),
 			attribute.String("server.address", hostOf(dl.GetUrl())),
-		),
+		)
 	}
-	if from.IsValid() {
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: from}))
-	}
-	return tracer().Start(ctx, "webhook.deliver", opts...)
+	return ctx, span
 }
 
 // endDeliver ends an attempt's span with what became of it: the
