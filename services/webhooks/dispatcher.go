@@ -24,6 +24,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/queue/consumer"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -175,7 +176,9 @@ func (d *Dispatcher) Handle(ctx context.Context, m queue.Message) {
 		return
 	}
 	if msg.Image != nil {
-		d.handleImage(ctx, m, msg.Image)
+		// The deliveries' messages carry the image event's trace
+		// context on (publish), for their attempts to link to.
+		d.handleImage(events.TraceContext(ctx, m.Attributes), m, msg.Image)
 		return
 	}
 	d.handleDelivery(ctx, m, msg.Delivery)
@@ -474,7 +477,7 @@ func (d *Dispatcher) publish(ctx context.Context, event *pb.WebhookEvent, target
 		} else if err != nil {
 			return err
 		}
-		if _, err := d.events.Send(ctx, events.Message{Delivery: id}.Encode(), queue.SendOptions{}); err != nil {
+		if err := events.Send(ctx, d.events, events.Message{Delivery: id}); err != nil {
 			return err
 		}
 	}
@@ -491,17 +494,23 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 		return
 	}
 	log = log.With("event", dl.GetEventId(), "host", hostOf(dl.GetUrl()), "tenant", deliveryTenant(dl))
+	ctx, span := startDeliver(ctx, trace.SpanContextFromContext(events.TraceContext(context.Background(), m.Attributes)), dl)
+	log = withTrace(log, span)
+	var (
+		attempt *pb.WebhookAttempt
+		outcome string
+	)
+	round := dl.GetRoundAttempts() + 1
+	defer func() { endDeliver(span, attempt, round, outcome) }()
 
 	secrets, err := d.secrets.For(ctx, deliveryTenant(dl))
 	if err != nil {
 		// The lease keeps the delivery until the message comes back.
 		log.Error("tenant store unavailable; message will be redelivered", "err", err)
+		attempt = &pb.WebhookAttempt{Error: "tenant store unavailable"}
 		return
 	}
-	var (
-		attempt   *pb.WebhookAttempt
-		permanent bool
-	)
+	var permanent bool
 	if len(secrets) == 0 {
 		// Never sent unsigned. Permanent: a replay sends it once the
 		// tenant has set a secret.
@@ -518,7 +527,7 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 		log.Error("could not record the attempt; message will be redelivered", "status", attempt.GetStatusCode(), "err", err)
 		return
 	}
-	outcome := outcomeRetried
+	outcome = outcomeRetried
 	switch dl.GetState() {
 	case pb.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED:
 		outcome = outcomeDelivered
@@ -532,9 +541,11 @@ func (d *Dispatcher) handleDelivery(ctx context.Context, m queue.Message, id str
 		log.Info("webhook attempt failed; retrying", "status", attempt.GetStatusCode(), "error", attempt.GetError(), "attempt", dl.GetRoundAttempts(), "in", backoff)
 		d.consumer.Delay(ctx, m, backoff)
 	}
-	if decided {
-		d.metrics.deliveries.WithLabelValues(outcome).Inc()
+	if !decided {
+		outcome = "" // settled meanwhile by another worker
+		return
 	}
+	d.metrics.deliveries.WithLabelValues(outcome).Inc()
 }
 
 // claim leases a due PENDING delivery for one attempt by moving its next

@@ -29,7 +29,7 @@ func Replay(ctx context.Context, eventsQ queue.Queue, store deliveries.Store, id
 	if err != nil {
 		return nil, err
 	}
-	if _, err := eventsQ.Send(ctx, events.Message{Delivery: id}.Encode(), queue.SendOptions{}); err != nil {
+	if err := events.Send(ctx, eventsQ, events.Message{Delivery: id}); err != nil {
 		return nil, fmt.Errorf("webhooks: queue replay of %s: %w", id, err)
 	}
 	return rec, nil

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/queue"
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 )
@@ -71,9 +72,34 @@ func Emit(ctx context.Context, q queue.Queue, img *pb.Image) error {
 	if img.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
 		ev.Retries = 0
 	}
-	msg := Message{Image: ev}
-	if _, err := q.Send(ctx, msg.Encode(), queue.SendOptions{}); err != nil {
+	if err := Send(ctx, q, Message{Image: ev}); err != nil {
 		return fmt.Errorf("events: emit event for %s: %w", img.GetId(), err)
 	}
 	return nil
+}
+
+// Send queues m with the trace context of ctx in its attributes (W3C
+// traceparent and tracestate, as job messages carry theirs), so what the
+// dispatcher does about it links to the trace that caused it: an image
+// event to the processing (or deletion) that ended the image, a delivery
+// to the image event it came from or to the replay that asked for it.
+// Without a span in ctx the message carries no attributes.
+func Send(ctx context.Context, q queue.Queue, m Message) error {
+	_, err := q.Send(ctx, m.Encode(), queue.SendOptions{Attributes: TraceAttributes(ctx)})
+	return err
+}
+
+// TraceAttributes are the queue attributes that carry ctx's span
+// context; empty when it has none.
+func TraceAttributes(ctx context.Context) map[string]string {
+	attrs := map[string]string{}
+	trace.Inject(ctx, attrs)
+	return attrs
+}
+
+// TraceContext returns ctx carrying, as a remote span context, the one in
+// an events message's attributes; ctx unchanged when they hold none or an
+// invalid one.
+func TraceContext(ctx context.Context, attrs map[string]string) context.Context {
+	return trace.Extract(ctx, attrs)
 }
