@@ -330,8 +330,12 @@ func (w *batchWatch) start(ctx context.Context, rs records.Store, c *records.Bat
 
 // follow returns the messages of the changes since the last poll: none
 // when counter c has not moved; else one per changed image, in id order,
-// until one completes the batch. A counter that moved to complete without
-// a change to send (its change was seen already) sends its summary alone.
+// until one completes the batch. The summary is the watch's own, kept by
+// apply from the first full read and every change since, so the stream
+// ends only once the watch has sent the image that completed the batch:
+// an image that BatchChanges left out (written again after c's number)
+// comes with the next poll, under the counter's later number, instead of
+// being skipped by a counter that already reads complete.
 func (w *batchWatch) follow(ctx context.Context, rs records.Store, c *records.BatchCounter) ([]*pb.WatchBatchResponse, error) {
 	if c.Seq == w.seq {
 		return nil, nil
@@ -341,22 +345,14 @@ func (w *batchWatch) follow(ctx context.Context, rs records.Store, c *records.Ba
 		return nil, err
 	}
 	w.seq = c.Seq
-	changed := slices.DeleteFunc(recs, func(r *records.Record) bool { return !w.newer(r) })
 	var msgs []*pb.WatchBatchResponse
-	for i, r := range changed {
-		w.apply(r)
-		if i == len(changed)-1 {
-			w.batch = c.Summary() // exact, whatever the watch missed
+	for _, r := range recs {
+		if !w.apply(r) {
+			continue
 		}
 		msgs = append(msgs, &pb.WatchBatchResponse{Batch: w.summary(), Image: r.Image})
 		if w.complete() {
 			return msgs, nil
-		}
-	}
-	if len(changed) == 0 {
-		w.batch = c.Summary()
-		if w.complete() {
-			msgs = append(msgs, &pb.WatchBatchResponse{Batch: w.summary()})
 		}
 	}
 	return msgs, nil

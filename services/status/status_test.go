@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,13 +96,19 @@ func serve(t *testing.T, poll time.Duration) (pb.StatusServiceClient, records.St
 
 // serveConfig is serve with the given config.
 func serveConfig(t *testing.T, cfg status.Config) (pb.StatusServiceClient, records.Store) {
+	return serveWrapped(t, cfg, func(rs records.Store) records.Store { return rs })
+}
+
+// serveWrapped is serveConfig with the service reading the store through
+// wrap (the store returned is the unwrapped one).
+func serveWrapped(t *testing.T, cfg status.Config, wrap func(records.Store) records.Store) (pb.StatusServiceClient, records.Store) {
 	t.Helper()
 	rs, err := sqliterecords.New(filepath.Join(t.TempDir(), "status.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	signer := newSigner(t)
-	svc, err := status.New(cfg, status.Deps{Records: rs, Signer: signer})
+	svc, err := status.New(cfg, status.Deps{Records: wrap(rs), Signer: signer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,4 +369,51 @@ func watchImageErr(c pb.StatusServiceClient, id string) (*pb.WatchImageResponse,
 		return nil, err
 	}
 	return stream.Recv()
+}
+
+// forgetful is a records.Store whose BatchChanges leaves out every image
+// while skip is set, as the contract allows for an image written again
+// after the range asked for.
+type forgetful struct {
+	records.Store
+	skip atomic.Bool
+}
+
+func (f *forgetful) BatchChanges(ctx context.Context, tenant, batchID string, after, upTo int64) ([]*records.Record, error) {
+	if f.skip.Load() {
+		return nil, nil
+	}
+	return f.Store.BatchChanges(ctx, tenant, batchID, after, upTo)
+}
+
+// A watch whose counter already reads complete, but whose changes left
+// out the image that completed the batch, does not end until it has sent
+// that image (under the counter's next number).
+func TestWatchBatchSendsTheCompletingImage(t *testing.T) {
+	f := &forgetful{}
+	c, rs := serveWrapped(t, status.DefaultConfig(), func(rs records.Store) records.Store {
+		f.Store = rs
+		return f
+	})
+	ids := createBatch(t, rs, "late", 2, 0)
+	move(t, rs, ids[0], ready)
+	stream := watchBatch(t, c, "late")
+	if b := recv(t, stream).GetBatch(); b.GetState() != pb.BatchState_BATCH_STATE_PENDING {
+		t.Fatalf("first summary = %v", b)
+	}
+	f.skip.Store(true)
+	move(t, rs, ids[1], ready)
+	time.Sleep(3 * status.DefaultConfig().PollInterval) // polls that see the counter complete, and no change
+	f.skip.Store(false)
+	if _, err := records.Mutate(context.Background(), rs, ids[1], func(img *pb.Image) error {
+		img.CallbackUrl = "https://example.com/hook" // a later write: the counter moves on
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m := recv(t, stream)
+	if m.GetImage().GetId() != ids[1] || m.GetImage().GetState() != ready || m.GetBatch().GetState() != pb.BatchState_BATCH_STATE_READY {
+		t.Fatalf("last message = %v, want image %s READY completing the batch", m, ids[1])
+	}
+	wantEnd(t, stream)
 }
