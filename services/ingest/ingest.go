@@ -407,27 +407,59 @@ const ReasonUploadIdle = apperr.ReasonUploadIdle
 
 // chunkReader reads the chunk messages of an upload stream as one body,
 // failing when the client sends nothing for idle.
+//
+// After the first message a receiving goroutine (receive) reads the
+// chunk messages ahead of Read, into one of recvAhead messages in turn,
+// so that taking the next chunk off the stream overlaps the storing
+// (hashing, writing) of the one before instead of following it. Each
+// message's chunk buffer is reused (see UploadSubtype): an upload in
+// flight holds recvAhead chunks.
 type chunkReader struct {
 	stream pb.IngestService_UploadServer
 	idle   time.Duration
 	timer  *time.Timer
-	// msg receives every chunk message: its chunk buffer is reused (see
-	// UploadSubtype).
+
+	started bool
+	free    chan *pb.UploadRequest // messages receive may fill
+	full    chan received          // filled messages, in order
+	done    chan struct{}          // closed by stop: receive ends
+
+	cur *pb.UploadRequest // the message Read is taking from
+	buf []byte            // what of cur's chunk is left
+	end error             // how the stream ended (io.EOF, or its error)
+	err error             // a protocol or idle error, reported as such
+}
+
+// recvAhead is how many chunk messages an upload holds: one being read
+// from, the others being received.
+const recvAhead = 2
+
+// received is a message receive filled, or the error that ended it.
+type received struct {
 	msg *pb.UploadRequest
-	buf []byte
-	err error // a protocol or idle error, reported as such
+	err error
 }
 
 func newChunkReader(stream pb.IngestService_UploadServer, idle time.Duration) *chunkReader {
 	t := time.NewTimer(idle)
 	t.Stop()
-	return &chunkReader{stream: stream, idle: idle, timer: t, msg: &pb.UploadRequest{}}
+	c := &chunkReader{stream: stream, idle: idle, timer: t,
+		free: make(chan *pb.UploadRequest, recvAhead), full: make(chan received, recvAhead), done: make(chan struct{})}
+	for range recvAhead {
+		c.free <- &pb.UploadRequest{}
+	}
+	return c
 }
 
-// stop releases the timer.
-func (c *chunkReader) stop() { c.timer.Stop() }
+// stop releases the timer and ends receive, at once if it waits for a
+// message to fill, else when its RecvMsg returns (the handler's return
+// ends the stream).
+func (c *chunkReader) stop() {
+	c.timer.Stop()
+	close(c.done)
+}
 
-// recv receives the next message into msg, or fails with an apperr
+// recv receives the first message into msg, or fails with an apperr
 // DEADLINE_EXCEEDED naming field if none comes within the idle timeout.
 // After that error neither the stream nor msg may be read again: a
 // receive is still in flight.
@@ -439,16 +471,25 @@ func (c *chunkReader) stop() { c.timer.Stop() }
 func (c *chunkReader) recv(field string, msg *pb.UploadRequest) error {
 	ch := make(chan error, 1)
 	go func() { ch <- c.stream.RecvMsg(msg) }()
+	return c.await(field, ch)
+}
+
+// await waits for ch up to the idle timeout.
+func (c *chunkReader) await(field string, ch <-chan error) error {
 	c.timer.Reset(c.idle)
 	defer c.timer.Stop()
 	select {
 	case err := <-ch:
 		return err
 	case <-c.timer.C:
-		c.err = &apperr.Error{Code: codes.DeadlineExceeded, Reason: ReasonUploadIdle, Field: field,
-			Msg: fmt.Sprintf("%s: no message for %s: the upload stopped sending", field, c.idle)}
-		return c.err
+		return c.idleError(field)
 	}
+}
+
+func (c *chunkReader) idleError(field string) error {
+	c.err = &apperr.Error{Code: codes.DeadlineExceeded, Reason: ReasonUploadIdle, Field: field,
+		Msg: fmt.Sprintf("%s: no message for %s: the upload stopped sending", field, c.idle)}
+	return c.err
 }
 
 // first receives the first message, which must carry the metadata.
@@ -457,19 +498,65 @@ func (c *chunkReader) first() (*pb.UploadRequest, error) {
 	return msg, c.recv("metadata", msg)
 }
 
+// receive fills free messages from the stream until RecvMsg fails (the
+// stream's end included) or stop. full has room for every message, so
+// it never waits to hand one over, and ends as soon as it may.
+func (c *chunkReader) receive() {
+	for {
+		var msg *pb.UploadRequest
+		select {
+		case msg = <-c.free:
+		case <-c.done:
+			return
+		}
+		err := c.stream.RecvMsg(msg)
+		c.full <- received{msg, err}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// next waits up to the idle timeout for the next chunk message.
+func (c *chunkReader) next() (*pb.UploadRequest, error) {
+	if !c.started {
+		c.started = true
+		go c.receive()
+	}
+	c.timer.Reset(c.idle)
+	defer c.timer.Stop()
+	select {
+	case r := <-c.full:
+		return r.msg, r.err
+	case <-c.timer.C:
+		return nil, c.idleError("chunk")
+	}
+}
+
 func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.err != nil {
+	switch {
+	case c.err != nil:
 		return 0, c.err
+	case c.end != nil && len(c.buf) == 0:
+		return 0, c.end
 	}
 	for len(c.buf) == 0 {
-		if err := c.recv("chunk", c.msg); err != nil {
+		if c.cur != nil {
+			c.free <- c.cur // never waits: it has room for every message
+			c.cur = nil
+		}
+		msg, err := c.next()
+		if err != nil {
+			if c.err == nil {
+				c.end = err
+			}
 			return 0, err
 		}
-		if c.msg.GetMetadata() != nil {
+		if msg.GetMetadata() != nil {
 			c.err = apperr.InvalidField("metadata", "only the first message may carry metadata")
 			return 0, c.err
 		}
-		c.buf = c.msg.GetChunk()
+		c.cur, c.buf = msg, msg.GetChunk()
 	}
 	n := copy(p, c.buf)
 	c.buf = c.buf[n:]
