@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,6 +145,21 @@ var flagAliases = map[string]string{
 	"webhook-max-backoff":  "webhooks.max-backoff",
 	"webhook-timeout":      "webhooks.timeout",
 	"cors-origins":         "gateway.cors-origins",
+}
+
+// SDKEnvNames are the standard variables of the AWS SDK and OpenTelemetry
+// that the binary relies on besides its own (the AWS drivers; tracing in
+// internal/platform/trace, through autoexport and the SDK). Deployment
+// files (docker-compose.yml, the Helm chart, the CDK stack) may set them.
+var SDKEnvNames = []string{
+	"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+	"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME",
+}
+
+// ReadsEnv reports whether the binary reads the environment variable
+// name: one of EnvNames or SDKEnvNames. Tests of deployment files use it.
+func ReadsEnv(name string) bool {
+	return slices.Contains(EnvNames(), name) || slices.Contains(SDKEnvNames, name)
 }
 
 // EnvNames lists the environment variables LoadEnv reads, aliases included.

@@ -69,13 +69,6 @@ func loadCompose(t *testing.T) composeFile {
 	return c
 }
 
-// awsVars are the standard AWS SDK variables the project relies on.
-var awsVars = []string{"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
-
-// otelVars are the standard OpenTelemetry variables the tracing setup
-// reads (internal/platform/trace, through autoexport and the SDK).
-var otelVars = []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME"}
-
 // observers are the third-party services beside imagepipe's own
 // (deploy/observability's test checks their configuration).
 var observers = []string{"prometheus", "grafana", "jaeger"}
@@ -107,7 +100,6 @@ func TestComposeUsesOnlyWhatExists(t *testing.T) {
 			t.Errorf("service %q missing", want)
 		}
 	}
-	envNames := app.EnvNames()
 	for name, s := range c.Services {
 		if name == "localstack" {
 			if !strings.HasPrefix(s.Image, "localstack/localstack:") || s.Healthcheck == nil || s.Environment["SERVICES"] != "s3,sqs,dynamodb" {
@@ -132,7 +124,7 @@ func TestComposeUsesOnlyWhatExists(t *testing.T) {
 				t.Errorf("command %q does not run target %s", s.Command, tgt)
 			}
 			for k := range s.Environment {
-				if !slices.Contains(envNames, k) && !slices.Contains(awsVars, k) && !slices.Contains(otelVars, k) {
+				if !app.ReadsEnv(k) {
 					t.Errorf("environment variable %s is not one imagepipe reads", k)
 				}
 			}
