@@ -180,9 +180,7 @@ type span struct {
 	startRSS, peakRSS    int64
 }
 
-// stopSampling ends the RSS sampling (once), before the window ends when
-// what follows should not count, such as the processing that starts once
-// an upload's body is in.
+// stopSampling ends the RSS sampling, once.
 func (w *window) stopSampling() {
 	w.once.Do(func() {
 		close(w.stopped)

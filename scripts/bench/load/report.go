@@ -277,11 +277,11 @@ func (r *Report) Markdown() string {
 		p("#### One %d MB upload against `dd bs=1M conv=fsync` of the same file to the same disk, %d alternating rounds, medians",
 			l.Bytes/1_000_000, r.Settings.LargeRounds)
 		p("")
-		p("| writer | MB/s | × dd | s | server CPU s | RSS MiB idle, largest rise during an upload | every round, MB/s |")
-		p("|---|---:|---:|---:|---:|---:|---|")
-		p("| imagepipe (`POST /v1/images`, %s) | %.0f | %.2f× | %.2f | %.2f | %.1f, +%.1f | %s |",
-			up.Note, up.MedianMBps, ratio(up.MedianMBps, dd.MedianMBps), up.MedianSecs, up.ServerCPU, up.IdleRSSMiB, up.RiseMiB, joinF(up.MBps))
-		p("| dd | %.0f | 1.00× | %.2f | – | – | %s |", dd.MedianMBps, dd.MedianSecs, joinF(dd.MBps))
+		p("| writer | MB/s | × dd | s | server CPU s | load generator CPU s | RSS MiB idle, largest rise until the answer | every round, MB/s |")
+		p("|---|---:|---:|---:|---:|---:|---:|---|")
+		p("| imagepipe (`POST /v1/images`, %s) | %.0f | %.2f× | %.2f | %.2f | %.2f | %.1f, +%.1f | %s |",
+			up.Note, up.MedianMBps, ratio(up.MedianMBps, dd.MedianMBps), up.MedianSecs, up.ServerCPU, up.ClientCPU, up.IdleRSSMiB, up.RiseMiB, joinF(up.MBps))
+		p("| dd | %.0f | 1.00× | %.2f | – | – | – | %s |", dd.MedianMBps, dd.MedianSecs, joinF(dd.MBps))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
