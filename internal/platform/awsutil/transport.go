@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -19,7 +20,29 @@ const MaxDetached = 1 << 20
 // DetachBodies wraps an SDK HTTP client so that net/http gets a private,
 // in-memory copy of each request body up to MaxDetached bytes. Every AWS
 // client of imagepipe uses it.
-func DetachBodies(next aws.HTTPClient) aws.HTTPClient { return detachedBodies{next: next} }
+func DetachBodies(next aws.HTTPClient) aws.HTTPClient {
+	if w := wrapper.Load(); w != nil {
+		next = (*w)(next)
+	}
+	return detachedBodies{next: next}
+}
+
+// wrapper is what WrapClients set: nil but in tests.
+var wrapper atomic.Pointer[func(aws.HTTPClient) aws.HTTPClient]
+
+// WrapClients makes every AWS client built from now on send its requests
+// through wrap(client) (nil: straight to the client again): the one hook a
+// test has to see every request imagepipe's drivers send, such as the
+// capacity test counting them. It returns a function that restores the
+// previous wrap. Clients already built keep theirs.
+func WrapClients(wrap func(aws.HTTPClient) aws.HTTPClient) (restore func()) {
+	var p *func(aws.HTTPClient) aws.HTTPClient
+	if wrap != nil {
+		p = &wrap
+	}
+	old := wrapper.Swap(p)
+	return func() { wrapper.Store(old) }
+}
 
 // detachedBodies is the aws.HTTPClient DetachBodies returns.
 //

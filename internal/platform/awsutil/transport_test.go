@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/imagepipe/imagepipe/internal/platform/awsutil"
 )
 
@@ -65,5 +66,32 @@ func TestDetachBodies(t *testing.T) {
 				t.Error("a large body was copied into memory")
 			}
 		})
+	}
+}
+
+type countingClient struct {
+	next aws.HTTPClient
+	n    *int
+}
+
+func (c countingClient) Do(req *http.Request) (*http.Response, error) {
+	*c.n++
+	return c.next.Do(req)
+}
+
+func TestWrapClients(t *testing.T) {
+	var n int
+	restore := awsutil.WrapClients(func(next aws.HTTPClient) aws.HTTPClient { return countingClient{next, &n} })
+	wrapped := awsutil.DetachBodies(&recorder{})
+	restore()
+	plain := awsutil.DetachBodies(&recorder{})
+	for _, c := range []aws.HTTPClient{wrapped, plain, wrapped} {
+		req, _ := http.NewRequest(http.MethodGet, "http://example.invalid/", nil)
+		if _, err := c.Do(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 2 {
+		t.Errorf("the wrap saw %d requests, want the 2 of the client built while it was set", n)
 	}
 }
