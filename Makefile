@@ -18,7 +18,7 @@ export PKG_CONFIG_PATH := $(shell scripts/libvips.sh pc)
 export CGO_CFLAGS := -O2 -g -DIMAGEPIPE_LIBVIPS=$(shell scripts/libvips.sh version)
 endif
 
-.PHONY: all run build deps deps-test tools generate check-generated lint-proto breaking-proto tidy vet check-observability test servers fixtures clean
+.PHONY: all run build deps deps-test tools generate check-generated lint-proto breaking-proto tidy vet check-observability check-helm test servers fixtures clean
 
 all: build
 
@@ -78,12 +78,22 @@ check-observability:
 	"$$promtool" check rules alerts.yml && \
 	"$$promtool" test rules alerts_test.yml
 
+## check-helm: helm lint --strict and helm template on deploy/helm's chart with both values files
+## (split and all-in-one); scripts/tools.sh builds the pinned helm once. The Go test in deploy/helm
+## checks the rendered objects.
+check-helm:
+	@bin="$$(scripts/tools.sh helm)" || exit 1; helm="$$bin/helm"; cd deploy/helm && \
+	for values in values-split.yaml values-allinone.yaml; do \
+		"$$helm" lint --strict imagepipe -f "imagepipe/$$values" && \
+		"$$helm" template imagepipe imagepipe -f "imagepipe/$$values" >/dev/null || exit 1; \
+	done
+
 ## test: install what is missing and run every check and test, the AWS
 ## drivers against MinIO, fauxqs and dynalite started on loopback. The
 ## race detector makes the pure-Go SQLite ~10x slower, so the 10,000-image
 ## batch proof (reads per image event independent of batch size) runs again
 ## without it, at full size.
-test: deps-test lint-proto breaking-proto check-generated tidy vet check-observability servers
+test: deps-test lint-proto breaking-proto check-generated tidy vet check-observability check-helm servers
 	eval "$$(scripts/servers.sh env)"; IMAGEPIPE_REQUIRE_AWS=1 $(GOTEST) ./... && \
 	$(GO) test -count=1 -timeout 10m -run '^TestBatchReadsPerEventIndependentOfSize$$' ./services/webhooks/; rc=$$?; \
 	scripts/servers.sh stop; exit $$rc

@@ -4,7 +4,8 @@
 # A tool is rebuilt only when its pinned version changes.
 # With names (`scripts/tools.sh promtool`) it installs only those: promtool
 # is a large build (about 12 CPU-minutes, once) only `make check-observability`
-# needs, so `make generate` does not wait for it.
+# needs, so `make generate` does not wait for it; helm likewise is built only
+# for `make check-helm`.
 set -euo pipefail
 
 tools_dir="${IMAGEPIPE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imagepipe/tools}"
@@ -25,8 +26,10 @@ pinned=(
 # 3.15 cannot be built with `go install` (their go.mod has replace
 # directives). Debian 12's prometheus package (2.42) would also start a
 # server on :9090, imagepipe's gRPC port.
+# helm lints and renders the chart in deploy/helm.
 on_request=(
   "promtool                github.com/prometheus/prometheus/cmd/promtool@v0.316.0"
+  "helm                    helm.sh/helm/v4/cmd/helm@v4.3.2"
 )
 
 selected=()
