@@ -191,8 +191,9 @@ type probe struct {
 
 type service struct {
 	Spec struct {
-		Selector map[string]string `yaml:"selector"`
-		Ports    []servicePort     `yaml:"ports"`
+		ClusterIP string            `yaml:"clusterIP"`
+		Selector  map[string]string `yaml:"selector"`
+		Ports     []servicePort     `yaml:"ports"`
 	} `yaml:"spec"`
 }
 
@@ -578,6 +579,11 @@ func checkListeners(t *testing.T, r rendered, name string, c container, env map[
 			return p.Name == "grpc" && p.Port == portOf(t, addr)
 		}) {
 			t.Errorf("%s=%s: Service %s has no grpc port %d", peer, addr, host, portOf(t, addr))
+		}
+		// The gateway spreads its calls over the pods its peer's name
+		// resolves to (round_robin): a virtual IP would be one address.
+		if peerSvc.Spec.ClusterIP != "None" {
+			t.Errorf("%s=%s: Service %s is not headless (clusterIP %q)", peer, addr, host, peerSvc.Spec.ClusterIP)
 		}
 	}
 }

@@ -200,7 +200,8 @@ func (a *App) initGateway(ctx context.Context) error {
 		{Processor, addr(Processor, a.cfg.ProcessorAddr), &conns.Processor},
 		{Admin, addr(Admin, a.cfg.StatusAddr), &conns.Admin}, // AdminService runs in the status target
 	} {
-		conn, err := grpc.NewClient(c.addr, append(observe, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		conn, err := grpc.NewClient(c.addr, append(observe, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultServiceConfig(roundRobin))...)
 		if err != nil {
 			return fmt.Errorf("dial %s service at %s: %w", c.name, c.addr, err)
 		}
@@ -228,6 +229,14 @@ func (a *App) initGateway(ctx context.Context) error {
 	})
 	return nil
 }
+
+// roundRobin spreads the gateway's calls over every address its peer's
+// name resolves to (grpc.NewClient resolves names through DNS), instead
+// of keeping one connection to the first: behind a headless Kubernetes
+// Service that is every pod of the target. New pods are found when the
+// name is resolved again, at the latest when a server ends a connection
+// at its maximum age (IMAGEPIPE_GRPC_MAX_CONNECTION_AGE).
+const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
 // serveLocal returns the address at which the gateway reaches the
 // services of its own process. On Linux that is an abstract Unix socket
