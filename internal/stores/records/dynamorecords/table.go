@@ -34,21 +34,19 @@ func (s *Store) spec() dynamoutil.TableSpec {
 }
 
 // EnsureTable creates the store's table (pay per request, with the by_batch
-// and by_tenant indexes) unless it exists, adds to an existing table the
-// indexes a table made by an older version lacks (UpdateTable, one at a
-// time), waits until the table and its indexes are ACTIVE, checks that the
-// table has this layout, sets the tenant attribute on the images written
-// before it was kept (see backfillTenants), and enables Time to Live on
-// expires_at where the endpoint supports it (dynalite does not). It is
-// idempotent and safe to run from several processes at once. Bound the
-// wait with ctx: creating a table takes seconds on DynamoDB, adding an
-// index to a large table longer (DynamoDB fills it from the table).
+// and by_tenant indexes) unless it exists, adds by_tenant to a table made
+// by an older version (UpdateTable), waits until the table and its indexes
+// are ACTIVE, checks that the table has this layout, sets the tenant
+// attribute on the images written before it was kept (see
+// backfillTenants), and enables Time to Live on expires_at where the
+// endpoint supports it (dynalite does not). It is idempotent and safe to
+// run from several processes at once. Bound the wait with ctx: creating a
+// table takes seconds on DynamoDB, adding an index to a large table longer
+// (DynamoDB fills it from the table).
 func (s *Store) EnsureTable(ctx context.Context) error {
 	spec := s.spec()
-	for _, ix := range spec.Indexes {
-		if err := s.addIndex(ctx, ix); err != nil {
-			return err
-		}
+	if err := s.addTenantIndex(ctx, spec.Indexes[1]); err != nil {
+		return err
 	}
 	if err := dynamoutil.EnsureTable(ctx, s.db, spec); err != nil {
 		return err
@@ -56,22 +54,24 @@ func (s *Store) EnsureTable(ctx context.Context) error {
 	return s.backfillTenants(ctx)
 }
 
-// addIndex adds index ix to the table if the table exists without it.
-// Another process adding it meanwhile, or the table being busy with
-// another change, is waited out.
-func (s *Store) addIndex(ctx context.Context, ix dynamoutil.Index) error {
+// addTenantIndex adds ix, the by_tenant index, to a table made by an
+// older version: one that has by_batch and not ix. A missing table is
+// left to dynamoutil.EnsureTable, which creates it with both indexes, and
+// a table of another layout to its check. Another process adding the
+// index meanwhile, or the table busy with another change, is waited out.
+func (s *Store) addTenantIndex(ctx context.Context, ix dynamoutil.Index) error {
 	for wait := pollFirst; ; wait = min(2*wait, pollMax) {
 		desc, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
 		var rnf *types.ResourceNotFoundException
 		switch {
 		case errors.As(err, &rnf):
-			return nil // EnsureTable creates it with every index
+			return nil
 		case err != nil:
 			return s.wrap("describe table", err)
-		case hasIndex(desc.Table, ix.Name):
+		case hasIndex(desc.Table, ix.Name) || !hasIndex(desc.Table, IndexByBatch):
 			return nil
 		case desc.Table.TableStatus == types.TableStatusActive:
-			_, err = s.db.UpdateTable(ctx, addIndexInput(s.table, ix))
+			_, err = s.db.UpdateTable(ctx, addIndexInput(desc.Table, ix))
 			var inUse *types.ResourceInUseException
 			var limit *types.LimitExceededException
 			if err == nil {
@@ -103,22 +103,30 @@ func hasIndex(t *types.TableDescription, name string) bool {
 }
 
 // addIndexInput is the UpdateTable request that adds ix (projection ALL)
-// to a pay-per-request table.
-func addIndexInput(table string, ix dynamoutil.Index) *dynamodb.UpdateTableInput {
+// to table t. A table billed per request takes no throughput for it; a
+// provisioned one (made by hand) gets the table's.
+func addIndexInput(t *types.TableDescription, ix dynamoutil.Index) *dynamodb.UpdateTableInput {
+	create := &types.CreateGlobalSecondaryIndexAction{
+		IndexName: aws.String(ix.Name),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(ix.Hash.Name), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(ix.Range.Name), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+	}
+	if b := t.BillingModeSummary; (b == nil || b.BillingMode != types.BillingModePayPerRequest) && t.ProvisionedThroughput != nil {
+		create.ProvisionedThroughput = &types.ProvisionedThroughput{
+			ReadCapacityUnits:  aws.Int64(max(1, aws.ToInt64(t.ProvisionedThroughput.ReadCapacityUnits))),
+			WriteCapacityUnits: aws.Int64(max(1, aws.ToInt64(t.ProvisionedThroughput.WriteCapacityUnits))),
+		}
+	}
 	return &dynamodb.UpdateTableInput{
-		TableName: aws.String(table),
+		TableName: t.TableName,
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(ix.Hash.Name), AttributeType: ix.Hash.Type},
 			{AttributeName: aws.String(ix.Range.Name), AttributeType: ix.Range.Type},
 		},
-		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
-			IndexName: aws.String(ix.Name),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(ix.Hash.Name), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(ix.Range.Name), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}}},
+		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: create}},
 	}
 }
 
