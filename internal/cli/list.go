@@ -100,12 +100,13 @@ func stateNames() string {
 	}
 }
 
-// listImages follows req's pages until limit images are listed or the
-// listing ends; the answer's next_page_token goes on from there. A page
-// may be short, even empty, where a state filter leaves images out.
+// listImages follows req's pages until limit images are listed, the
+// listing ends or maxListPages calls are made; the answer's
+// next_page_token goes on from there. A page may be short, even empty,
+// where a state filter leaves images out.
 func listImages(ctx context.Context, c *client, req *pb.ListImagesRequest, limit int) (*pb.ListImagesResponse, error) {
 	list := &pb.ListImagesResponse{}
-	for len(list.Images) < limit {
+	for calls := 0; len(list.Images) < limit && calls < maxListPages; calls++ {
 		req.PageSize = int32(min(limit-len(list.Images), 1000))
 		resp, err := c.status.ListImages(ctx, req)
 		if err != nil {

@@ -1,15 +1,19 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // Usage mistakes of list exit 2 before any call; -h exits 0.
@@ -21,6 +25,67 @@ func TestListUsage(t *testing.T) {
 		{[]string{"list", "-limit", "0"}, "-limit must be 1..100000"},
 		{[]string{"list", "-tenant", "Not A Tenant"}, `-tenant "Not A Tenant"`},
 	}, [][]string{{"list", "-h"}})
+}
+
+// ListImages answers what the test set, or one READY image.
+func (s fakeStatus) ListImages(_ context.Context, r *pb.ListImagesRequest) (*pb.ListImagesResponse, error) {
+	s.f.mu.Lock()
+	_, set := s.f.answers["ListImages"]
+	s.f.mu.Unlock()
+	if !set {
+		return &pb.ListImagesResponse{Images: []*pb.Image{fakeImage(fakeImageID, pb.ImageState_IMAGE_STATE_READY)}}, nil
+	}
+	return answer[*pb.ListImagesResponse](s.f, "ListImages", r)
+}
+
+// list follows the pages, each asking for what -limit leaves (at most
+// 1000), with the state, batch and tenant given; it stops at -limit, and
+// at the end of the listing after short (even empty) pages.
+func TestListFollowsPages(t *testing.T) {
+	f := startFake(t)
+	// 2500 images, in pages as asked for, but every third page empty.
+	f.on("ListImages", func(m proto.Message) (proto.Message, error) {
+		req := m.(*pb.ListImagesRequest)
+		from, _ := strconv.Atoi(req.GetPageToken())
+		resp := &pb.ListImagesResponse{}
+		n := int(req.GetPageSize())
+		if (from/7)%3 == 2 {
+			n = 0
+		}
+		for i := from; i < min(from+n, 2500); i++ {
+			resp.Images = append(resp.Images, fakeImage(fmt.Sprintf("img-%04d", i), pb.ImageState_IMAGE_STATE_READY))
+		}
+		if next := from + max(n, 1); next < 2500 {
+			resp.NextPageToken = strconv.Itoa(next)
+		}
+		return resp, nil
+	})
+	for _, c := range []struct {
+		args      []string
+		wantN     int
+		wantSizes []int32
+		wantToken string
+	}{
+		{[]string{"-limit", "1500", "-state", "failed", "-batch", "trip", "-tenant", "acme"}, 1500, []int32{1000, 500}, "1500"},
+		{[]string{"-limit", "3000"}, 2500, []int32{1000, 1000, 1000}, ""},
+		{[]string{"-limit", "14", "-page-token", "14"}, 14, []int32{14, 14, 14, 14, 14, 14, 14, 14}, "35"}, // 7 empty pages first
+	} {
+		list := listJSON(t, c.args...)
+		reqs := f.requests("ListImages")
+		f.received()
+		var sizes []int32
+		for _, r := range reqs {
+			sizes = append(sizes, r.(*pb.ListImagesRequest).GetPageSize())
+		}
+		if len(list.GetImages()) != c.wantN || list.GetNextPageToken() != c.wantToken || !slices.Equal(sizes, c.wantSizes) {
+			t.Errorf("list %v: %d images, token %q, page sizes %v; want %d, %q, %v",
+				c.args, len(list.GetImages()), list.GetNextPageToken(), sizes, c.wantN, c.wantToken, c.wantSizes)
+		}
+		if first := reqs[0].(*pb.ListImagesRequest); len(c.args) > 2 && c.args[2] == "-state" &&
+			(first.GetState() != pb.ImageState_IMAGE_STATE_FAILED || first.GetBatchId() != "trip" || first.GetTenant() != "acme") {
+			t.Errorf("list %v: request %v", c.args, first)
+		}
+	}
 }
 
 // listJSON runs list -json with args and returns its answer.
