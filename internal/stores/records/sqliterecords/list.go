@@ -8,11 +8,11 @@ import (
 	"github.com/imagepipe/imagepipe/internal/stores/records"
 )
 
-// ListImages implements records.Store. A batch is read from
-// images_by_batch, one state of a tenant from images_by_tenant_state (so
-// every record examined matches), the rest from images_by_tenant; a query
-// reads at most records.MaxListExamined+1 rows and decodes only those that
-// match.
+// ListImages implements records.Store. One state is read from
+// images_by_batch_state or images_by_tenant_state (so every record
+// examined matches), every state but DELETED from images_by_batch or
+// images_by_tenant; a query reads at most records.MaxListExamined+1 rows
+// and decodes only those that match.
 func (s *Store) ListImages(ctx context.Context, q records.ListQuery) (records.Page, error) {
 	after, err := records.ListAfter(q)
 	if err != nil {
@@ -60,6 +60,8 @@ func (s *Store) ListImages(ctx context.Context, q records.ListQuery) (records.Pa
 // listWhere is the condition of q's rows, before the page token's.
 func listWhere(q records.ListQuery) (string, []any) {
 	switch {
+	case q.BatchID != "" && q.State != pb.ImageState_IMAGE_STATE_UNSPECIFIED:
+		return `batch_id = ? AND state = ?`, []any{q.ScopedBatch(), int32(q.State)}
 	case q.BatchID != "":
 		return `batch_id = ?`, []any{q.ScopedBatch()}
 	case q.State != pb.ImageState_IMAGE_STATE_UNSPECIFIED:

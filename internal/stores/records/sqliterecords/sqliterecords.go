@@ -50,11 +50,13 @@ CREATE TABLE IF NOT EXISTS batches (
 // laterIndexes are made after the columns they index, which a file made
 // before batch counters (bseq) or tenant listings (tenant) lacks until
 // migrate adds them. ListImages reads a tenant newest first from
-// images_by_tenant, and one state of it from images_by_tenant_state.
+// images_by_tenant, one state of it from images_by_tenant_state, and one
+// state of a batch from images_by_batch_state.
 const laterIndexes = `
 CREATE INDEX IF NOT EXISTS images_by_batch_seq ON images(batch_id, bseq) WHERE batch_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS images_by_tenant ON images(tenant, id);
 CREATE INDEX IF NOT EXISTS images_by_tenant_state ON images(tenant, state, id);
+CREATE INDEX IF NOT EXISTS images_by_batch_state ON images(batch_id, state, id) WHERE batch_id IS NOT NULL;
 `
 
 // New opens (creating if needed) the status database at path.
