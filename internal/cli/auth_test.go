@@ -136,6 +136,7 @@ func TestEveryClientCommandSendsToken(t *testing.T) {
 		{"delete", "-batch", "b1"},
 		{"sign-url", fakeImageID},
 		{"webhooks", "rotate-secret"},
+		{"list", "-state", "ready"},
 	}
 	seen := map[string]bool{}
 	for _, args := range calls {
