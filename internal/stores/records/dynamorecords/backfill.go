@@ -19,8 +19,35 @@ import (
 // and one conditional UpdateItem per image without tenant, so a second run
 // writes nothing; a page of the Scan (at most 1 MB) is held at a time.
 // Images an older version still running writes later get their tenant
-// from this version's next write of them, or from running it again.
+// from this version's next write of them.
+//
+// Once a Scan has gone through the whole table, a marker item
+// (backfillMarker) says so, and later runs read only the marker: the
+// Scan reads every item of the table, which on a large table costs more
+// than a deployment's `imagepipe init` should.
 func (s *Store) backfillTenants(ctx context.Context) error {
+	done, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: keyOf(backfillMarker), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return s.wrap("read the tenant backfill marker", err)
+	}
+	if len(done.Item) > 0 {
+		return nil
+	}
+	if err := s.scanTenants(ctx); err != nil {
+		return err
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: keyOf(backfillMarker)}); err != nil {
+		return s.wrap("write the tenant backfill marker", err)
+	}
+	return nil
+}
+
+// backfillMarker is the key of the item that says backfillTenants has
+// been through the whole table.
+const backfillMarker = "meta#tenant-backfill"
+
+// scanTenants is backfillTenants' Scan.
+func (s *Store) scanTenants(ctx context.Context) error {
 	in := &dynamodb.ScanInput{
 		TableName:                &s.table,
 		FilterExpression:         aws.String("begins_with(#pk, :img) AND attribute_not_exists(#tn)"),
