@@ -45,7 +45,8 @@ export function targetGrants(target: Target, s: Storage): Grant[] {
       return [
         {
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
-          resources: [s.images.tableArn, index(s.images, 'by_batch'), s.webhooks.tableArn, index(s.webhooks, 'by_created')],
+          // by_tenant: ListImages, a tenant's images newest first.
+          resources: [s.images.tableArn, index(s.images, 'by_batch'), index(s.images, 'by_tenant'), s.webhooks.tableArn, index(s.webhooks, 'by_created')],
         },
         {
           actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
