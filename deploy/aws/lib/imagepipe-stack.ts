@@ -179,6 +179,7 @@ export class ImagepipeStack extends Stack {
 
     const listener = albListeners(this, alb, props.certificateArn);
     routeTargets(this, listener, services);
+    services.gateway.connections.allowFrom(alb, ec2.Port.tcp(OPS_PORT), 'load balancer health checks');
     scaleProcessor(this, cluster, services.processor, this.storage, workers, sizes.processor.count, props.processorMaxTasks ?? 20);
     newAlarms(this, this.storage, alb, props);
     suppressStackWide(this);
@@ -305,9 +306,14 @@ function albListeners(scope: Construct, alb: elbv2.ApplicationLoadBalancer, cert
 }
 
 /**
- * REST goes to the gateway (health check /readyz), each gRPC service's
- * paths to its target through an HTTP/2 (gRPC) target group whose health
- * check is the standard grpc.health.v1 service.
+ * REST goes to the gateway, each gRPC service's paths to its target through
+ * an HTTP/2 (gRPC) target group. Health checks are liveness, because ECS
+ * replaces a task its load balancer finds unhealthy: the gateway's on the
+ * ops listener's /healthz (its /readyz asks every peer, so a peer's outage
+ * would restart every gateway), the gRPC targets' the standard
+ * grpc.health.v1 service for the whole server ("" stays SERVING until
+ * shutdown; a saturated service, e.g. the processor over its backlog, is
+ * reported under its own name, which the gateway's /readyz reads).
  */
 function routeTargets(scope: Construct, listener: elbv2.ApplicationListener, services: Record<Target, ecs.FargateService>) {
   // Without conditions these targets are the listener's default: every
@@ -316,7 +322,7 @@ function routeTargets(scope: Construct, listener: elbv2.ApplicationListener, ser
     port: HTTP_PORT,
     protocol: elbv2.ApplicationProtocol.HTTP,
     targets: [services.gateway.loadBalancerTarget({ containerName: 'imagepipe', containerPort: HTTP_PORT })],
-    healthCheck: { path: '/readyz', healthyHttpCodes: '200', interval: Duration.seconds(15) },
+    healthCheck: { path: '/healthz', port: String(OPS_PORT), healthyHttpCodes: '200', interval: Duration.seconds(15) },
     deregistrationDelay: Duration.seconds(30),
   });
   let priority = 10;

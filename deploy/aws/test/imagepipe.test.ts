@@ -228,7 +228,7 @@ describe('compute', () => {
   test('the load balancer: HTTPS, REST to the gateway, each gRPC service to its target over HTTP/2', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443, Protocol: 'HTTPS' });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, DefaultActions: [Match.objectLike({ Type: 'redirect' })] });
-    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, HealthCheckPath: '/readyz', Matcher: { HttpCode: '200' } });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, HealthCheckPath: '/healthz', HealthCheckPort: '9100', Matcher: { HttpCode: '200' } });
     const grpc = template.findResources('AWS::ElasticLoadBalancingV2::TargetGroup', {
       Properties: { ProtocolVersion: 'GRPC', Port: 9090, HealthCheckPath: '/grpc.health.v1.Health/Check', Matcher: { GrpcCode: '0' } },
     });
