@@ -18,7 +18,7 @@ export PKG_CONFIG_PATH := $(shell scripts/libvips.sh pc)
 export CGO_CFLAGS := -O2 -g -DIMAGEPIPE_LIBVIPS=$(shell scripts/libvips.sh version)
 endif
 
-.PHONY: all run build deps deps-test tools generate check-generated lint-proto breaking-proto tidy vet check-observability check-helm test servers fixtures clean
+.PHONY: all run build deps deps-test tools generate check-generated lint-proto breaking-proto tidy vet check-observability check-helm check-aws test servers fixtures clean
 
 all: build
 
@@ -88,12 +88,18 @@ check-helm:
 		"$$helm" template imagepipe imagepipe -f "imagepipe/$$values" >/dev/null || exit 1; \
 	done
 
+## check-aws: the CDK app in deploy/aws (npm packages from scripts/deps.sh --test): type check, the
+## Jest tests, and `cdk synth` offline under cdk-nag's AwsSolutions checks (a finding fails it); the
+## template it writes to deploy/aws/cdk.out is what deploy/aws's Go tests compare with `imagepipe init`
+check-aws: deps-test
+	cd deploy/aws && npx tsc -p . && npx jest --ci && npx cdk synth --quiet --no-staging
+
 ## test: install what is missing and run every check and test, the AWS
 ## drivers against MinIO, fauxqs and dynalite started on loopback. The
 ## race detector makes the pure-Go SQLite ~10x slower, so the 10,000-image
 ## batch proof (reads per image event independent of batch size) runs again
 ## without it, at full size.
-test: deps-test lint-proto breaking-proto check-generated tidy vet check-observability check-helm servers
+test: deps-test lint-proto breaking-proto check-generated tidy vet check-observability check-helm check-aws servers
 	eval "$$(scripts/servers.sh env)"; IMAGEPIPE_REQUIRE_AWS=1 $(GOTEST) ./... && \
 	$(GO) test -count=1 -timeout 10m -run '^TestBatchReadsPerEventIndependentOfSize$$' ./services/webhooks/; rc=$$?; \
 	scripts/servers.sh stop; exit $$rc

@@ -19,6 +19,11 @@ tools_pkgs=(libvips-tools curl nginx)
 # repository), where the tests look for them: svix, a Standard Webhooks
 # implementation services/webhooks verifies its deliveries with.
 svix_version=1.99.1
+# --test also installs deploy/aws's npm packages (the AWS CDK, cdk-nag, Jest;
+# package-lock.json pins them) with npm ci into $IMAGEPIPE_CDK_NPM (default
+# ~/.cache/imagepipe/cdk-npm/<hash of the lock>), linked as
+# deploy/aws/node_modules: outside the tree, because go and gofmt would walk
+# into the Go templates the CDK CLI ships.
 fixture_pkgs=(libvips-tools libimage-exiftool-perl python3 python3-skimage lomiri-wallpapers-16.04 libgs-common)
 
 want=("${runtime_pkgs[@]}")
@@ -56,5 +61,22 @@ if [[ "${1:-}" == --test ]]; then
     mkdir -p "$npmdir"
     [[ -f "$npmdir/package.json" ]] || echo '{"private": true, "description": "imagepipe test tools (scripts/deps.sh --test)"}' >"$npmdir/package.json"
     npm install --prefix "$npmdir" --no-audit --no-fund --silent --save-exact "svix@$svix_version" >&2
+  fi
+fi
+
+if [[ "${1:-}" == --test ]]; then
+  cdk="$(cd "$(dirname "${BASH_SOURCE[0]}")/../deploy/aws" && pwd)"
+  lock_hash="$(sha256sum "$cdk/package-lock.json" | cut -c1-16)"
+  cdk_npm="${IMAGEPIPE_CDK_NPM:-${XDG_CACHE_HOME:-$HOME/.cache}/imagepipe/cdk-npm/$lock_hash}"
+  if [[ ! -f "$cdk_npm/.installed" ]]; then
+    echo "deps: npm ci deploy/aws into $cdk_npm" >&2
+    mkdir -p "$cdk_npm"
+    cp "$cdk/package.json" "$cdk/package-lock.json" "$cdk_npm/"
+    npm ci --prefix "$cdk_npm" --no-audit --no-fund --silent >&2
+    touch "$cdk_npm/.installed"
+  fi
+  if [[ "$(readlink "$cdk/node_modules" 2>/dev/null)" != "$cdk_npm/node_modules" ]]; then
+    rm -rf "$cdk/node_modules" # a plain npm install's, in the tree
+    ln -s "$cdk_npm/node_modules" "$cdk/node_modules"
   fi
 fi
