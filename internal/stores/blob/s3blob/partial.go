@@ -209,15 +209,15 @@ func (s *Store) WritePartial(ctx context.Context, key string, offset int64, r io
 
 // partWriter gathers a write's bytes into parts.
 type partWriter struct {
-	s      *Store
-	ctx    context.Context // not cancelled with the write's
-	obj    string
-	p      *partialInfo
-	h      hash
-	buf    []byte
-	hashed int   // buf[:hashed] is in the hash (the old tail)
-	n      int64 // bytes read
-	kept   int64 // bytes read and stored (parts)
+	s       *Store
+	ctx     context.Context // not cancelled with the write's
+	obj     string
+	p       *partialInfo
+	h       hash
+	buf     []byte
+	hashed  int   // buf[:hashed] is in the hash (the old tail)
+	n       int64 // bytes read
+	kept    int64 // bytes read and stored (parts)
 	oldTail string
 	err     error // an S3 failure
 }
