@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/davidbyttow/govips/v2/vips"
 	"github.com/imagepipe/imagepipe/internal/app"
 	"github.com/imagepipe/imagepipe/internal/engine/imaging"
@@ -362,4 +363,256 @@ func cutPatch(t *testing.T, loc, token string, photo []byte, n int) {
 	}
 	time.Sleep(300 * time.Millisecond) // let the gateway pass it on
 	_ = c.Close()
+}
+
+// TestTusServerRestart stops the server in the middle of an upload; a new
+// one on the same stores takes the rest.
+func TestTusServerRestart(t *testing.T) {
+	photo := imagetest.Fixture(t, "coffee.png")
+	for _, store := range tusStores(t) {
+		t.Run(string(store), func(t *testing.T) {
+			cfg := tusConfig(t, store, t.TempDir())
+			first := startTus(t, cfg)
+			loc := first.create(first.Token, len(photo), tusMeta("filename", "coffee.png"))
+			id := loc[strings.LastIndex(loc, "/")+1:]
+			half := len(photo) / 3
+			if r := first.patch(loc, first.Token, 0, photo[:half]); r.StatusCode != http.StatusNoContent {
+				t.Fatalf("PATCH: %d %s", r.StatusCode, body(r))
+			}
+			if !first.Kill() {
+				t.Fatal("the first server did not stop")
+			}
+			second := startTus(t, cfg)
+			loc = second.Base + "/v1/tus/" + id
+			if off := second.offset(loc, second.Token); off != half {
+				t.Fatalf("offset after the restart: %d, want %d", off, half)
+			}
+			r := second.patch(loc, second.Token, half, photo[half:])
+			if r.StatusCode != http.StatusNoContent || r.Header.Get("Imagepipe-Image-Id") != id {
+				t.Fatalf("PATCH after the restart: %d id %q %s", r.StatusCode, r.Header.Get("Imagepipe-Image-Id"), body(r))
+			}
+			waitReady(t, second, id)
+		})
+	}
+}
+
+// TestTusTerminate: DELETE removes an unfinished upload and its bytes; a
+// finished one is an image, which DELETE of the upload does not touch.
+func TestTusTerminate(t *testing.T) {
+	photo := imagetest.Fixture(t, "coffee.png")
+	dir := t.TempDir()
+	s := startTus(t, tusConfig(t, "file", dir))
+	loc := s.create(s.Token, len(photo), tusMeta("filename", "coffee.png"))
+	if r := s.patch(loc, s.Token, 0, photo[:1000]); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH: %d", r.StatusCode)
+	}
+	if len(partialFiles(t, dir)) == 0 {
+		t.Fatal("no partial files while uploading")
+	}
+	if r := s.do(http.MethodDelete, loc, s.Token, nil, nil); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", r.StatusCode, body(r))
+	}
+	if r := s.do(http.MethodHead, loc, s.Token, nil, nil); r.StatusCode != http.StatusNotFound {
+		t.Errorf("HEAD after DELETE: %d, want 404", r.StatusCode)
+	}
+	if left := partialFiles(t, dir); len(left) > 0 {
+		t.Errorf("partial files left: %v", left)
+	}
+
+	done := s.create(s.Token, len(photo), tusMeta("filename", "coffee.png"))
+	if r := s.patch(done, s.Token, 0, photo); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH: %d", r.StatusCode)
+	}
+	r := s.do(http.MethodDelete, done, s.Token, nil, nil)
+	if r.StatusCode != http.StatusConflict || !strings.Contains(body(r), "UPLOAD_COMPLETE") {
+		t.Errorf("DELETE of a finished upload: %d %s, want 409 UPLOAD_COMPLETE", r.StatusCode, body(r))
+	}
+	s.image(done[strings.LastIndex(done, "/")+1:], s.Token)
+}
+
+// TestTusExpiry: an upload left unfinished past the expiry is removed,
+// bytes and all, by the ingest's sweep.
+func TestTusExpiry(t *testing.T) {
+	photo := imagetest.Fixture(t, "coffee.png")
+	for _, store := range tusStores(t) {
+		t.Run(string(store), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := tusConfig(t, store, dir)
+			cfg.Ingest.ResumableExpiry = 2 * time.Second
+			cfg.Ingest.ResumableSweep = 200 * time.Millisecond
+			s := startTus(t, cfg)
+			loc := s.create(s.Token, len(photo), tusMeta("filename", "coffee.png"))
+			if r := s.patch(loc, s.Token, 0, photo[:1000]); r.StatusCode != http.StatusNoContent {
+				t.Fatalf("PATCH: %d", r.StatusCode)
+			} else if exp, err := http.ParseTime(r.Header.Get("Upload-Expires")); err != nil || time.Until(exp) > 3*time.Second {
+				t.Errorf("Upload-Expires %q, want within 2s", r.Header.Get("Upload-Expires"))
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for !s.swept(store, dir) {
+				if time.Now().After(deadline) {
+					t.Fatal("the expired upload's bytes are still there")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if r := s.do(http.MethodHead, loc, s.Token, nil, nil); r.StatusCode != http.StatusNotFound {
+				t.Errorf("HEAD of the expired upload: %d, want 404", r.StatusCode)
+			}
+		})
+	}
+}
+
+// swept reports whether no unfinished upload is left in the originals
+// store: no partial file, or on S3 no multipart upload and no
+// bookkeeping object.
+func (s *tusServer) swept(store tusStore, dir string) bool {
+	s.t.Helper()
+	if store == "file" {
+		return len(partialFiles(s.t, dir)) == 0
+	}
+	client := s3.NewFromConfig(awstest.Config(s.t, "S3"), func(o *s3.Options) { o.UsePathStyle = true })
+	bucket, _, _ := strings.Cut(strings.TrimPrefix(s.Cfg.OriginalsURL, "s3://"), "/")
+	ups, err := client.ListMultipartUploads(s.t.Context(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	objs, err := client.ListObjectsV2(s.t.Context(), &s3.ListObjectsV2Input{Bucket: &bucket})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return len(ups.Uploads) == 0 && len(objs.Contents) == 0
+}
+
+// TestTusTenants: an upload is its tenant's alone, and tus asks for the
+// same credentials as POST /v1/images.
+func TestTusTenants(t *testing.T) {
+	photo := imagetest.Fixture(t, "coffee.png")
+	s := startTus(t, tusConfig(t, "file", t.TempDir()))
+	acme, globex, reader := s.newKey("acme", "upload", "read"), s.newKey("globex", "upload", "read"), s.newKey("acme", "read")
+	loc := s.create(acme, len(photo), tusMeta("filename", "coffee.png"))
+	for _, c := range []struct {
+		method string
+		header map[string]string
+		body   []byte
+	}{
+		{http.MethodHead, nil, nil},
+		{http.MethodPatch, map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, photo},
+		{http.MethodDelete, nil, nil},
+	} {
+		if r := s.do(c.method, loc, globex, c.header, c.body); r.StatusCode != http.StatusNotFound {
+			t.Errorf("%s of another tenant's upload: %d, want 404", c.method, r.StatusCode)
+		}
+	}
+	r := s.do(http.MethodPost, "/v1/tus/", "", map[string]string{"Upload-Length": "10"}, nil)
+	if r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("create without credentials: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	if r := s.do(http.MethodHead, loc, "ipk_not-a-key", nil, nil); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("HEAD with a bad key: %d, want 401", r.StatusCode)
+	}
+	if r := s.do(http.MethodPost, "/v1/tus/", reader, map[string]string{"Upload-Length": "10"}, nil); r.StatusCode != http.StatusForbidden {
+		t.Errorf("create with a read-only key: %d, want 403", r.StatusCode)
+	}
+	// The owner finishes it; the other tenant still sees nothing.
+	if r := s.patch(loc, acme, 0, photo); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("owner's PATCH: %d %s", r.StatusCode, body(r))
+	}
+	if r := s.do(http.MethodHead, loc, globex, nil, nil); r.StatusCode != http.StatusNotFound || r.Header.Get("Imagepipe-Image-Id") != "" {
+		t.Errorf("HEAD of another tenant's finished upload: %d %q", r.StatusCode, r.Header.Get("Imagepipe-Image-Id"))
+	}
+}
+
+// newKey creates an API key for tenant with scopes, as the operator.
+func (s *tusServer) newKey(tenant string, scopes ...string) string {
+	s.t.Helper()
+	b, _ := json.Marshal(map[string]any{"tenant": tenant, "scopes": scopes, "name": s.t.Name()})
+	r := s.do(http.MethodPost, "/v1/admin/keys", s.Token, map[string]string{"Content-Type": "application/json"}, b)
+	var created struct {
+		Secret string `json:"secret"`
+	}
+	if err := json.Unmarshal([]byte(body(r)), &created); err != nil || created.Secret == "" {
+		s.t.Fatalf("create key: %d %s", r.StatusCode, body(r))
+	}
+	return created.Secret
+}
+
+// tusErrorBody is the JSON of a refused tus request.
+type tusErrorBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Details []struct {
+		Reason, Field string
+	} `json:"details"`
+}
+
+func errorOf(t *testing.T, r *http.Response) tusErrorBody {
+	t.Helper()
+	var e tusErrorBody
+	if err := json.Unmarshal([]byte(body(r)), &e); err != nil || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("error body %q (%s): %v", body(r), r.Header.Get("Content-Type"), err)
+	}
+	return e
+}
+
+func TestTusLimits(t *testing.T) {
+	cfg := tusConfig(t, "file", t.TempDir())
+	cfg.Ingest.MaxBytes = 1 << 20
+	env := map[string]string{"IMAGEPIPE_LIMITS_TENANTS": "slow:rps=0.5,burst=2"}
+	if err := cfg.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	s := startTus(t, cfg)
+	r := s.do(http.MethodPost, "/v1/tus/", s.Token, map[string]string{"Upload-Length": strconv.Itoa(1<<20 + 1)}, nil)
+	if r.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("Upload-Length over the limit: %d %s, want 413", r.StatusCode, body(r))
+	}
+	r = s.do(http.MethodPost, "/v1/tus/", s.Token, map[string]string{"Upload-Length": "10", "Upload-Metadata": tusMeta("batch_id", "no spaces allowed")}, nil)
+	if e := errorOf(t, r); r.StatusCode != http.StatusBadRequest || len(e.Details) != 1 || e.Details[0].Field != "batch_id" || e.Code != 400 {
+		t.Errorf("bad batch_id: %d %+v", r.StatusCode, e)
+	}
+	slow := s.newKey("slow", "upload")
+	var last *http.Response
+	for range 3 { // a burst of 2, then refused
+		last = s.do(http.MethodPost, "/v1/tus/", slow, map[string]string{"Upload-Length": "10"}, nil)
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
+		t.Errorf("third request of a tenant allowed 2: %d Retry-After %q", last.StatusCode, last.Header.Get("Retry-After"))
+	}
+}
+
+// TestTusCorrupt: a file that is not an image is refused by the PATCH that
+// completes it, with the reason, and nothing of it is left.
+func TestTusCorrupt(t *testing.T) {
+	photo := imagetest.Fixture(t, "coffee.png")
+	notImage := append([]byte("%PDF-1.7\n"), photo[9:]...) // a photo's bytes behind another format's magic
+	for _, store := range tusStores(t) {
+		t.Run(string(store), func(t *testing.T) {
+			dir := t.TempDir()
+			s := startTus(t, tusConfig(t, store, dir))
+			loc := s.create(s.Token, len(notImage), tusMeta("filename", "fake.png", "filetype", "image/png"))
+			id := loc[strings.LastIndex(loc, "/")+1:]
+			r := s.patch(loc, s.Token, 0, notImage)
+			e := errorOf(t, r)
+			if r.StatusCode != http.StatusUnsupportedMediaType || e.Code != 415 || len(e.Details) != 1 || e.Details[0].Reason != "UNSUPPORTED_FORMAT" ||
+				!strings.Contains(e.Message, "not an image") || r.Header.Get("Imagepipe-Image-Id") != "" {
+				t.Errorf("PATCH of a non-image: %d %+v", r.StatusCode, e)
+			}
+			if g := s.do(http.MethodGet, "/v1/images/"+id, s.Token, nil, nil); g.StatusCode != http.StatusNotFound {
+				t.Errorf("image of the refused upload: %d, want 404", g.StatusCode)
+			}
+			if h := s.do(http.MethodHead, loc, s.Token, nil, nil); h.StatusCode != http.StatusNotFound {
+				t.Errorf("HEAD of the refused upload: %d, want 404", h.StatusCode)
+			}
+			if !s.swept(store, dir) {
+				t.Error("the refused upload left bytes behind")
+			}
+			if store == "file" {
+				_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+					if err == nil && strings.Contains(p, id) {
+						t.Errorf("left behind: %s", p)
+					}
+					return nil
+				})
+			}
+		})
+	}
 }
