@@ -616,3 +616,31 @@ func TestTusCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestTusCORS: with CORS on, a page may send tus's methods and headers
+// and read the headers a tus client needs, the image id included.
+func TestTusCORS(t *testing.T) {
+	const origin = "http://page.example"
+	cfg := tusConfig(t, "file", t.TempDir())
+	cfg.Gateway.CORSOrigins = []string{origin}
+	s := startTus(t, cfg)
+	pre := s.do(http.MethodOptions, "/v1/tus/some-id", "", map[string]string{"Origin": origin,
+		"Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "authorization,content-type,tus-resumable,upload-offset"}, nil)
+	if pre.Header.Get("Access-Control-Allow-Origin") != origin || !strings.Contains(pre.Header.Get("Access-Control-Allow-Methods"), "PATCH") {
+		t.Errorf("preflight of a PATCH: %d %v", pre.StatusCode, pre.Header)
+	}
+	r := s.do(http.MethodPost, "/v1/tus/", s.Token, map[string]string{"Origin": origin, "Upload-Length": "10"}, nil)
+	exposed := strings.ToLower(r.Header.Get("Access-Control-Expose-Headers"))
+	for _, h := range []string{"location", "upload-offset", "upload-expires", "imagepipe-image-id", "tus-resumable"} {
+		if !strings.Contains(exposed, h) {
+			t.Errorf("Access-Control-Expose-Headers %q lacks %s", exposed, h)
+		}
+	}
+	opt := s.do(http.MethodOptions, "/v1/tus/", "", nil, nil)
+	if ext := opt.Header.Get("Tus-Extension"); !strings.Contains(ext, "creation-with-upload") || !strings.Contains(ext, "termination") || !strings.Contains(ext, "expiration") {
+		t.Errorf("OPTIONS: %d Tus-Extension %q", opt.StatusCode, ext)
+	}
+	if opt.Header.Get("Tus-Max-Size") != strconv.FormatInt(cfg.Ingest.MaxBytes, 10) {
+		t.Errorf("Tus-Max-Size %q, want %d", opt.Header.Get("Tus-Max-Size"), cfg.Ingest.MaxBytes)
+	}
+}
