@@ -3,10 +3,12 @@ package fsblob
 import (
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -21,9 +23,11 @@ import (
 // beside objects/ and meta/, so they are never objects: each is a data
 // file "<h>.part" and a JSON record "<h>.json", h the hex SHA-256 of the
 // key. A write appends to the data file under an flock(2) of it (a second
-// writer fails at once); CompletePartial hashes the file, reading it once
-// (the page cache usually still holds it), writes the object's metadata
-// and renames the file into objects/, as Put commits its temporary file.
+// writer fails at once), hashing and writing as Put does, and keeps the
+// SHA-256 state in the record; CompletePartial takes the hash from there
+// (or, if a write died before saving it, reads the file once), writes the
+// object's metadata and renames the file into objects/, as Put commits
+// its temporary file.
 const partialsDir = "partials"
 
 var _ blob.PartialStore = (*Store)(nil)
@@ -38,6 +42,11 @@ type partialRecord struct {
 	CacheControl string    `json:"cache_control,omitempty"`
 	Complete     bool      `json:"complete,omitempty"`
 	ETag         string    `json:"etag,omitempty"`
+	// Hash is the marshalled SHA-256 state of the file's first HashAt
+	// bytes, kept by each write; a write that died before saving it
+	// leaves it behind the file, and completing then hashes the file.
+	Hash   []byte `json:"hash,omitempty"`
+	HashAt int64  `json:"hash_at,omitempty"`
 }
 
 func (s *Store) partialPaths(key string) (data, rec string) {
@@ -160,21 +169,54 @@ func (s *Store) WritePartial(ctx context.Context, key string, offset int64, r io
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("fsblob: write partial %q: %w", key, err)
 	}
+	_, recPath := s.partialPaths(key)
+	rec, err := readPartialRecord(recPath)
+	if err != nil {
+		return 0, fmt.Errorf("fsblob: write partial %q: %w", key, err)
+	}
+	h, hashed := rec.hashAt(offset)
 	// Never past the declared size: one byte more is an error.
 	lr := &io.LimitedReader{R: blob.ContextReader(ctx, r), N: p.Size - offset + 1}
-	n, err := io.Copy(f, lr)
+	n, err := copyHashingAt(f, offset, lr, h)
 	if n > p.Size-offset {
-		n = p.Size - offset
+		n, hashed = p.Size-offset, false
 		_ = f.Truncate(p.Size)
 		err = fmt.Errorf("fsblob: write partial %q: more than the declared %d bytes", key, p.Size)
 	}
 	if serr := f.Sync(); serr != nil && err == nil {
 		err = serr
 	}
+	if hashed && n > 0 {
+		// Best effort: without it, completing hashes the file.
+		if rec.Hash, hashed = marshalHash(h); hashed {
+			rec.HashAt = offset + n
+			_ = writeJSON(recPath, rec)
+		}
+	}
 	if err != nil {
 		return n, fmt.Errorf("fsblob: write partial %q: %w", key, err)
 	}
 	return n, nil
+}
+
+// hashAt returns the SHA-256 state of the file's first offset bytes and
+// true, or a fresh hash and false when the record holds no such state.
+func (r *partialRecord) hashAt(offset int64) (hash.Hash, bool) {
+	h := sha256.New()
+	if offset == 0 {
+		return h, true
+	}
+	u, ok := h.(encoding.BinaryUnmarshaler)
+	return h, ok && r.HashAt == offset && u.UnmarshalBinary(r.Hash) == nil
+}
+
+func marshalHash(h hash.Hash) ([]byte, bool) {
+	m, ok := h.(encoding.BinaryMarshaler)
+	if !ok {
+		return nil, false
+	}
+	b, err := m.MarshalBinary()
+	return b, err == nil
 }
 
 // CompletePartial implements blob.PartialStore.
@@ -198,8 +240,11 @@ func (s *Store) CompletePartial(ctx context.Context, key string) (blob.Attrs, er
 	if err != nil {
 		return blob.Attrs{}, fmt.Errorf("fsblob: complete partial %q: %w", key, err)
 	}
-	h := sha256.New()
-	_, err = io.Copy(h, blob.ContextReader(ctx, f))
+	h, kept := rec.hashAt(rec.Size)
+	if !kept { // a write died before saving the state: hash the file
+		h = sha256.New()
+		_, err = io.Copy(h, blob.ContextReader(ctx, f))
+	}
 	fi, serr := f.Stat()
 	_ = f.Close()
 	if err = errors.Join(err, serr); err != nil {
