@@ -47,7 +47,7 @@ func tusStores(t *testing.T) []tusStore {
 }
 
 // tusConfig is a server config on dir with originals in store.
-func tusConfig(t *testing.T, store tusStore, dir string) app.Config {
+func tusConfig(t testing.TB, store tusStore, dir string) app.Config {
 	t.Helper()
 	cfg := apptest.Config(dir)
 	cfg.LogLevel = "warn"
