@@ -644,3 +644,58 @@ func TestTusCORS(t *testing.T) {
 		t.Errorf("Tus-Max-Size %q, want %d", opt.Header.Get("Tus-Max-Size"), cfg.Ingest.MaxBytes)
 	}
 }
+
+// TestTusUploadsInFlight: a PATCH counts as an upload in flight of its
+// tenant: while one is sending, a tenant allowed one is refused a second
+// (429), and served again once the first ended.
+func TestTusUploadsInFlight(t *testing.T) {
+	photo := big(t)
+	cfg := tusConfig(t, "file", t.TempDir())
+	env := map[string]string{"IMAGEPIPE_LIMITS_TENANTS": "single:uploads=1"}
+	if err := cfg.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	s := startTus(t, cfg)
+	key := s.newKey("single", "upload", "read")
+	first := s.create(key, len(photo), tusMeta("filename", "a.png"))
+	second := s.create(key, len(photo), tusMeta("filename", "b.png"))
+	// The first PATCH sends 3 MiB of its body (more than a chunk, which
+	// the gateway passes on) and holds the connection open.
+	u, _ := url.Parse(first)
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PATCH %s HTTP/1.1\r\nHost: %s\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\n"+
+		"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n", u.Path, u.Host, key, len(photo))
+	if _, err := c.Write(photo[:3<<20]); err != nil {
+		t.Fatal(err)
+	}
+	// Until the first PATCH reaches ingest, others get through: each try
+	// takes a fresh upload.
+	deadline := time.Now().Add(10 * time.Second)
+	for try := second; ; try = s.create(key, len(photo), tusMeta("filename", "c.png")) {
+		r := s.patch(try, key, 0, photo[:100])
+		if r.StatusCode == http.StatusTooManyRequests {
+			if r.Header.Get("Retry-After") == "" && !strings.Contains(body(r), "uploads in flight") {
+				t.Errorf("429 without its reason: %v %s", r.Header, body(r))
+			}
+			break
+		}
+		if r.StatusCode != http.StatusNoContent || time.Now().After(deadline) {
+			t.Fatalf("PATCH while another is in flight: %d %s, want 429", r.StatusCode, body(r))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := c.Write(photo[3<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("first PATCH: %v %v", resp, err)
+	}
+	if r := s.patch(second, key, s.offset(second, key), photo[100:]); r.StatusCode != http.StatusNoContent && r.StatusCode != http.StatusConflict {
+		t.Errorf("PATCH after the first ended: %d %s", r.StatusCode, body(r))
+	}
+}
