@@ -40,28 +40,35 @@ type filled struct {
 // their SHA-256. A read error (io.EOF aside) or a write error ends it
 // with that error.
 func copyHashing(dst io.Writer, src io.Reader) (int64, []byte, error) {
+	h := sha256.New()
+	n, err := copyHashingAt(dst, 0, src, h)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, h.Sum(nil), nil
+}
+
+// copyHashingAt is copyHashing into h, for a dst whose writes start at
+// offset base (a partial object's file, appended to).
+func copyHashingAt(dst io.Writer, base int64, src io.Reader, h hash.Hash) (int64, error) {
 	free := make(chan *[]byte, putBufs)
 	for range putBufs {
 		free <- putBufPool.Get().(*[]byte)
 	}
 	full := make(chan filled, putBufs)
-	w := &bufWriter{dst: dst, free: free, done: make(chan struct{})}
+	w := &bufWriter{dst: dst, base: base, free: free, done: make(chan struct{})}
 	go w.run(full)
 
-	h := sha256.New()
 	size, rerr := readHashing(src, h, free, full, &w.failed)
 	close(full)
 	<-w.done
 	for range putBufs {
 		putBufPool.Put(<-free)
 	}
-	switch {
-	case w.err != nil:
-		return size, nil, w.err
-	case rerr != nil:
-		return size, nil, rerr
+	if w.err != nil {
+		return size, w.err
 	}
-	return size, h.Sum(nil), nil
+	return size, rerr
 }
 
 // readHashing fills free buffers from src, hashes them and hands them to
@@ -107,6 +114,7 @@ func fill(src io.Reader, buf []byte) (int, error) {
 // its first error it only gives them back.
 type bufWriter struct {
 	dst    io.Writer
+	base   int64 // dst's offset of the first byte written
 	free   chan<- *[]byte
 	failed atomic.Bool
 	err    error // read after done
@@ -125,7 +133,7 @@ func (w *bufWriter) run(full <-chan filled) {
 			}
 			written += int64(b.n)
 			if f != nil && written-flushed >= writebackEvery {
-				startWriteback(f, flushed, written-flushed)
+				startWriteback(f, w.base+flushed, written-flushed)
 				flushed = written
 			}
 		}
