@@ -19,6 +19,8 @@ tools_pkgs=(libvips-tools curl nginx)
 # repository), where the tests look for them: svix, a Standard Webhooks
 # implementation services/webhooks verifies its deliveries with.
 svix_version=1.99.1
+# chromium: the browser tests (integration/browser) drive it with chromedp.
+browser_pkgs=(chromium)
 fixture_pkgs=(libvips-tools libimage-exiftool-perl python3 python3-skimage lomiri-wallpapers-16.04 libgs-common)
 
 want=("${runtime_pkgs[@]}")
@@ -27,6 +29,11 @@ case "${1:-}" in
     want+=("${tools_pkgs[@]}")
     # node and npm for the npm test tools below; they may come from
     # elsewhere than Debian: only the commands matter.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then want+=(nodejs npm); fi
+    want+=("${browser_pkgs[@]}")
+    ;;
+  --web)
+    # node and npm build the web page (make web); Node 20 or later.
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then want+=(nodejs npm); fi
     ;;
   --fixtures) want+=("${fixture_pkgs[@]}") ;;
@@ -56,5 +63,16 @@ if [[ "${1:-}" == --test ]]; then
     mkdir -p "$npmdir"
     [[ -f "$npmdir/package.json" ]] || echo '{"private": true, "description": "imagepipe test tools (scripts/deps.sh --test)"}' >"$npmdir/package.json"
     npm install --prefix "$npmdir" --no-audit --no-fund --silent --save-exact "svix@$svix_version" >&2
+  fi
+fi
+
+# --test and --web: web/node_modules as web/package-lock.json pins it (npm
+# ci), again only when the lock file changed since the last install.
+if [[ "${1:-}" == --test || "${1:-}" == --web ]]; then
+  web="$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)"
+  if ! cmp -s "$web/package-lock.json" "$web/node_modules/.imagepipe-lock.json"; then
+    echo "deps: npm ci in web/" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --silent >&2)
+    cp "$web/package-lock.json" "$web/node_modules/.imagepipe-lock.json"
   fi
 fi
