@@ -20,7 +20,7 @@ export async function loadPresets() {
 export function uploadView(main) {
   const presetSel = h("select", { id: "preset", name: "preset", "aria-describedby": "preset-desc" });
   const desc = h("p", { id: "preset-desc", className: "hint" });
-  const input = h("input", { type: "file", id: "files", multiple: true, accept: "image/*", className: "visually-hidden", tabIndex: -1 });
+  const input = h("input", { type: "file", id: "files", multiple: true, accept: "image/*", className: "visually-hidden", tabIndex: -1, "aria-label": "Image files" });
   const choose = h("button", { type: "button", id: "choose", onclick: () => input.click() }, "Choose files");
   const drop = h("div", { id: "drop", className: "drop", role: "group", "aria-label": "Drop images here" },
     h("p", {}, "Drop images here, or ", choose), input);
