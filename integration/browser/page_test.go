@@ -326,7 +326,7 @@ func deleteImage(t *testing.T, b *Browser, s *apptest.Server, ready []tile) {
 	if !contains(galleryIDs(b), victim.ImageID) {
 		t.Fatalf("gallery lacks %s", victim.ImageID)
 	}
-	b.run(chromedp.Click(chromedp.CSS(`#gallery li[data-image-id="`+victim.ImageID+`"] a`)))
+	b.run(chromedp.Click(chromedp.CSS(`#gallery li[data-image-id="` + victim.ImageID + `"] a`)))
 	b.waitFor("the image page", `!!document.getElementById("delete") && !!document.getElementById("variants")`, 20*time.Second)
 	if got := eval[string](b, `document.getElementById("snippet").value`); !strings.Contains(got, "srcset=") || !strings.Contains(got, "/a/"+victim.ImageID+"/") {
 		t.Errorf("srcset snippet %q", got)
