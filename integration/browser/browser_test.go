@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,9 +228,15 @@ type proxy struct {
 	l       net.Listener
 	backend string
 
+	paused atomic.Bool // new connections are closed at once
+
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 }
+
+// pause makes the proxy close every new connection at once (on), or
+// forward them again (off): the server is unreachable meanwhile.
+func (p *proxy) pause(on bool) { p.paused.Store(on) }
 
 func newProxy(t *testing.T, backend string) *proxy {
 	t.Helper()
@@ -259,6 +266,10 @@ func (p *proxy) serve() {
 }
 
 func (p *proxy) forward(c net.Conn) {
+	if p.paused.Load() {
+		c.Close()
+		return
+	}
 	s, err := net.DialTimeout("tcp", p.backend, 2*time.Second)
 	if err != nil {
 		c.Close()
