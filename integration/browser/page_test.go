@@ -195,7 +195,7 @@ func loads(t *testing.T, b *Browser, s *apptest.Server) {
 }
 
 func threePhotos(t *testing.T, b *Browser, s *apptest.Server) []tile {
-	names := []string{"dandelion.jpg", "coffee.png", "adobergb.jpg"}
+	names := []string{"dandelion.jpg", "coffee.png", "chelsea-alpha.png"}
 	var paths []string
 	for _, n := range names {
 		paths = append(paths, imagetest.FixturePath(t, n))

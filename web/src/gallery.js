@@ -26,7 +26,8 @@ export function galleryView(main, params) {
     more.disabled = true;
     try {
       const resp = await api("GET", "/v1/images" + query({ state, page_size: pageSize, page_token: token }));
-      for (const img of resp.images || []) list.append(galleryTile(img));
+      // A deleted image may be listed as its tombstone: not shown.
+      for (const img of resp.images || []) if (img.state !== "IMAGE_STATE_DELETED") list.append(galleryTile(img));
       token = resp.next_page_token || "";
       more.hidden = !token;
       empty.hidden = list.children.length > 0;

@@ -1,8 +1,8 @@
 // An image's page: its variants (size, format, URL), a ready-to-paste
 // <img srcset> snippet, signed links for a private image, reprocessing
 // with another preset, and delete.
-import { api } from "./api.js";
-import { h, notice, confirmAction, formatBytes, formatName, stateName, errorText, preview, tileImage } from "./ui.js";
+import { api, watch } from "./api.js";
+import { h, notice, confirmAction, formatBytes, formatName, stateName, isTerminal, errorText, preview, tileImage } from "./ui.js";
 import { loadPresets } from "./upload.js";
 
 export async function imageView(main, id) {
@@ -15,6 +15,27 @@ export async function imageView(main, id) {
     return;
   }
   render(main, img);
+  if (!isTerminal(img.state)) follow(main, img);
+}
+
+// follow re-renders the page as the image changes, until it is READY or
+// FAILED or the person leaves the page.
+async function follow(main, img) {
+  const stop = new AbortController();
+  const leave = () => stop.abort();
+  window.addEventListener("hashchange", leave, { once: true });
+  try {
+    await watch(`/v1/images/${encodeURIComponent(img.id)}:watch`, (_name, next) => {
+      if (next && next.id === img.id && next.state !== img.state) {
+        img = next;
+        render(main, img);
+      }
+    }, stop.signal);
+  } catch {
+    // the page shows the last state it had; a reload reads it again
+  } finally {
+    window.removeEventListener("hashchange", leave);
+  }
 }
 
 function render(main, img) {
