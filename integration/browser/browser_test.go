@@ -56,6 +56,7 @@ type Browser struct {
 	mu       sync.Mutex
 	requests []string
 	problems []string
+	allowed  []string         // problems containing one of these are expected
 	statuses map[string]int64 // URL → last HTTP status
 }
 
@@ -97,7 +98,7 @@ func (b *Browser) record(ev any) {
 	case *network.EventResponseReceived:
 		b.statuses[e.Response.URL] = e.Response.Status
 	case *log.EventEntryAdded:
-		if e.Entry.Level == log.EntryLevelError {
+		if e.Entry.Level == log.EntryLevelError && !b.isAllowed(e.Entry.Text) {
 			b.problems = append(b.problems, fmt.Sprintf("log (%s): %s %s", e.Entry.Source, e.Entry.Text, e.Entry.URL))
 		}
 	default:
@@ -130,6 +131,23 @@ func (b *Browser) recordRuntime(ev any) {
 		}
 		b.problems = append(b.problems, fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber, msg))
 	}
+}
+
+// allow expects problems whose text contains s (an error answer the test
+// provokes, which the browser logs).
+func (b *Browser) allow(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.allowed = append(b.allowed, s)
+}
+
+func (b *Browser) isAllowed(text string) bool {
+	for _, a := range b.allowed {
+		if strings.Contains(text, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Requests are the URLs the page asked for so far.

@@ -249,6 +249,15 @@ func corrupt(t *testing.T, b *Browser) {
 	if sum := eval[string](b, `document.querySelector("#batches section.batch .summary").textContent`); !strings.Contains(sum, "1 failed") {
 		t.Errorf("batch summary %q, want 1 failed", sum)
 	}
+
+	// Not an image at all: refused when the upload completes (415), and
+	// the tile says why.
+	b.allow("status of 415")
+	drop(b, writeFile(t, "notes.txt", []byte(strings.Repeat("not an image\n", 100))))
+	b.waitFor("the text file to be refused", newestBatch+`.length === 1 && `+newestBatch+`[0].dataset.state === "failed"`, 30*time.Second)
+	if got := tiles(b)[0]; !strings.Contains(strings.ToLower(got.Reason), "format") {
+		t.Errorf("refused file's reason %q, want the server's message about its format", got.Reason)
+	}
 }
 
 // galleryIDs opens the gallery and returns the ids it lists once loaded.
