@@ -22,4 +22,7 @@ func (a *App) limitInterceptors() (grpc.UnaryServerInterceptor, grpc.StreamServe
 	return unary, stream, nil
 }
 
-func isUpload(fullMethod string) bool { return fullMethod == pb.IngestService_Upload_FullMethodName }
+// isUpload: an Upload stream, or a resumable upload's write (a tus PATCH).
+func isUpload(fullMethod string) bool {
+	return fullMethod == pb.IngestService_Upload_FullMethodName || fullMethod == pb.IngestService_WriteResumableUpload_FullMethodName
+}

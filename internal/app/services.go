@@ -104,6 +104,7 @@ func (a *App) initIngest(context.Context) error {
 		return err
 	}
 	a.register(&pb.IngestService_ServiceDesc, svc)
+	a.addRunner(runner{name: "resumable-sweep", run: svc.SweepResumable})
 	return nil
 }
 

@@ -196,6 +196,7 @@ type Gateway struct {
 	urls      URLVerifier
 	log       *slog.Logger
 	marshaler *runtime.JSONPb
+	tus       http.Handler // resumable uploads (tus.go)
 }
 
 // authOffWarning is what /healthz and the log say when nobody is
@@ -213,6 +214,10 @@ func New(ctx context.Context, cfg Config, deps Deps, log *slog.Logger) (http.Han
 		return nil, err
 	}
 	if err := g.registerRoutes(mux); err != nil {
+		return nil, err
+	}
+	var err error
+	if g.tus, err = g.newTus(deps.Metrics); err != nil {
 		return nil, err
 	}
 	if deps.Metrics != nil {
@@ -319,7 +324,7 @@ func (g *Gateway) middleware(mux http.Handler) http.Handler {
 	// Outermost first: CORS answers preflights (and labels every answer,
 	// errors included), 401s get their challenge, and refused content
 	// types stop before any gRPC call.
-	h := withChallenge(requireContentType(g.withSSE(mux)))
+	h := withChallenge(withTus(g.tus, requireContentType(g.withSSE(mux))))
 	if len(g.cfg.CORSOrigins) > 0 {
 		h = newCORS(g.cfg.CORSOrigins).Handler(h)
 	}

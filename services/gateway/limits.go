@@ -62,7 +62,8 @@ const (
 
 func kindOf(r *http.Request) routeKind {
 	switch {
-	case r.Method == http.MethodPost && r.URL.Path == "/v1/images":
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/images",
+		(r.Method == http.MethodPatch || r.Method == http.MethodPost) && strings.HasPrefix(r.URL.Path, tusPath): // tus.go
 		return routeUpload
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, "/a/"):
 		return routeStream

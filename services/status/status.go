@@ -104,24 +104,23 @@ func (s *Service) GetImage(ctx context.Context, req *pb.GetImageRequest) (*pb.Ge
 	return &pb.GetImageResponse{Image: rec.Image}, nil
 }
 
-// ListImages implements pb.StatusServiceServer.
-// A DELETED image is listed as its tombstone (state DELETED), as GetBatch
-// counts it.
+// ListImages implements pb.StatusServiceServer: the tenant's images
+// newest first, of one batch and/or in one state (records.ListQuery). A
+// DELETED image is listed, as its tombstone, only when asked for by its
+// state. A page token continues only the request it came from: another
+// tenant's, batch's or state's is INVALID_ARGUMENT naming page_token.
 func (s *Service) ListImages(ctx context.Context, req *pb.ListImagesRequest) (*pb.ListImagesResponse, error) {
 	tenant, err := batchTenant(ctx, req.GetTenant())
 	if err != nil {
 		return nil, err
 	}
-	if req.GetBatchId() == "" {
-		return nil, apperr.InvalidField("batch_id", "required")
+	q, err := listQuery(tenant, req)
+	if err != nil {
+		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size < 0 || size > 1000 {
-		return nil, apperr.InvalidField("page_size", "must be 0..1000, got %d", size)
-	}
-	page, err := s.Records.ListByBatch(ctx, tenant, req.GetBatchId(), size, req.GetPageToken())
+	page, err := s.Records.ListImages(ctx, q)
 	if errors.Is(err, records.ErrInvalidToken) {
-		return nil, apperr.InvalidField("page_token", "not a token from a previous response")
+		return nil, apperr.InvalidField("page_token", "not a token from a previous response to this request")
 	}
 	if err != nil {
 		return nil, apperr.Unavailable(err)
@@ -132,6 +131,26 @@ func (s *Service) ListImages(ctx context.Context, req *pb.ListImagesRequest) (*p
 	}
 	return resp, nil
 }
+
+// listQuery validates a ListImages request of tenant's.
+func listQuery(tenant string, req *pb.ListImagesRequest) (records.ListQuery, error) {
+	size := int(req.GetPageSize())
+	if size < 0 || size > records.MaxPageSize {
+		return records.ListQuery{}, apperr.InvalidField("page_size", "must be 0..%d, got %d", records.MaxPageSize, size)
+	}
+	st := req.GetState()
+	if _, known := pb.ImageState_name[int32(st)]; !known {
+		return records.ListQuery{}, apperr.InvalidField("state", "unknown image state %d", int32(st))
+	}
+	if len(req.GetBatchId()) > maxBatchID {
+		return records.ListQuery{}, apperr.InvalidField("batch_id", "longer than %d bytes", maxBatchID)
+	}
+	return records.ListQuery{Tenant: tenant, BatchID: req.GetBatchId(), State: st, PageSize: size, PageToken: req.GetPageToken()}, nil
+}
+
+// maxBatchID bounds a listed batch id; ingest accepts 64 bytes at most, so
+// a longer one lists nothing anyway.
+const maxBatchID = 256
 
 // GetBatch implements pb.StatusServiceServer: the summary is the batch's
 // counter (one read, whatever its size), the image lines the first

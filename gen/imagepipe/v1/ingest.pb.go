@@ -23,6 +23,547 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ResumableUpload is the state of a resumable upload.
+type ResumableUpload struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upload's id, which is also its image's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The whole file's size in bytes.
+	Size int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// How many bytes the server holds.
+	Offset int64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// When an unfinished upload is removed.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The metadata given at creation.
+	Metadata *UploadMetadata `protobuf:"bytes,5,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// Once the upload is complete: its image.
+	Image         *Image `protobuf:"bytes,6,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumableUpload) Reset() {
+	*x = ResumableUpload{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumableUpload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumableUpload) ProtoMessage() {}
+
+func (x *ResumableUpload) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumableUpload.ProtoReflect.Descriptor instead.
+func (*ResumableUpload) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ResumableUpload) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ResumableUpload) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ResumableUpload) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ResumableUpload) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *ResumableUpload) GetMetadata() *UploadMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *ResumableUpload) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+type CreateResumableUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As for Upload, except wait and idempotency_key (the upload's id is
+	// its idempotency: finishing it again returns the same image).
+	Metadata *UploadMetadata `protobuf:"bytes,1,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// The whole file's size in bytes.
+	Size          int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateResumableUploadRequest) Reset() {
+	*x = CreateResumableUploadRequest{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateResumableUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateResumableUploadRequest) ProtoMessage() {}
+
+func (x *CreateResumableUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateResumableUploadRequest.ProtoReflect.Descriptor instead.
+func (*CreateResumableUploadRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateResumableUploadRequest) GetMetadata() *UploadMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *CreateResumableUploadRequest) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type CreateResumableUploadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Upload        *ResumableUpload       `protobuf:"bytes,1,opt,name=upload,proto3" json:"upload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateResumableUploadResponse) Reset() {
+	*x = CreateResumableUploadResponse{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateResumableUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateResumableUploadResponse) ProtoMessage() {}
+
+func (x *CreateResumableUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateResumableUploadResponse.ProtoReflect.Descriptor instead.
+func (*CreateResumableUploadResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateResumableUploadResponse) GetUpload() *ResumableUpload {
+	if x != nil {
+		return x.Upload
+	}
+	return nil
+}
+
+type GetResumableUploadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResumableUploadRequest) Reset() {
+	*x = GetResumableUploadRequest{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResumableUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResumableUploadRequest) ProtoMessage() {}
+
+func (x *GetResumableUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResumableUploadRequest.ProtoReflect.Descriptor instead.
+func (*GetResumableUploadRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetResumableUploadRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetResumableUploadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Upload        *ResumableUpload       `protobuf:"bytes,1,opt,name=upload,proto3" json:"upload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResumableUploadResponse) Reset() {
+	*x = GetResumableUploadResponse{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResumableUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResumableUploadResponse) ProtoMessage() {}
+
+func (x *GetResumableUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResumableUploadResponse.ProtoReflect.Descriptor instead.
+func (*GetResumableUploadResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetResumableUploadResponse) GetUpload() *ResumableUpload {
+	if x != nil {
+		return x.Upload
+	}
+	return nil
+}
+
+type WriteResumableUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*WriteResumableUploadRequest_Start
+	//	*WriteResumableUploadRequest_Chunk
+	Payload       isWriteResumableUploadRequest_Payload `protobuf_oneof:"payload"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteResumableUploadRequest) Reset() {
+	*x = WriteResumableUploadRequest{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteResumableUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteResumableUploadRequest) ProtoMessage() {}
+
+func (x *WriteResumableUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteResumableUploadRequest.ProtoReflect.Descriptor instead.
+func (*WriteResumableUploadRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WriteResumableUploadRequest) GetPayload() isWriteResumableUploadRequest_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *WriteResumableUploadRequest) GetStart() *WriteResumableUploadStart {
+	if x != nil {
+		if x, ok := x.Payload.(*WriteResumableUploadRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *WriteResumableUploadRequest) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Payload.(*WriteResumableUploadRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isWriteResumableUploadRequest_Payload interface {
+	isWriteResumableUploadRequest_Payload()
+}
+
+type WriteResumableUploadRequest_Start struct {
+	// First message only.
+	Start *WriteResumableUploadStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type WriteResumableUploadRequest_Chunk struct {
+	// Every later message.
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*WriteResumableUploadRequest_Start) isWriteResumableUploadRequest_Payload() {}
+
+func (*WriteResumableUploadRequest_Chunk) isWriteResumableUploadRequest_Payload() {}
+
+// WriteResumableUploadStart names the upload a write goes to.
+type WriteResumableUploadStart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Where the chunks go: must be the upload's offset.
+	Offset        int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteResumableUploadStart) Reset() {
+	*x = WriteResumableUploadStart{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteResumableUploadStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteResumableUploadStart) ProtoMessage() {}
+
+func (x *WriteResumableUploadStart) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteResumableUploadStart.ProtoReflect.Descriptor instead.
+func (*WriteResumableUploadStart) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WriteResumableUploadStart) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WriteResumableUploadStart) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+type WriteResumableUploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upload after the write; with its image when the write completed it.
+	Upload        *ResumableUpload `protobuf:"bytes,1,opt,name=upload,proto3" json:"upload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteResumableUploadResponse) Reset() {
+	*x = WriteResumableUploadResponse{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteResumableUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteResumableUploadResponse) ProtoMessage() {}
+
+func (x *WriteResumableUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteResumableUploadResponse.ProtoReflect.Descriptor instead.
+func (*WriteResumableUploadResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WriteResumableUploadResponse) GetUpload() *ResumableUpload {
+	if x != nil {
+		return x.Upload
+	}
+	return nil
+}
+
+type TerminateResumableUploadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TerminateResumableUploadRequest) Reset() {
+	*x = TerminateResumableUploadRequest{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TerminateResumableUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TerminateResumableUploadRequest) ProtoMessage() {}
+
+func (x *TerminateResumableUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TerminateResumableUploadRequest.ProtoReflect.Descriptor instead.
+func (*TerminateResumableUploadRequest) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TerminateResumableUploadRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type TerminateResumableUploadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TerminateResumableUploadResponse) Reset() {
+	*x = TerminateResumableUploadResponse{}
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TerminateResumableUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TerminateResumableUploadResponse) ProtoMessage() {}
+
+func (x *TerminateResumableUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TerminateResumableUploadResponse.ProtoReflect.Descriptor instead.
+func (*TerminateResumableUploadResponse) Descriptor() ([]byte, []int) {
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{9}
+}
+
 type CreateUploadURLRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Client-side file name, kept for reference (at most 255 bytes).
@@ -51,7 +592,7 @@ type CreateUploadURLRequest struct {
 
 func (x *CreateUploadURLRequest) Reset() {
 	*x = CreateUploadURLRequest{}
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[0]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -63,7 +604,7 @@ func (x *CreateUploadURLRequest) String() string {
 func (*CreateUploadURLRequest) ProtoMessage() {}
 
 func (x *CreateUploadURLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[0]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -76,7 +617,7 @@ func (x *CreateUploadURLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadURLRequest.ProtoReflect.Descriptor instead.
 func (*CreateUploadURLRequest) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{0}
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateUploadURLRequest) GetFileName() string {
@@ -168,7 +709,7 @@ type CreateUploadURLResponse struct {
 
 func (x *CreateUploadURLResponse) Reset() {
 	*x = CreateUploadURLResponse{}
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[1]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +721,7 @@ func (x *CreateUploadURLResponse) String() string {
 func (*CreateUploadURLResponse) ProtoMessage() {}
 
 func (x *CreateUploadURLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[1]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +734,7 @@ func (x *CreateUploadURLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadURLResponse.ProtoReflect.Descriptor instead.
 func (*CreateUploadURLResponse) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{1}
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateUploadURLResponse) GetImage() *Image {
@@ -251,7 +792,7 @@ type UploadRequest struct {
 
 func (x *UploadRequest) Reset() {
 	*x = UploadRequest{}
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[2]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +804,7 @@ func (x *UploadRequest) String() string {
 func (*UploadRequest) ProtoMessage() {}
 
 func (x *UploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[2]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +817,7 @@ func (x *UploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
 func (*UploadRequest) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{2}
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UploadRequest) GetPayload() isUploadRequest_Payload {
@@ -357,7 +898,7 @@ type UploadMetadata struct {
 
 func (x *UploadMetadata) Reset() {
 	*x = UploadMetadata{}
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[3]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +910,7 @@ func (x *UploadMetadata) String() string {
 func (*UploadMetadata) ProtoMessage() {}
 
 func (x *UploadMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[3]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +923,7 @@ func (x *UploadMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadMetadata.ProtoReflect.Descriptor instead.
 func (*UploadMetadata) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{3}
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UploadMetadata) GetFileName() string {
@@ -464,7 +1005,7 @@ type UploadResponse struct {
 
 func (x *UploadResponse) Reset() {
 	*x = UploadResponse{}
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[4]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +1017,7 @@ func (x *UploadResponse) String() string {
 func (*UploadResponse) ProtoMessage() {}
 
 func (x *UploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagepipe_v1_ingest_proto_msgTypes[4]
+	mi := &file_imagepipe_v1_ingest_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +1030,7 @@ func (x *UploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
 func (*UploadResponse) Descriptor() ([]byte, []int) {
-	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{4}
+	return file_imagepipe_v1_ingest_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UploadResponse) GetImage() *Image {
@@ -503,7 +1044,36 @@ var File_imagepipe_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x19imagepipe/v1/ingest.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"\x9c\x03\n" +
+	"\x19imagepipe/v1/ingest.proto\x12\fimagepipe.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imagepipe/v1/image.proto\x1a\x17imagepipe/v1/spec.proto\"\xef\x01\n" +
+	"\x0fResumableUpload\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x128\n" +
+	"\bmetadata\x18\x05 \x01(\v2\x1c.imagepipe.v1.UploadMetadataR\bmetadata\x12)\n" +
+	"\x05image\x18\x06 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"l\n" +
+	"\x1cCreateResumableUploadRequest\x128\n" +
+	"\bmetadata\x18\x01 \x01(\v2\x1c.imagepipe.v1.UploadMetadataR\bmetadata\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"V\n" +
+	"\x1dCreateResumableUploadResponse\x125\n" +
+	"\x06upload\x18\x01 \x01(\v2\x1d.imagepipe.v1.ResumableUploadR\x06upload\"+\n" +
+	"\x19GetResumableUploadRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"S\n" +
+	"\x1aGetResumableUploadResponse\x125\n" +
+	"\x06upload\x18\x01 \x01(\v2\x1d.imagepipe.v1.ResumableUploadR\x06upload\"\x81\x01\n" +
+	"\x1bWriteResumableUploadRequest\x12?\n" +
+	"\x05start\x18\x01 \x01(\v2'.imagepipe.v1.WriteResumableUploadStartH\x00R\x05start\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
+	"\apayload\"C\n" +
+	"\x19WriteResumableUploadStart\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\"U\n" +
+	"\x1cWriteResumableUploadResponse\x125\n" +
+	"\x06upload\x18\x01 \x01(\v2\x1d.imagepipe.v1.ResumableUploadR\x06upload\"1\n" +
+	"\x1fTerminateResumableUploadRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\"\n" +
+	" TerminateResumableUploadResponse\"\x9c\x03\n" +
 	"\x16CreateUploadURLRequest\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x16\n" +
@@ -556,10 +1126,14 @@ const file_imagepipe_v1_ingest_proto_rawDesc = "" +
 	" \x01(\x0e2\x18.imagepipe.v1.VisibilityR\n" +
 	"visibility\";\n" +
 	"\x0eUploadResponse\x12)\n" +
-	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image2\xb6\x01\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image2\xfd\x04\n" +
 	"\rIngestService\x12E\n" +
 	"\x06Upload\x12\x1b.imagepipe.v1.UploadRequest\x1a\x1c.imagepipe.v1.UploadResponse(\x01\x12^\n" +
-	"\x0fCreateUploadURL\x12$.imagepipe.v1.CreateUploadURLRequest\x1a%.imagepipe.v1.CreateUploadURLResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
+	"\x0fCreateUploadURL\x12$.imagepipe.v1.CreateUploadURLRequest\x1a%.imagepipe.v1.CreateUploadURLResponse\x12p\n" +
+	"\x15CreateResumableUpload\x12*.imagepipe.v1.CreateResumableUploadRequest\x1a+.imagepipe.v1.CreateResumableUploadResponse\x12g\n" +
+	"\x12GetResumableUpload\x12'.imagepipe.v1.GetResumableUploadRequest\x1a(.imagepipe.v1.GetResumableUploadResponse\x12o\n" +
+	"\x14WriteResumableUpload\x12).imagepipe.v1.WriteResumableUploadRequest\x1a*.imagepipe.v1.WriteResumableUploadResponse(\x01\x12y\n" +
+	"\x18TerminateResumableUpload\x12-.imagepipe.v1.TerminateResumableUploadRequest\x1a..imagepipe.v1.TerminateResumableUploadResponseB=Z;github.com/imagepipe/imagepipe/gen/imagepipe/v1;imagepipev1b\x06proto3"
 
 var (
 	file_imagepipe_v1_ingest_proto_rawDescOnce sync.Once
@@ -573,43 +1147,69 @@ func file_imagepipe_v1_ingest_proto_rawDescGZIP() []byte {
 	return file_imagepipe_v1_ingest_proto_rawDescData
 }
 
-var file_imagepipe_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_imagepipe_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_imagepipe_v1_ingest_proto_goTypes = []any{
-	(*CreateUploadURLRequest)(nil),  // 0: imagepipe.v1.CreateUploadURLRequest
-	(*CreateUploadURLResponse)(nil), // 1: imagepipe.v1.CreateUploadURLResponse
-	(*UploadRequest)(nil),           // 2: imagepipe.v1.UploadRequest
-	(*UploadMetadata)(nil),          // 3: imagepipe.v1.UploadMetadata
-	(*UploadResponse)(nil),          // 4: imagepipe.v1.UploadResponse
-	nil,                             // 5: imagepipe.v1.CreateUploadURLResponse.HeadersEntry
-	nil,                             // 6: imagepipe.v1.CreateUploadURLResponse.FormFieldsEntry
-	(*ProcessingSpec)(nil),          // 7: imagepipe.v1.ProcessingSpec
-	(*durationpb.Duration)(nil),     // 8: google.protobuf.Duration
-	(Visibility)(0),                 // 9: imagepipe.v1.Visibility
-	(*Image)(nil),                   // 10: imagepipe.v1.Image
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*ResumableUpload)(nil),                  // 0: imagepipe.v1.ResumableUpload
+	(*CreateResumableUploadRequest)(nil),     // 1: imagepipe.v1.CreateResumableUploadRequest
+	(*CreateResumableUploadResponse)(nil),    // 2: imagepipe.v1.CreateResumableUploadResponse
+	(*GetResumableUploadRequest)(nil),        // 3: imagepipe.v1.GetResumableUploadRequest
+	(*GetResumableUploadResponse)(nil),       // 4: imagepipe.v1.GetResumableUploadResponse
+	(*WriteResumableUploadRequest)(nil),      // 5: imagepipe.v1.WriteResumableUploadRequest
+	(*WriteResumableUploadStart)(nil),        // 6: imagepipe.v1.WriteResumableUploadStart
+	(*WriteResumableUploadResponse)(nil),     // 7: imagepipe.v1.WriteResumableUploadResponse
+	(*TerminateResumableUploadRequest)(nil),  // 8: imagepipe.v1.TerminateResumableUploadRequest
+	(*TerminateResumableUploadResponse)(nil), // 9: imagepipe.v1.TerminateResumableUploadResponse
+	(*CreateUploadURLRequest)(nil),           // 10: imagepipe.v1.CreateUploadURLRequest
+	(*CreateUploadURLResponse)(nil),          // 11: imagepipe.v1.CreateUploadURLResponse
+	(*UploadRequest)(nil),                    // 12: imagepipe.v1.UploadRequest
+	(*UploadMetadata)(nil),                   // 13: imagepipe.v1.UploadMetadata
+	(*UploadResponse)(nil),                   // 14: imagepipe.v1.UploadResponse
+	nil,                                      // 15: imagepipe.v1.CreateUploadURLResponse.HeadersEntry
+	nil,                                      // 16: imagepipe.v1.CreateUploadURLResponse.FormFieldsEntry
+	(*timestamppb.Timestamp)(nil),            // 17: google.protobuf.Timestamp
+	(*Image)(nil),                            // 18: imagepipe.v1.Image
+	(*ProcessingSpec)(nil),                   // 19: imagepipe.v1.ProcessingSpec
+	(*durationpb.Duration)(nil),              // 20: google.protobuf.Duration
+	(Visibility)(0),                          // 21: imagepipe.v1.Visibility
 }
 var file_imagepipe_v1_ingest_proto_depIdxs = []int32{
-	7,  // 0: imagepipe.v1.CreateUploadURLRequest.spec:type_name -> imagepipe.v1.ProcessingSpec
-	8,  // 1: imagepipe.v1.CreateUploadURLRequest.expires_in:type_name -> google.protobuf.Duration
-	9,  // 2: imagepipe.v1.CreateUploadURLRequest.visibility:type_name -> imagepipe.v1.Visibility
-	10, // 3: imagepipe.v1.CreateUploadURLResponse.image:type_name -> imagepipe.v1.Image
-	5,  // 4: imagepipe.v1.CreateUploadURLResponse.headers:type_name -> imagepipe.v1.CreateUploadURLResponse.HeadersEntry
-	11, // 5: imagepipe.v1.CreateUploadURLResponse.expire_time:type_name -> google.protobuf.Timestamp
-	6,  // 6: imagepipe.v1.CreateUploadURLResponse.form_fields:type_name -> imagepipe.v1.CreateUploadURLResponse.FormFieldsEntry
-	3,  // 7: imagepipe.v1.UploadRequest.metadata:type_name -> imagepipe.v1.UploadMetadata
-	7,  // 8: imagepipe.v1.UploadMetadata.spec:type_name -> imagepipe.v1.ProcessingSpec
-	8,  // 9: imagepipe.v1.UploadMetadata.wait:type_name -> google.protobuf.Duration
-	9,  // 10: imagepipe.v1.UploadMetadata.visibility:type_name -> imagepipe.v1.Visibility
-	10, // 11: imagepipe.v1.UploadResponse.image:type_name -> imagepipe.v1.Image
-	2,  // 12: imagepipe.v1.IngestService.Upload:input_type -> imagepipe.v1.UploadRequest
-	0,  // 13: imagepipe.v1.IngestService.CreateUploadURL:input_type -> imagepipe.v1.CreateUploadURLRequest
-	4,  // 14: imagepipe.v1.IngestService.Upload:output_type -> imagepipe.v1.UploadResponse
-	1,  // 15: imagepipe.v1.IngestService.CreateUploadURL:output_type -> imagepipe.v1.CreateUploadURLResponse
-	14, // [14:16] is the sub-list for method output_type
-	12, // [12:14] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	17, // 0: imagepipe.v1.ResumableUpload.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 1: imagepipe.v1.ResumableUpload.metadata:type_name -> imagepipe.v1.UploadMetadata
+	18, // 2: imagepipe.v1.ResumableUpload.image:type_name -> imagepipe.v1.Image
+	13, // 3: imagepipe.v1.CreateResumableUploadRequest.metadata:type_name -> imagepipe.v1.UploadMetadata
+	0,  // 4: imagepipe.v1.CreateResumableUploadResponse.upload:type_name -> imagepipe.v1.ResumableUpload
+	0,  // 5: imagepipe.v1.GetResumableUploadResponse.upload:type_name -> imagepipe.v1.ResumableUpload
+	6,  // 6: imagepipe.v1.WriteResumableUploadRequest.start:type_name -> imagepipe.v1.WriteResumableUploadStart
+	0,  // 7: imagepipe.v1.WriteResumableUploadResponse.upload:type_name -> imagepipe.v1.ResumableUpload
+	19, // 8: imagepipe.v1.CreateUploadURLRequest.spec:type_name -> imagepipe.v1.ProcessingSpec
+	20, // 9: imagepipe.v1.CreateUploadURLRequest.expires_in:type_name -> google.protobuf.Duration
+	21, // 10: imagepipe.v1.CreateUploadURLRequest.visibility:type_name -> imagepipe.v1.Visibility
+	18, // 11: imagepipe.v1.CreateUploadURLResponse.image:type_name -> imagepipe.v1.Image
+	15, // 12: imagepipe.v1.CreateUploadURLResponse.headers:type_name -> imagepipe.v1.CreateUploadURLResponse.HeadersEntry
+	17, // 13: imagepipe.v1.CreateUploadURLResponse.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 14: imagepipe.v1.CreateUploadURLResponse.form_fields:type_name -> imagepipe.v1.CreateUploadURLResponse.FormFieldsEntry
+	13, // 15: imagepipe.v1.UploadRequest.metadata:type_name -> imagepipe.v1.UploadMetadata
+	19, // 16: imagepipe.v1.UploadMetadata.spec:type_name -> imagepipe.v1.ProcessingSpec
+	20, // 17: imagepipe.v1.UploadMetadata.wait:type_name -> google.protobuf.Duration
+	21, // 18: imagepipe.v1.UploadMetadata.visibility:type_name -> imagepipe.v1.Visibility
+	18, // 19: imagepipe.v1.UploadResponse.image:type_name -> imagepipe.v1.Image
+	12, // 20: imagepipe.v1.IngestService.Upload:input_type -> imagepipe.v1.UploadRequest
+	10, // 21: imagepipe.v1.IngestService.CreateUploadURL:input_type -> imagepipe.v1.CreateUploadURLRequest
+	1,  // 22: imagepipe.v1.IngestService.CreateResumableUpload:input_type -> imagepipe.v1.CreateResumableUploadRequest
+	3,  // 23: imagepipe.v1.IngestService.GetResumableUpload:input_type -> imagepipe.v1.GetResumableUploadRequest
+	5,  // 24: imagepipe.v1.IngestService.WriteResumableUpload:input_type -> imagepipe.v1.WriteResumableUploadRequest
+	8,  // 25: imagepipe.v1.IngestService.TerminateResumableUpload:input_type -> imagepipe.v1.TerminateResumableUploadRequest
+	14, // 26: imagepipe.v1.IngestService.Upload:output_type -> imagepipe.v1.UploadResponse
+	11, // 27: imagepipe.v1.IngestService.CreateUploadURL:output_type -> imagepipe.v1.CreateUploadURLResponse
+	2,  // 28: imagepipe.v1.IngestService.CreateResumableUpload:output_type -> imagepipe.v1.CreateResumableUploadResponse
+	4,  // 29: imagepipe.v1.IngestService.GetResumableUpload:output_type -> imagepipe.v1.GetResumableUploadResponse
+	7,  // 30: imagepipe.v1.IngestService.WriteResumableUpload:output_type -> imagepipe.v1.WriteResumableUploadResponse
+	9,  // 31: imagepipe.v1.IngestService.TerminateResumableUpload:output_type -> imagepipe.v1.TerminateResumableUploadResponse
+	26, // [26:32] is the sub-list for method output_type
+	20, // [20:26] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_ingest_proto_init() }
@@ -619,7 +1219,11 @@ func file_imagepipe_v1_ingest_proto_init() {
 	}
 	file_imagepipe_v1_image_proto_init()
 	file_imagepipe_v1_spec_proto_init()
-	file_imagepipe_v1_ingest_proto_msgTypes[2].OneofWrappers = []any{
+	file_imagepipe_v1_ingest_proto_msgTypes[5].OneofWrappers = []any{
+		(*WriteResumableUploadRequest_Start)(nil),
+		(*WriteResumableUploadRequest_Chunk)(nil),
+	}
+	file_imagepipe_v1_ingest_proto_msgTypes[12].OneofWrappers = []any{
 		(*UploadRequest_Metadata)(nil),
 		(*UploadRequest_Chunk)(nil),
 	}
@@ -629,7 +1233,7 @@ func file_imagepipe_v1_ingest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagepipe_v1_ingest_proto_rawDesc), len(file_imagepipe_v1_ingest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

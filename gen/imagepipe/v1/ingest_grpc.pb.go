@@ -19,8 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IngestService_Upload_FullMethodName          = "/imagepipe.v1.IngestService/Upload"
-	IngestService_CreateUploadURL_FullMethodName = "/imagepipe.v1.IngestService/CreateUploadURL"
+	IngestService_Upload_FullMethodName                   = "/imagepipe.v1.IngestService/Upload"
+	IngestService_CreateUploadURL_FullMethodName          = "/imagepipe.v1.IngestService/CreateUploadURL"
+	IngestService_CreateResumableUpload_FullMethodName    = "/imagepipe.v1.IngestService/CreateResumableUpload"
+	IngestService_GetResumableUpload_FullMethodName       = "/imagepipe.v1.IngestService/GetResumableUpload"
+	IngestService_WriteResumableUpload_FullMethodName     = "/imagepipe.v1.IngestService/WriteResumableUpload"
+	IngestService_TerminateResumableUpload_FullMethodName = "/imagepipe.v1.IngestService/TerminateResumableUpload"
 )
 
 // IngestServiceClient is the client API for IngestService service.
@@ -43,6 +47,23 @@ type IngestServiceClient interface {
 	// once (a later one to the same key changes nothing). Needs an S3
 	// originals store.
 	CreateUploadURL(ctx context.Context, in *CreateUploadURLRequest, opts ...grpc.CallOption) (*CreateUploadURLResponse, error)
+	// CreateResumableUpload starts an upload of size bytes (1..the upload
+	// limit: RESOURCE_EXHAUSTED above it).
+	CreateResumableUpload(ctx context.Context, in *CreateResumableUploadRequest, opts ...grpc.CallOption) (*CreateResumableUploadResponse, error)
+	// GetResumableUpload returns an upload's offset; a complete one carries
+	// its image.
+	GetResumableUpload(ctx context.Context, in *GetResumableUploadRequest, opts ...grpc.CallOption) (*GetResumableUploadResponse, error)
+	// WriteResumableUpload appends bytes at the upload's offset. The first
+	// message names the upload and the offset the client believes (a wrong
+	// one: FAILED_PRECONDITION), every later one carries a chunk (up to
+	// 4 MiB). What arrived is kept even if the stream breaks. The write that
+	// completes the upload finishes it: the image is checked and recorded as
+	// Upload does it, and returned; a file that is not an accepted image is
+	// refused as Upload refuses it, and removed.
+	WriteResumableUpload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteResumableUploadRequest, WriteResumableUploadResponse], error)
+	// TerminateResumableUpload removes an unfinished upload and its bytes. A
+	// finished upload is an image: delete that instead (FAILED_PRECONDITION).
+	TerminateResumableUpload(ctx context.Context, in *TerminateResumableUploadRequest, opts ...grpc.CallOption) (*TerminateResumableUploadResponse, error)
 }
 
 type ingestServiceClient struct {
@@ -76,6 +97,49 @@ func (c *ingestServiceClient) CreateUploadURL(ctx context.Context, in *CreateUpl
 	return out, nil
 }
 
+func (c *ingestServiceClient) CreateResumableUpload(ctx context.Context, in *CreateResumableUploadRequest, opts ...grpc.CallOption) (*CreateResumableUploadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateResumableUploadResponse)
+	err := c.cc.Invoke(ctx, IngestService_CreateResumableUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestServiceClient) GetResumableUpload(ctx context.Context, in *GetResumableUploadRequest, opts ...grpc.CallOption) (*GetResumableUploadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetResumableUploadResponse)
+	err := c.cc.Invoke(ctx, IngestService_GetResumableUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestServiceClient) WriteResumableUpload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteResumableUploadRequest, WriteResumableUploadResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &IngestService_ServiceDesc.Streams[1], IngestService_WriteResumableUpload_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WriteResumableUploadRequest, WriteResumableUploadResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IngestService_WriteResumableUploadClient = grpc.ClientStreamingClient[WriteResumableUploadRequest, WriteResumableUploadResponse]
+
+func (c *ingestServiceClient) TerminateResumableUpload(ctx context.Context, in *TerminateResumableUploadRequest, opts ...grpc.CallOption) (*TerminateResumableUploadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TerminateResumableUploadResponse)
+	err := c.cc.Invoke(ctx, IngestService_TerminateResumableUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IngestServiceServer is the server API for IngestService service.
 // All implementations must embed UnimplementedIngestServiceServer
 // for forward compatibility.
@@ -96,6 +160,23 @@ type IngestServiceServer interface {
 	// once (a later one to the same key changes nothing). Needs an S3
 	// originals store.
 	CreateUploadURL(context.Context, *CreateUploadURLRequest) (*CreateUploadURLResponse, error)
+	// CreateResumableUpload starts an upload of size bytes (1..the upload
+	// limit: RESOURCE_EXHAUSTED above it).
+	CreateResumableUpload(context.Context, *CreateResumableUploadRequest) (*CreateResumableUploadResponse, error)
+	// GetResumableUpload returns an upload's offset; a complete one carries
+	// its image.
+	GetResumableUpload(context.Context, *GetResumableUploadRequest) (*GetResumableUploadResponse, error)
+	// WriteResumableUpload appends bytes at the upload's offset. The first
+	// message names the upload and the offset the client believes (a wrong
+	// one: FAILED_PRECONDITION), every later one carries a chunk (up to
+	// 4 MiB). What arrived is kept even if the stream breaks. The write that
+	// completes the upload finishes it: the image is checked and recorded as
+	// Upload does it, and returned; a file that is not an accepted image is
+	// refused as Upload refuses it, and removed.
+	WriteResumableUpload(grpc.ClientStreamingServer[WriteResumableUploadRequest, WriteResumableUploadResponse]) error
+	// TerminateResumableUpload removes an unfinished upload and its bytes. A
+	// finished upload is an image: delete that instead (FAILED_PRECONDITION).
+	TerminateResumableUpload(context.Context, *TerminateResumableUploadRequest) (*TerminateResumableUploadResponse, error)
 	mustEmbedUnimplementedIngestServiceServer()
 }
 
@@ -111,6 +192,18 @@ func (UnimplementedIngestServiceServer) Upload(grpc.ClientStreamingServer[Upload
 }
 func (UnimplementedIngestServiceServer) CreateUploadURL(context.Context, *CreateUploadURLRequest) (*CreateUploadURLResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateUploadURL not implemented")
+}
+func (UnimplementedIngestServiceServer) CreateResumableUpload(context.Context, *CreateResumableUploadRequest) (*CreateResumableUploadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateResumableUpload not implemented")
+}
+func (UnimplementedIngestServiceServer) GetResumableUpload(context.Context, *GetResumableUploadRequest) (*GetResumableUploadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetResumableUpload not implemented")
+}
+func (UnimplementedIngestServiceServer) WriteResumableUpload(grpc.ClientStreamingServer[WriteResumableUploadRequest, WriteResumableUploadResponse]) error {
+	return status.Error(codes.Unimplemented, "method WriteResumableUpload not implemented")
+}
+func (UnimplementedIngestServiceServer) TerminateResumableUpload(context.Context, *TerminateResumableUploadRequest) (*TerminateResumableUploadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TerminateResumableUpload not implemented")
 }
 func (UnimplementedIngestServiceServer) mustEmbedUnimplementedIngestServiceServer() {}
 func (UnimplementedIngestServiceServer) testEmbeddedByValue()                       {}
@@ -158,6 +251,67 @@ func _IngestService_CreateUploadURL_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IngestService_CreateResumableUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateResumableUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).CreateResumableUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestService_CreateResumableUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).CreateResumableUpload(ctx, req.(*CreateResumableUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestService_GetResumableUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetResumableUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).GetResumableUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestService_GetResumableUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).GetResumableUpload(ctx, req.(*GetResumableUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestService_WriteResumableUpload_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(IngestServiceServer).WriteResumableUpload(&grpc.GenericServerStream[WriteResumableUploadRequest, WriteResumableUploadResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IngestService_WriteResumableUploadServer = grpc.ClientStreamingServer[WriteResumableUploadRequest, WriteResumableUploadResponse]
+
+func _IngestService_TerminateResumableUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TerminateResumableUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).TerminateResumableUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestService_TerminateResumableUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).TerminateResumableUpload(ctx, req.(*TerminateResumableUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IngestService_ServiceDesc is the grpc.ServiceDesc for IngestService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -169,11 +323,28 @@ var IngestService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "CreateUploadURL",
 			Handler:    _IngestService_CreateUploadURL_Handler,
 		},
+		{
+			MethodName: "CreateResumableUpload",
+			Handler:    _IngestService_CreateResumableUpload_Handler,
+		},
+		{
+			MethodName: "GetResumableUpload",
+			Handler:    _IngestService_GetResumableUpload_Handler,
+		},
+		{
+			MethodName: "TerminateResumableUpload",
+			Handler:    _IngestService_TerminateResumableUpload_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Upload",
 			Handler:       _IngestService_Upload_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "WriteResumableUpload",
+			Handler:       _IngestService_WriteResumableUpload_Handler,
 			ClientStreams: true,
 		},
 	},

@@ -173,15 +173,19 @@ func (x *GetImageResponse) GetImage() *Image {
 
 type ListImagesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required.
+	// Only the images of this batch; empty for every image.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// 1..1000; 0 means 100.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Opaque token from a previous response.
+	// Opaque token from a previous response to the same request (the same
+	// tenant, batch and state; the page size may change).
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// The tenant whose batch this is: empty for the caller's own; only an
+	// The tenant whose images these are: empty for the caller's own; only an
 	// admin of tenant "default" (the operator) may name another.
-	Tenant        string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Tenant string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Only the images in this state; unspecified lists every state but
+	// DELETED (deleted images are listed only when asked for by this state).
+	State         ImageState `protobuf:"varint,5,opt,name=state,proto3,enum=imagepipe.v1.ImageState" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -244,10 +248,20 @@ func (x *ListImagesRequest) GetTenant() string {
 	return ""
 }
 
+func (x *ListImagesRequest) GetState() ImageState {
+	if x != nil {
+		return x.State
+	}
+	return ImageState_IMAGE_STATE_UNSPECIFIED
+}
+
 type ListImagesResponse struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Images []*Image               `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
-	// Empty on the last page.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first. A call examines at most 1024 images: when a state leaves
+	// many out, a page may hold fewer than page_size, even none, and still
+	// have a next_page_token.
+	Images []*Image `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	// Empty on the last page, and only there.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -978,13 +992,14 @@ const file_imagepipe_v1_status_proto_rawDesc = "" +
 	"\x0fGetImageRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"=\n" +
 	"\x10GetImageResponse\x12)\n" +
-	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"\x82\x01\n" +
+	"\x05image\x18\x01 \x01(\v2\x13.imagepipe.v1.ImageR\x05image\"\xb2\x01\n" +
 	"\x11ListImagesRequest\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x16\n" +
-	"\x06tenant\x18\x04 \x01(\tR\x06tenant\"i\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12.\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x18.imagepipe.v1.ImageStateR\x05state\"i\n" +
 	"\x12ListImagesResponse\x12+\n" +
 	"\x06images\x18\x01 \x03(\v2\x13.imagepipe.v1.ImageR\x06images\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n" +
@@ -1095,39 +1110,40 @@ var file_imagepipe_v1_status_proto_goTypes = []any{
 }
 var file_imagepipe_v1_status_proto_depIdxs = []int32{
 	18, // 0: imagepipe.v1.GetImageResponse.image:type_name -> imagepipe.v1.Image
-	18, // 1: imagepipe.v1.ListImagesResponse.images:type_name -> imagepipe.v1.Image
-	19, // 2: imagepipe.v1.BatchImage.state:type_name -> imagepipe.v1.ImageState
-	20, // 3: imagepipe.v1.BatchImage.error:type_name -> imagepipe.v1.ImageError
-	0,  // 4: imagepipe.v1.Batch.state:type_name -> imagepipe.v1.BatchState
-	17, // 5: imagepipe.v1.Batch.counts:type_name -> imagepipe.v1.Batch.CountsEntry
-	6,  // 6: imagepipe.v1.Batch.images:type_name -> imagepipe.v1.BatchImage
-	7,  // 7: imagepipe.v1.GetBatchResponse.batch:type_name -> imagepipe.v1.Batch
-	18, // 8: imagepipe.v1.WatchImageResponse.image:type_name -> imagepipe.v1.Image
-	7,  // 9: imagepipe.v1.WatchBatchResponse.batch:type_name -> imagepipe.v1.Batch
-	18, // 10: imagepipe.v1.WatchBatchResponse.image:type_name -> imagepipe.v1.Image
-	18, // 11: imagepipe.v1.LookupImageResponse.image:type_name -> imagepipe.v1.Image
-	21, // 12: imagepipe.v1.SignURLRequest.expires_in:type_name -> google.protobuf.Duration
-	22, // 13: imagepipe.v1.SignURLResponse.variants:type_name -> imagepipe.v1.VariantInfo
-	23, // 14: imagepipe.v1.SignURLResponse.expire_time:type_name -> google.protobuf.Timestamp
-	1,  // 15: imagepipe.v1.StatusService.GetImage:input_type -> imagepipe.v1.GetImageRequest
-	3,  // 16: imagepipe.v1.StatusService.ListImages:input_type -> imagepipe.v1.ListImagesRequest
-	5,  // 17: imagepipe.v1.StatusService.GetBatch:input_type -> imagepipe.v1.GetBatchRequest
-	9,  // 18: imagepipe.v1.StatusService.WatchImage:input_type -> imagepipe.v1.WatchImageRequest
-	11, // 19: imagepipe.v1.StatusService.WatchBatch:input_type -> imagepipe.v1.WatchBatchRequest
-	13, // 20: imagepipe.v1.StatusService.LookupImage:input_type -> imagepipe.v1.LookupImageRequest
-	15, // 21: imagepipe.v1.StatusService.SignURL:input_type -> imagepipe.v1.SignURLRequest
-	2,  // 22: imagepipe.v1.StatusService.GetImage:output_type -> imagepipe.v1.GetImageResponse
-	4,  // 23: imagepipe.v1.StatusService.ListImages:output_type -> imagepipe.v1.ListImagesResponse
-	8,  // 24: imagepipe.v1.StatusService.GetBatch:output_type -> imagepipe.v1.GetBatchResponse
-	10, // 25: imagepipe.v1.StatusService.WatchImage:output_type -> imagepipe.v1.WatchImageResponse
-	12, // 26: imagepipe.v1.StatusService.WatchBatch:output_type -> imagepipe.v1.WatchBatchResponse
-	14, // 27: imagepipe.v1.StatusService.LookupImage:output_type -> imagepipe.v1.LookupImageResponse
-	16, // 28: imagepipe.v1.StatusService.SignURL:output_type -> imagepipe.v1.SignURLResponse
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	19, // 1: imagepipe.v1.ListImagesRequest.state:type_name -> imagepipe.v1.ImageState
+	18, // 2: imagepipe.v1.ListImagesResponse.images:type_name -> imagepipe.v1.Image
+	19, // 3: imagepipe.v1.BatchImage.state:type_name -> imagepipe.v1.ImageState
+	20, // 4: imagepipe.v1.BatchImage.error:type_name -> imagepipe.v1.ImageError
+	0,  // 5: imagepipe.v1.Batch.state:type_name -> imagepipe.v1.BatchState
+	17, // 6: imagepipe.v1.Batch.counts:type_name -> imagepipe.v1.Batch.CountsEntry
+	6,  // 7: imagepipe.v1.Batch.images:type_name -> imagepipe.v1.BatchImage
+	7,  // 8: imagepipe.v1.GetBatchResponse.batch:type_name -> imagepipe.v1.Batch
+	18, // 9: imagepipe.v1.WatchImageResponse.image:type_name -> imagepipe.v1.Image
+	7,  // 10: imagepipe.v1.WatchBatchResponse.batch:type_name -> imagepipe.v1.Batch
+	18, // 11: imagepipe.v1.WatchBatchResponse.image:type_name -> imagepipe.v1.Image
+	18, // 12: imagepipe.v1.LookupImageResponse.image:type_name -> imagepipe.v1.Image
+	21, // 13: imagepipe.v1.SignURLRequest.expires_in:type_name -> google.protobuf.Duration
+	22, // 14: imagepipe.v1.SignURLResponse.variants:type_name -> imagepipe.v1.VariantInfo
+	23, // 15: imagepipe.v1.SignURLResponse.expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 16: imagepipe.v1.StatusService.GetImage:input_type -> imagepipe.v1.GetImageRequest
+	3,  // 17: imagepipe.v1.StatusService.ListImages:input_type -> imagepipe.v1.ListImagesRequest
+	5,  // 18: imagepipe.v1.StatusService.GetBatch:input_type -> imagepipe.v1.GetBatchRequest
+	9,  // 19: imagepipe.v1.StatusService.WatchImage:input_type -> imagepipe.v1.WatchImageRequest
+	11, // 20: imagepipe.v1.StatusService.WatchBatch:input_type -> imagepipe.v1.WatchBatchRequest
+	13, // 21: imagepipe.v1.StatusService.LookupImage:input_type -> imagepipe.v1.LookupImageRequest
+	15, // 22: imagepipe.v1.StatusService.SignURL:input_type -> imagepipe.v1.SignURLRequest
+	2,  // 23: imagepipe.v1.StatusService.GetImage:output_type -> imagepipe.v1.GetImageResponse
+	4,  // 24: imagepipe.v1.StatusService.ListImages:output_type -> imagepipe.v1.ListImagesResponse
+	8,  // 25: imagepipe.v1.StatusService.GetBatch:output_type -> imagepipe.v1.GetBatchResponse
+	10, // 26: imagepipe.v1.StatusService.WatchImage:output_type -> imagepipe.v1.WatchImageResponse
+	12, // 27: imagepipe.v1.StatusService.WatchBatch:output_type -> imagepipe.v1.WatchBatchResponse
+	14, // 28: imagepipe.v1.StatusService.LookupImage:output_type -> imagepipe.v1.LookupImageResponse
+	16, // 29: imagepipe.v1.StatusService.SignURL:output_type -> imagepipe.v1.SignURLResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_imagepipe_v1_status_proto_init() }

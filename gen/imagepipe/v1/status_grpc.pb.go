@@ -35,7 +35,8 @@ const (
 // StatusService answers where images and batches are.
 type StatusServiceClient interface {
 	GetImage(ctx context.Context, in *GetImageRequest, opts ...grpc.CallOption) (*GetImageResponse, error)
-	// Lists the images of a batch, oldest first, a page at a time.
+	// Lists the caller's tenant's images, newest first, a page at a time:
+	// all of them, or those of one batch and/or in one state.
 	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
 	GetBatch(ctx context.Context, in *GetBatchRequest, opts ...grpc.CallOption) (*GetBatchResponse, error)
 	// Streams the image's current record, then every change, and ends after a
@@ -155,7 +156,8 @@ func (c *statusServiceClient) SignURL(ctx context.Context, in *SignURLRequest, o
 // StatusService answers where images and batches are.
 type StatusServiceServer interface {
 	GetImage(context.Context, *GetImageRequest) (*GetImageResponse, error)
-	// Lists the images of a batch, oldest first, a page at a time.
+	// Lists the caller's tenant's images, newest first, a page at a time:
+	// all of them, or those of one batch and/or in one state.
 	ListImages(context.Context, *ListImagesRequest) (*ListImagesResponse, error)
 	GetBatch(context.Context, *GetBatchRequest) (*GetBatchResponse, error)
 	// Streams the image's current record, then every change, and ends after a

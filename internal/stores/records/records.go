@@ -91,6 +91,14 @@ type Store interface {
 	// ListByBatch lists tenant's batch's images in id order (ids are
 	// time-ordered), pageSize at a time.
 	ListByBatch(ctx context.Context, tenant, batchID string, pageSize int, pageToken string) (Page, error)
+	// ListImages lists q.Tenant's images newest first (ids are
+	// time-ordered), of q.BatchID and in q.State when set (see ListQuery),
+	// q.Size() at most a page. A call examines at most MaxListExamined
+	// records: a filter that leaves many out makes a short page, even an
+	// empty one, with a NextPageToken to continue; the listing ends only
+	// when NextPageToken is "". A token of another tenant or query is
+	// ErrInvalidToken.
+	ListImages(ctx context.Context, q ListQuery) (Page, error)
 	// GetBatch returns tenant's batch's counter (see BatchCounter), which
 	// Create and Update keep with every write of one of the batch's images,
 	// atomically with it; ErrNotFound when no image of the batch was ever

@@ -17,6 +17,7 @@ const (
 	attrVersion   = "version"
 	attrState     = "state"
 	attrBatch     = "batch_id"
+	attrTenant    = "tenant"
 	attrRecord    = "record"
 	attrCreated   = "created"
 	attrToken     = dynamoutil.AttrToken
@@ -26,6 +27,8 @@ const (
 
 	// IndexByBatch is the name of the global secondary index on batch_id.
 	IndexByBatch = "by_batch"
+	// IndexByTenant is the name of the global secondary index on tenant.
+	IndexByTenant = "by_tenant"
 
 	imagePrefix = "img#"
 	keyPrefix   = "key#"
@@ -70,6 +73,7 @@ func (s *Store) imageItem(img *pb.Image, token string) (map[string]types.Attribu
 		attrVersion: dynamoutil.N(1),
 		attrState:   dynamoutil.N(int64(img.GetState())),
 		attrRecord:  &types.AttributeValueMemberB{Value: data},
+		attrTenant:  dynamoutil.S(records.Tenant(img)),
 	}
 	if b := records.Scoped(img.GetTenant(), img.GetBatchId()); b != "" {
 		item[attrBatch] = dynamoutil.S(b)

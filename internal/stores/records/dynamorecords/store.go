@@ -104,15 +104,16 @@ func (s *Store) getItem(ctx context.Context, pk string) (map[string]types.Attrib
 // imageUpdate is the update of image id to img at version+1, conditioned
 // on it being at version: as the UpdateItem of an image without batch, or
 // an action of a counted transaction. batch_id, created and expires_at are
-// left as created.
+// left as created; tenant is set if the item, written before tenant
+// listings, lacks it.
 func (s *Store) imageUpdate(img *pb.Image, version int64, data []byte, token string) *types.Update {
 	return &types.Update{
 		TableName:           &s.table,
 		Key:                 keyOf(imageKey(img.GetId())),
-		UpdateExpression:    aws.String("SET #v = :next, #st = :state, #rec = :rec, #tok = :tok"),
+		UpdateExpression:    aws.String("SET #v = :next, #st = :state, #rec = :rec, #tok = :tok, #tn = if_not_exists(#tn, :tn)"),
 		ConditionExpression: aws.String("#v = :expected"),
 		ExpressionAttributeNames: map[string]string{
-			"#v": attrVersion, "#st": attrState, "#rec": attrRecord, "#tok": attrToken,
+			"#v": attrVersion, "#st": attrState, "#rec": attrRecord, "#tok": attrToken, "#tn": attrTenant,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":next":     dynamoutil.N(version + 1),
@@ -120,6 +121,7 @@ func (s *Store) imageUpdate(img *pb.Image, version int64, data []byte, token str
 			":state":    dynamoutil.N(int64(img.GetState())),
 			":rec":      &types.AttributeValueMemberB{Value: data},
 			":tok":      dynamoutil.S(token),
+			":tn":       dynamoutil.S(records.Tenant(img)),
 		},
 	}
 }

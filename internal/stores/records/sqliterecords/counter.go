@@ -70,8 +70,9 @@ func countWrite(ctx context.Context, tx *sql.Tx, batch string, prev, img *pb.Ima
 }
 
 // migrate creates the schema, or brings a file made before batch counters
-// up to date: it adds images.bseq and counts every existing batch once, in
-// one transaction, so that racing processes migrate it once.
+// or tenant listings up to date: it adds images.bseq and counts every
+// existing batch once, adds images.tenant and fills it from the records,
+// in one transaction, so that racing processes migrate it once.
 func migrate(db *sql.DB) error {
 	tx, err := db.Begin()
 	if err != nil {
@@ -93,7 +94,10 @@ func migrate(db *sql.DB) error {
 			return fmt.Errorf("count existing batches: %w", err)
 		}
 	}
-	if _, err := tx.Exec(bseqIndex); err != nil {
+	if err := addTenants(tx); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(laterIndexes); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -158,4 +162,60 @@ func countExisting(tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// addTenants adds images.tenant to a file made before tenant listings and
+// sets it on every image from its record, so ListImages lists the images
+// written before. It reads tenantChunk images at a time, so its memory
+// does not grow with the file.
+func addTenants(tx *sql.Tx) error {
+	has, err := hasColumn(tx, "images", "tenant")
+	if err != nil || has {
+		return err
+	}
+	if _, err := tx.Exec(`ALTER TABLE images ADD COLUMN tenant TEXT`); err != nil {
+		return err
+	}
+	for after := ""; ; {
+		chunk, err := readTenants(tx, after)
+		if err != nil || len(chunk) == 0 {
+			return err
+		}
+		for _, it := range chunk {
+			if _, err := tx.Exec(`UPDATE images SET tenant = ? WHERE id = ?`, it.tenant, it.id); err != nil {
+				return fmt.Errorf("set tenant of %s: %w", it.id, err)
+			}
+		}
+		after = chunk[len(chunk)-1].id
+	}
+}
+
+const tenantChunk = 500
+
+type idTenant struct{ id, tenant string }
+
+// readTenants returns the tenants of the next tenantChunk images after id
+// after, in id order.
+func readTenants(tx *sql.Tx, after string) ([]idTenant, error) {
+	rows, err := tx.Query(`SELECT id, record FROM images WHERE id > ? ORDER BY id LIMIT ?`, after, tenantChunk)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []idTenant
+	for rows.Next() {
+		var (
+			id   string
+			data []byte
+		)
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, err
+		}
+		img := &pb.Image{}
+		if err := proto.Unmarshal(data, img); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", id, err)
+		}
+		out = append(out, idTenant{id, records.Tenant(img)})
+	}
+	return out, rows.Err()
 }

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS images (
 	version         INTEGER NOT NULL,
 	state           INTEGER NOT NULL,
 	record          BLOB NOT NULL, -- protobuf imagepipe.v1.Image
-	bseq            INTEGER        -- the batch counter's seq of its last write
+	bseq            INTEGER,       -- the batch counter's seq of its last write
+	tenant          TEXT           -- records.Tenant of the image
 );
 CREATE INDEX IF NOT EXISTS images_by_batch ON images(batch_id, id) WHERE batch_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS batches (
@@ -46,9 +47,15 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 `
 
-// bseqIndex is made after the bseq column, which a file made before batch
-// counters lacks until migrate adds it.
-const bseqIndex = `CREATE INDEX IF NOT EXISTS images_by_batch_seq ON images(batch_id, bseq) WHERE batch_id IS NOT NULL;`
+// laterIndexes are made after the columns they index, which a file made
+// before batch counters (bseq) or tenant listings (tenant) lacks until
+// migrate adds them. ListImages reads a tenant newest first from
+// images_by_tenant, and one state of it from images_by_tenant_state.
+const laterIndexes = `
+CREATE INDEX IF NOT EXISTS images_by_batch_seq ON images(batch_id, bseq) WHERE batch_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS images_by_tenant ON images(tenant, id);
+CREATE INDEX IF NOT EXISTS images_by_tenant_state ON images(tenant, state, id);
+`
 
 // New opens (creating if needed) the status database at path.
 func New(path string) (*Store, error) {
@@ -83,10 +90,10 @@ func (s *Store) Create(ctx context.Context, img *pb.Image) (*records.Record, err
 			return err
 		}
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO images (id, batch_id, idempotency_key, version, state, record, bseq) VALUES (?, ?, ?, 1, ?, ?, ?)
+			`INSERT INTO images (id, batch_id, idempotency_key, version, state, record, bseq, tenant) VALUES (?, ?, ?, 1, ?, ?, ?, ?)
 			 ON CONFLICT DO NOTHING`,
 			img.GetId(), nullable(batch), nullable(records.Scoped(img.GetTenant(), img.GetIdempotencyKey())),
-			int32(img.GetState()), data, bseq)
+			int32(img.GetState()), data, bseq, records.Tenant(img))
 		if err != nil {
 			return fmt.Errorf("sqliterecords: create %s: %w", img.GetId(), err)
 		}

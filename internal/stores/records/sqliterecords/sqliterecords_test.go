@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
@@ -126,4 +127,88 @@ func TestMigratesFileWithoutCounters(t *testing.T) {
 	if c, err := s.GetBatch(ctx, "", "old"); err != nil || c.Seq != 3 || c.Total != 2 {
 		t.Errorf("after opening again: %+v, %v", c, err)
 	}
+}
+
+// A file made before tenant listings gets images.tenant, filled from the
+// records, and its index when it is opened: the images written before are
+// listed, each under its tenant.
+func TestMigratesFileWithoutTenants(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "status.db")
+	db, err := sqlitedb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE images (id TEXT PRIMARY KEY, batch_id TEXT, idempotency_key TEXT UNIQUE,
+		version INTEGER NOT NULL, state INTEGER NOT NULL, record BLOB NOT NULL, bseq INTEGER);
+		CREATE TABLE batches (batch_id TEXT PRIMARY KEY, counter TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{} // tenant -> ids, oldest first
+	for i := range 1203 {         // more than one chunk of the migration
+		tenant := []string{"", "acme", "globex"}[i%3]
+		img := &pb.Image{Id: recordstest.NewID(t), Tenant: tenant, State: pb.ImageState_IMAGE_STATE_READY}
+		data, err := proto.Marshal(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`INSERT INTO images VALUES (?, NULL, NULL, 1, ?, ?, NULL)`, img.Id, int32(img.State), data); err != nil {
+			t.Fatal(err)
+		}
+		want[records.Tenant(img)] = append(want[records.Tenant(img)], img.Id)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := sqliterecords.New(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for tenant, ids := range want {
+		q := records.ListQuery{Tenant: tenant, State: pb.ImageState_IMAGE_STATE_READY, PageSize: records.MaxPageSize}
+		page, err := s.ListImages(ctx, q)
+		if err != nil || len(page.Records) != len(ids) || page.NextPageToken != "" {
+			t.Fatalf("tenant %s after the migration: %d images, token %q, %v; want %d", tenant, len(page.Records), page.NextPageToken, err, len(ids))
+		}
+		if got, newest := page.Records[0].Image.GetId(), ids[len(ids)-1]; got != newest {
+			t.Errorf("tenant %s: first listed %s, want the newest %s", tenant, got, newest)
+		}
+	}
+	if plan := queryPlan(t, path, `SELECT id FROM images WHERE tenant = 'acme' AND id < 'z' ORDER BY id DESC LIMIT 10`); !strings.Contains(plan, "images_by_tenant") {
+		t.Errorf("a tenant's listing does not use images_by_tenant: %s", plan)
+	}
+}
+
+// queryPlan is SQLite's plan of query on the file at path.
+func queryPlan(t *testing.T, path, query string) string {
+	t.Helper()
+	db, err := sqlitedb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("EXPLAIN QUERY PLAN " + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var (
+			id, parent, unused int
+			detail             string
+		)
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }
