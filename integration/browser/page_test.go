@@ -227,6 +227,8 @@ func screenshot(t *testing.T, b *Browser, path string) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join("..", "..", path)
 	}
+	b.waitFor("the thumbnails shown", newestBatch+`.every(t => t.querySelector(".preview.loaded"))`, 10*time.Second)
+	time.Sleep(500 * time.Millisecond) // their fade-in (app.css) is over
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
