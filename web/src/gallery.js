@@ -51,6 +51,6 @@ function galleryTile(img) {
       box,
       h("div", { className: "meta" },
         h("span", { className: "name", title: name }, name),
-        h("span", { className: "state" }, stateName(img.state)),
+        h("span", { className: "state" }, stateName(img.state), img.visibility === "VISIBILITY_PRIVATE" ? " · private" : ""),
         img.state === "IMAGE_STATE_FAILED" ? h("p", { className: "reason" }, errorText(img)) : null)));
 }

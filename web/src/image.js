@@ -53,13 +53,14 @@ function render(main, img) {
     o.width ? fact("Original", `${o.width}×${o.height} ${formatName(o.format)}, ${formatBytes(o.bytes)}`) : null,
     img.batch_id ? fact("Batch", img.batch_id) : null,
     img.create_time ? fact("Uploaded", new Date(img.create_time).toLocaleString()) : null);
-  main.replaceChildren(
+  main.replaceChildren(...[
     h("h1", {}, name),
     h("div", { className: "image-head" }, box, facts),
     variantsTable(img),
     srcsetSnippet(img),
     img.visibility === "VISIBILITY_PRIVATE" ? signSection(img) : null,
-    actions(main, img));
+    actions(main, img),
+  ].filter(Boolean));
 }
 
 function fact(k, v) {
@@ -77,7 +78,7 @@ function variantsTable(img) {
       h("td", {}, `${v.width}×${v.height}`),
       h("td", {}, formatName(v.format)),
       h("td", {}, formatBytes(v.bytes)),
-      h("td", { className: "url" }, h("a", { href: v.url, rel: "noreferrer" }, v.url))))));
+      h("td", { className: "url" }, h("a", { href: v.url, rel: "noreferrer", title: v.url }, v.url))))));
 }
 
 // srcsetSnippet is an <img> for the variants of the most common format:
