@@ -41,6 +41,9 @@ type uploadOptions struct {
 	preset, batch, callback string
 	wait, json, private     bool
 	concurrency             int
+	// resumableThreshold: larger files go as resumable uploads
+	// (upload_resumable.go).
+	resumableThreshold int64
 }
 
 func uploadCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
@@ -53,6 +56,7 @@ func uploadCmd(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	fs.StringVar(&o.callback, "callback", "", "webhook URL told when each image is READY or FAILED and when the batch completes")
 	fs.BoolVar(&o.private, "private", false, "private images: their variants are served only at signed URLs (see imagepipe sign-url)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of a table")
+	fs.Int64Var(&o.resumableThreshold, "resumable-threshold", defaultResumableThreshold, "files larger than this many bytes go as resumable uploads, which survive a dropped connection")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "usage: imagepipe upload [flags] FILE|DIR...")
@@ -285,12 +289,6 @@ func (u *uploader) send(ctx context.Context, f uploadFile, key string, fp filePr
 		return nil, err
 	}
 	defer file.Close()
-	ctx, cancel := context.WithCancel(ctx) // ends the stream on any early return
-	defer cancel()
-	stream, err := u.c.ingest.Upload(ctx)
-	if err != nil {
-		return nil, err
-	}
 	md := &pb.UploadMetadata{
 		FileName:       filepath.Base(f.path),
 		ContentType:    mime.TypeByExtension(strings.ToLower(filepath.Ext(f.path))),
@@ -300,6 +298,15 @@ func (u *uploader) send(ctx context.Context, f uploadFile, key string, fp filePr
 		CallbackUrl:    u.o.callback,
 		BatchSize:      u.size,
 		Visibility:     u.o.visibility(),
+	}
+	if f.size > u.o.resumableThreshold {
+		return u.sendResumable(ctx, f, md, fp)
+	}
+	ctx, cancel := context.WithCancel(ctx) // ends the stream on any early return
+	defer cancel()
+	stream, err := u.c.ingest.Upload(ctx)
+	if err != nil {
+		return nil, err
 	}
 	// A failed Send means the server ended the stream; CloseAndRecv has
 	// its status.

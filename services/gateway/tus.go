@@ -81,6 +81,10 @@ func (g *Gateway) newTus(reg *prometheus.Registry) (http.Handler, error) {
 		// whose handlers are not log/slog's, so to stderr as JSON.
 		Logger:         expslog.New(expslog.NewJSONHandler(os.Stderr, &expslog.HandlerOptions{Level: expslog.LevelWarn})),
 		NetworkTimeout: g.cfg.ReadTimeout,
+		// The Location of a new upload is absolute: behind a proxy that
+		// ends TLS it must say https and the public host. The headers
+		// only shape the URL answered to the client that sent them.
+		RespectForwardedHeaders: true,
 	})
 	if err != nil {
 		return nil, err

@@ -315,7 +315,7 @@ func (s *tusServer) resume(loc, token string, photo []byte, sent int) *http.Resp
 
 // big is a real photograph of about 20 MB: the landscape photograph
 // enlarged 2.15 times and written as an uncompressed PNG.
-func big(t *testing.T) []byte {
+func big(t testing.TB) []byte {
 	t.Helper()
 	bigOnce.Do(func() {
 		imaging.Startup(imaging.Config{})

@@ -107,15 +107,23 @@ func (s *Service) CreateResumableUpload(ctx context.Context, req *pb.CreateResum
 	if md == nil {
 		md = &pb.UploadMetadata{}
 	}
-	switch {
-	case md.GetWait() != nil:
+	if md.GetWait() != nil {
 		return nil, apperr.InvalidField("metadata.wait", "not taken by resumable uploads: watch the image instead")
-	case md.GetIdempotencyKey() != "":
-		return nil, apperr.InvalidField("metadata.idempotency_key", "not taken by resumable uploads: the upload's id is its idempotency key")
 	}
 	c, err := s.check(ctx, p, "metadata", md)
 	if err != nil {
 		return nil, err
+	}
+	if key := md.GetIdempotencyKey(); key != "" {
+		if rec, err := s.Records.GetByIdempotencyKey(ctx, c.tenant, key); err == nil {
+			if rec.Image.GetState() == pb.ImageState_IMAGE_STATE_DELETED {
+				return nil, keyOfDeletedImage("metadata.idempotency_key")
+			}
+			n := rec.Image.GetOriginal().GetBytes()
+			return &pb.CreateResumableUploadResponse{Upload: &pb.ResumableUpload{Id: rec.Image.GetId(), Size: n, Offset: n, Image: rec.Image}}, nil
+		} else if !errors.Is(err, records.ErrNotFound) {
+			return nil, apperr.Unavailable(err)
+		}
 	}
 	if err := s.checkSize(req.GetSize()); err != nil {
 		return nil, err
@@ -279,7 +287,7 @@ func (s *Service) finish(ctx context.Context, ps blob.PartialStore, part blob.Pa
 	now := timestamppb.Now()
 	md := sess.md
 	img := &pb.Image{
-		Id: id, Tenant: sess.Tenant, Visibility: sess.Visibility,
+		Id: id, Tenant: sess.Tenant, Visibility: sess.Visibility, IdempotencyKey: md.GetIdempotencyKey(),
 		BatchId: md.GetBatchId(), CallbackUrl: md.GetCallbackUrl(), BatchSize: md.GetBatchSize(),
 		Preset: sess.Preset, Spec: sess.sp,
 		Original: &pb.OriginalInfo{
@@ -290,16 +298,32 @@ func (s *Service) finish(ctx context.Context, ps blob.PartialStore, part blob.Pa
 	}
 	rec, err := jobs.Submit(ctx, s.Records, s.Queue, img)
 	switch {
-	case errors.Is(err, records.ErrExists): // a concurrent finish won
-		rec, err = s.Records.Get(ctx, id)
-		if err != nil {
-			return nil, apperr.Unavailable(err)
+	case errors.Is(err, records.ErrExists): // a concurrent finish won, or another upload of the key
+		if rec, err = s.existing(ctx, img); err != nil {
+			return nil, err
+		}
+		if rec.Image.GetId() != id {
+			s.dropOriginal(ctx, id)
 		}
 	case err != nil:
 		return nil, apperr.Unavailable(err) // the partial stays: a retry finishes it
 	}
 	s.dropPartial(ctx, ps, id)
 	return rec.Image, nil
+}
+
+// existing is the record that made Submit of img fail with ErrExists: the
+// image itself (a concurrent finish), or the first image of its
+// idempotency key.
+func (s *Service) existing(ctx context.Context, img *pb.Image) (*records.Record, error) {
+	rec, err := s.Records.Get(ctx, img.GetId())
+	if errors.Is(err, records.ErrNotFound) && img.GetIdempotencyKey() != "" {
+		rec, err = s.Records.GetByIdempotencyKey(ctx, img.GetTenant(), img.GetIdempotencyKey())
+	}
+	if err != nil {
+		return nil, apperr.Unavailable(err)
+	}
+	return rec, nil
 }
 
 // sniffOriginal reads the first bytes of the stored original and returns

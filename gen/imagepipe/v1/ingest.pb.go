@@ -116,8 +116,9 @@ func (x *ResumableUpload) GetImage() *Image {
 
 type CreateResumableUploadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// As for Upload, except wait and idempotency_key (the upload's id is
-	// its idempotency: finishing it again returns the same image).
+	// As for Upload, except wait. Finishing an upload again returns the
+	// same image; with an idempotency_key whose image exists, the upload
+	// is created complete, with that image.
 	Metadata *UploadMetadata `protobuf:"bytes,1,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	// The whole file's size in bytes.
 	Size          int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`

@@ -3,7 +3,8 @@
 // redelivered messages and racing workers can never lose an update or move an
 // image backwards. Drivers: sqliterecords (embedded default); a DynamoDB
 // driver fits the same interface one to one (conditional writes on a version
-// attribute, a GSI on batch_id, a second item per idempotency key).
+// attribute, GSIs on batch_id and tenant, a second item per idempotency
+// key). ListImages lists a tenant's images newest first (see ListQuery).
 //
 // # Batches
 //

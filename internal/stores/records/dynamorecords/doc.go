@@ -26,7 +26,8 @@
 // One table, partition key pk (S), no sort key, billed PAY_PER_REQUEST:
 //
 //	pk = "img#<id>"   an image: version (N), state (N), batch_id (S, only when
-//	                  set), record (B, the protobuf imagepipe.v1.Image),
+//	                  set), tenant (S, records.Tenant of the image), record
+//	                  (B, the protobuf imagepipe.v1.Image),
 //	                  created (N, unix milliseconds), wtoken (S, a random
 //	                  token of the last write), expires_at (N, with a TTL)
 //	pk = "key#<key>"  an idempotency key: image_id (S), committed (BOOL),
@@ -37,11 +38,16 @@
 // The global secondary index by_batch (partition batch_id, sort pk,
 // projection ALL) lists a batch in id order; ids are UUIDv7, so pk order is
 // creation order. It is sparse: items without batch_id are not in it.
+// by_tenant (partition tenant, sort pk, projection ALL) lists a tenant's
+// images, newest first for ListImages; only image items carry tenant. A
+// table made before by_tenant gets it from EnsureTable (UpdateTable), and
+// its images their tenant attribute (see backfillTenants); until then an
+// image written before is listed from its next write.
 //
 // # Consistency
 //
 // Get, GetByIdempotencyKey and the reads behind conditional writes are
-// strongly consistent. ListByBatch reads the index, and DynamoDB's global
+// strongly consistent. ListByBatch and ListImages read an index, and DynamoDB's global
 // secondary indexes are eventually consistent: an image created or updated a
 // moment ago may be missing from a listing, or listed at an older version,
 // for a short while (usually well under a second). Callers that need the
@@ -81,6 +87,7 @@
 // and its index
 // (arn:aws:dynamodb:REGION:ACCOUNT:table/TABLE and .../table/TABLE/index/*);
 // TransactWriteItems is authorised per item by PutItem. EnsureTable also
-// needs dynamodb:CreateTable, dynamodb:DescribeTable,
+// needs dynamodb:CreateTable, dynamodb:DescribeTable, dynamodb:UpdateTable
+// (to add by_tenant), dynamodb:Scan (to set the tenant of older images),
 // dynamodb:DescribeTimeToLive and dynamodb:UpdateTimeToLive.
 package dynamorecords

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
+	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
+)
+
+// TestUploadResumable: a file over -resumable-threshold goes as a
+// resumable upload; its write is cut twice mid-way, as a dropped
+// connection would, and the command resumes each time from the offset the
+// server holds (not from the start): the image is the file. A file under the threshold goes as before.
+func TestUploadResumable(t *testing.T) {
+	s := startServer(t)
+	dir := t.TempDir()
+	big := imagetest.Fixture(t, "coffee.png")
+	bigPath := filepath.Join(dir, "coffee.png")
+	if err := os.WriteFile(bigPath, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	small := writePNGs(t, dir, 1)[0]
+	var cuts atomic.Int64
+	var mu sync.Mutex
+	starts := map[int64]bool{} // offsets the writes started at
+	testCutWrite = func(file string, offset, sent int64) error {
+		if file != bigPath {
+			t.Errorf("small file %s sent as a resumable upload", file)
+		}
+		mu.Lock()
+		starts[offset] = true
+		mu.Unlock()
+		if sent >= int64(len(big))/3 && cuts.Load() < 2 {
+			cuts.Add(1)
+			return errors.New("connection dropped")
+		}
+		return nil
+	}
+	t.Cleanup(func() { testCutWrite = nil })
+	threshold := len(big) - 1
+	if fi, err := os.Stat(small); err != nil || fi.Size() > int64(threshold) {
+		t.Fatalf("small file: %v %v", fi, err)
+	}
+	code, stdout, stderr := runCLI(t, "upload", "-json", "-wait", "-batch", "big", "-resumable-threshold", strconv.Itoa(threshold), bigPath, small)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep := parseReport(t, stdout).byFile()
+	if cuts.Load() != 2 {
+		t.Errorf("writes cut: %d, want 2", cuts.Load())
+	}
+	if len(starts) != 3 || !starts[0] {
+		t.Errorf("writes started at %v, want 0 and two later offsets", starts)
+	}
+	r := rep[bigPath]
+	if r == nil || r.State != pb.ImageState_IMAGE_STATE_READY.String() {
+		t.Fatalf("resumable upload: %+v", r)
+	}
+	got, err := s.status.GetImage(t.Context(), &pb.GetImageRequest{Id: r.ImageID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(big)
+	if o := got.GetImage().GetOriginal(); o.GetSha256() != hex.EncodeToString(sum[:]) || o.GetBytes() != int64(len(big)) || o.GetFileName() != "coffee.png" {
+		t.Errorf("original %+v, want the file's SHA-256 %x", o, sum)
+	}
+	if r := rep[small]; r == nil || r.ImageID == "" {
+		t.Errorf("small file: %+v", r)
+	}
+	// Again: the file's idempotency key finds the image; nothing is sent.
+	code, stdout, _ = runCLI(t, "upload", "-json", "-batch", "big", "-resumable-threshold", strconv.Itoa(threshold), bigPath)
+	if again := parseReport(t, stdout).byFile()[bigPath]; code != 0 || again == nil || !again.Skipped || again.ImageID != r.ImageID {
+		t.Errorf("second run: exit %d %+v", code, again)
+	}
+}
