@@ -18,7 +18,7 @@ export PKG_CONFIG_PATH := $(shell scripts/libvips.sh pc)
 export CGO_CFLAGS := -O2 -g -DIMAGEPIPE_LIBVIPS=$(shell scripts/libvips.sh version)
 endif
 
-.PHONY: all run build deps deps-test tools generate check-generated lint-proto breaking-proto tidy vet check-observability check-helm check-aws test servers fixtures clean
+.PHONY: all run build deps deps-test tools generate check-generated web check-web lint-proto breaking-proto tidy vet check-observability check-helm check-aws test servers fixtures clean
 
 all: build
 
@@ -66,9 +66,21 @@ check-generated: generate
 		echo "gen/ is stale: run 'make generate' and commit the result" >&2; \
 		git status --porcelain -- gen/ >&2; exit 1; fi
 
+## web: rebuild web/dist (the page's bundle, committed like gen/) from web/src with the
+## npm packages web/package-lock.json pins (scripts/deps.sh --web installs them; needs Node 20)
+web:
+	scripts/deps.sh --web
+	cd web && node build.mjs
+
+## check-web: fail when web/dist is not what `make web` makes
+check-web: web
+	@if [ -n "$$(git status --porcelain -- web/dist)" ]; then \
+		echo "web/dist is stale: run 'make web' and commit the result" >&2; \
+		git status --porcelain -- web/dist >&2; exit 1; fi
+
 vet: deps
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l cmd internal services integration gen scripts deploy)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal services integration gen scripts deploy >&2; exit 1; }
+	@test -z "$$(gofmt -l cmd internal services integration gen scripts deploy web)" || { echo "gofmt needed:" >&2; gofmt -l cmd internal services integration gen scripts deploy web >&2; exit 1; }
 
 ## check-observability: promtool checks deploy/observability's Prometheus config and alerting rules and
 ## runs the rules' unit tests (alerts_test.yml); scripts/tools.sh builds the pinned promtool once
@@ -98,9 +110,9 @@ check-aws: deps-test
 ## drivers against MinIO, fauxqs and dynalite started on loopback. The
 ## race detector makes the pure-Go SQLite ~10x slower, so the 10,000-image
 ## batch proof (reads per image event independent of batch size) runs again
-## without it, at full size.
-test: deps-test lint-proto breaking-proto check-generated tidy vet check-observability check-helm check-aws servers
-	eval "$$(scripts/servers.sh env)"; IMAGEPIPE_REQUIRE_AWS=1 $(GOTEST) ./... && \
+## without it, at full size. The browser tests (integration/browser) drive Debian's chromium.
+test: deps-test lint-proto breaking-proto check-generated check-web tidy vet check-observability check-helm check-aws servers
+	eval "$$(scripts/servers.sh env)"; IMAGEPIPE_REQUIRE_AWS=1 IMAGEPIPE_REQUIRE_BROWSER=1 $(GOTEST) ./... && \
 	$(GO) test -count=1 -timeout 10m -run '^TestBatchReadsPerEventIndependentOfSize$$' ./services/webhooks/; rc=$$?; \
 	scripts/servers.sh stop; exit $$rc
 

@@ -24,6 +24,8 @@ svix_version=1.99.1
 # ~/.cache/imagepipe/cdk-npm/<hash of the lock>), linked as
 # deploy/aws/node_modules: outside the tree, because go and gofmt would walk
 # into the Go templates the CDK CLI ships.
+# chromium: the browser tests (integration/browser) drive it with chromedp.
+browser_pkgs=(chromium)
 fixture_pkgs=(libvips-tools libimage-exiftool-perl python3 python3-skimage lomiri-wallpapers-16.04 libgs-common)
 
 want=("${runtime_pkgs[@]}")
@@ -32,6 +34,11 @@ case "${1:-}" in
     want+=("${tools_pkgs[@]}")
     # node and npm for the npm test tools below; they may come from
     # elsewhere than Debian: only the commands matter.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then want+=(nodejs npm); fi
+    want+=("${browser_pkgs[@]}")
+    ;;
+  --web)
+    # node and npm build the web page (make web); Node 20 or later.
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then want+=(nodejs npm); fi
     ;;
   --fixtures) want+=("${fixture_pkgs[@]}") ;;
@@ -78,5 +85,16 @@ if [[ "${1:-}" == --test ]]; then
   if [[ "$(readlink "$cdk/node_modules" 2>/dev/null)" != "$cdk_npm/node_modules" ]]; then
     rm -rf "$cdk/node_modules" # a plain npm install's, in the tree
     ln -s "$cdk_npm/node_modules" "$cdk/node_modules"
+  fi
+fi
+
+# --test and --web: web/node_modules as web/package-lock.json pins it (npm
+# ci), again only when the lock file changed since the last install.
+if [[ "${1:-}" == --test || "${1:-}" == --web ]]; then
+  web="$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)"
+  if ! cmp -s "$web/package-lock.json" "$web/node_modules/.imagepipe-lock.json"; then
+    echo "deps: npm ci in web/" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --silent >&2)
+    cp "$web/package-lock.json" "$web/node_modules/.imagepipe-lock.json"
   fi
 fi

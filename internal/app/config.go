@@ -272,6 +272,7 @@ func (c *Config) resolve() error {
 	}
 	c.Webhooks.AllowNets = nets
 	c.Processor.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	c.Gateway.PublicURL = c.Processor.PublicURL
 	c.Gateway.MaxWait = c.Ingest.MaxWait
 	c.Processor.MaxOriginalBytes = c.Ingest.MaxBytes
 	c.Processor.PresetsOnly = c.Ingest.PresetsOnly

@@ -25,6 +25,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"github.com/imagepipe/imagepipe/internal/platform/trace"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
+	"github.com/imagepipe/imagepipe/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -74,6 +75,9 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxFieldBytes caps a non-file part of a multipart upload.
 	MaxFieldBytes int64
+	// PublicURL is the base of variant URLs (set by the app): the web
+	// page may show images from its origin.
+	PublicURL string
 	// MaxMultipartBytes caps a whole multipart upload (several files, each
 	// at most MaxUploadBytes).
 	MaxMultipartBytes int64
@@ -291,8 +295,9 @@ func (g *Gateway) registerServices(ctx context.Context, mux *runtime.ServeMux) e
 }
 
 // registerRoutes adds the custom routes (uploads, variants, /healthz,
-// /openapi.json) to mux.
+// /openapi.json, the web page) to mux.
 func (g *Gateway) registerRoutes(mux *runtime.ServeMux) error {
+	page := web.New(g.cfg.PublicURL)
 	routes := []struct {
 		method, path string
 		h            runtime.HandlerFunc
@@ -303,6 +308,8 @@ func (g *Gateway) registerRoutes(mux *runtime.ServeMux) error {
 		{http.MethodGet, "/healthz", g.healthz},
 		{http.MethodGet, "/readyz", g.readyz},
 		{http.MethodGet, "/openapi.json", openapi},
+		{http.MethodGet, "/", page.Index}, {http.MethodHead, "/", page.Index},
+		{http.MethodGet, "/assets/{name}", page.Asset}, {http.MethodHead, "/assets/{name}", page.Asset},
 	}
 	for _, r := range routes {
 		if err := mux.HandlePath(r.method, r.path, r.h); err != nil {
