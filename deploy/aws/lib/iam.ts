@@ -24,7 +24,9 @@ export function targetGrants(target: Target, s: Storage): Grant[] {
   switch (target) {
     case 'ingest':
       return [
-        { actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], resources: [objects(s.originals)] },
+        // Resumable uploads read their parts and tails back; the expiry sweep lists them.
+        { actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:DeleteObject'], resources: [objects(s.originals)] },
+        { actions: ['s3:ListBucket'], resources: [s.originals.bucketArn] },
         { actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'], resources: [s.jobs.queueArn] },
         { actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'], resources: [s.images.tableArn] },
         keyLookup,

@@ -22,7 +22,7 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { grantTarget, Target, TARGETS } from './iam';
-import { goDuration, Storage, TUS_UPLOAD_PREFIXES } from './storage';
+import { goDuration, Storage } from './storage';
 
 /** Ports of every task: REST (gateway), gRPC (the other targets), ops (/healthz, /readyz, /metrics). */
 export const HTTP_PORT = 8080;
@@ -71,7 +71,7 @@ export interface ImagepipeStackProps extends StackProps {
   readonly webhookUrls?: string[];
   /** Origins allowed to post the direct-upload form to the originals bucket. */
   readonly corsOrigins?: string[];
-  /** Prefixes of abandoned uploads besides uploads/, expired after a day; default TUS_UPLOAD_PREFIXES. */
+  /** Prefixes of abandoned uploads besides uploads/ and the S3 driver's staging, expired after a day; default none. */
   readonly abandonedUploadPrefixes?: string[];
   /** Seconds the oldest job may wait before the latency alarm fires; default 300. */
   readonly oldestJobAlarmSeconds?: number;
@@ -104,7 +104,7 @@ export class ImagepipeStack extends Stack {
     const logBucket = accessLogBucket(this);
     this.storage = new Storage(this, 'Stores', {
       name, maxAttempts, visibility, statusTTL: props.statusTTL,
-      abandonedPrefixes: props.abandonedUploadPrefixes ?? TUS_UPLOAD_PREFIXES,
+      abandonedPrefixes: props.abandonedUploadPrefixes ?? [],
       corsOrigins: props.corsOrigins ?? [],
       accessLogs: logBucket,
     });

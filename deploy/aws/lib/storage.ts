@@ -41,11 +41,17 @@ export const ABANDONED_AFTER = Duration.days(1);
 export const UPLOADS_PREFIX = 'uploads/';
 
 /**
- * TUS_UPLOAD_PREFIXES: prefixes of the resumable (tus) uploads' partial
- * objects in the originals bucket, expired like `uploads/`. To be filled
- * when resumable uploads land (issue 14).
+ * The S3 driver's own temporary objects (internal/stores/blob/s3blob), at
+ * the root of the bucket as the stack's store URLs have no prefix:
+ * STAGING_PREFIX holds Put's staging copies, removed after a day like
+ * `uploads/`; PARTIAL_PREFIX the resumable (tus) uploads' bookkeeping and
+ * tails under 5 MiB, which ingest's sweep removes when an upload expires
+ * (IMAGEPIPE_INGEST_RESUMABLE_EXPIRY, 24 h) and this rule after
+ * PARTIAL_AFTER if a crash left them.
  */
-export const TUS_UPLOAD_PREFIXES: string[] = [];
+export const STAGING_PREFIX = '.s3blob-staging/';
+export const PARTIAL_PREFIX = '.s3blob-partial/';
+export const PARTIAL_AFTER = Duration.days(2);
 
 /** Attribute names of the drivers' tables (internal/stores/.../dynamo*). */
 const PK = 'pk';
@@ -167,10 +173,12 @@ function privateBucket(scope: Construct, id: string, logs: s3.IBucket, logPrefix
  * day; a CORS rule for browsers posting the direct-upload form.
  */
 function originalsBucket(scope: Construct, props: StorageProps): s3.Bucket {
-  const prefixes = [UPLOADS_PREFIX, ...props.abandonedPrefixes];
+  const prefixes = [UPLOADS_PREFIX, STAGING_PREFIX, ...props.abandonedPrefixes];
   const lifecycleRules: s3.LifecycleRule[] = [
-    { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: ABANDONED_AFTER },
+    // A resumable upload is one multipart upload for up to its expiry (24 h).
+    { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: PARTIAL_AFTER },
     ...prefixes.map((prefix) => ({ id: `expire-abandoned-${prefix.replace(/[^A-Za-z0-9]+/g, '-')}`, prefix, expiration: ABANDONED_AFTER })),
+    { id: 'expire-resumable-upload-leftovers', prefix: PARTIAL_PREFIX, expiration: PARTIAL_AFTER },
   ];
   const cors: s3.CorsRule[] = props.corsOrigins.length === 0 ? [] : [{
     allowedMethods: [s3.HttpMethods.POST],

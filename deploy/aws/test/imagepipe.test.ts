@@ -60,12 +60,14 @@ describe('originals bucket', () => {
     });
     expect(Object.keys(originals()).length).toBeGreaterThan(0);
   });
-  test('abandoned uploads and incomplete multipart uploads expire after a day', () => {
+  test('abandoned uploads and staging copies expire after a day, resumable uploads\' leftovers and multipart uploads after two', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
-          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 }, Status: 'Enabled' }),
           Match.objectLike({ Prefix: 'uploads/', ExpirationInDays: 1, Status: 'Enabled' }),
+          Match.objectLike({ Prefix: '.s3blob-staging/', ExpirationInDays: 1, Status: 'Enabled' }),
+          Match.objectLike({ Prefix: '.s3blob-partial/', ExpirationInDays: 2, Status: 'Enabled' }),
         ]),
       },
     });
@@ -267,7 +269,7 @@ describe('compute', () => {
 describe('IAM: DEPLOYMENT.md\'s table', () => {
   // Actions per target, restated from docs/DEPLOYMENT.md.
   const want: Record<string, string[]> = {
-    ingest: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:PutObject', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+    ingest: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
     processor: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject',
       'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage'],
     status: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem',
