@@ -59,6 +59,10 @@ var Metrics = []Metric{
 	// names why it was refused.
 	{"imagepipe_uploads_total", Counter, []string{"outcome"}, "ingest"},
 	{"imagepipe_upload_bytes_total", Counter, nil, "ingest"},
+	// Bytes the gateway's tus handler took in (resumable uploads), resent
+	// bytes included: against imagepipe_upload_bytes_total, what resuming
+	// costs.
+	{"imagepipe_tus_received_bytes_total", Counter, nil, "gateway"},
 
 	// Processing: the processor. state READY or FAILED; code is the failure
 	// code (internal/messages/failure) of a FAILED image, empty for READY.
