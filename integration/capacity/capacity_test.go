@@ -64,7 +64,10 @@ const (
 // of the per-image counts.
 func background(label string) bool {
 	return strings.HasSuffix(label, "(empty)") || strings.HasSuffix(label, "(readiness probe)") ||
-		strings.HasPrefix(label, "SQS GetQueueAttributes")
+		strings.HasPrefix(label, "SQS GetQueueAttributes") ||
+		// ingest's sweep of expired resumable uploads: one listing per
+		// process at start and every IMAGEPIPE_INGEST_RESUMABLE_SWEEP (10 min)
+		strings.HasPrefix(label, "S3 ListObjectsV2 originals")
 }
 
 // system is the whole of imagepipe on the AWS stores, its requests counted.
