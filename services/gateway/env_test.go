@@ -20,6 +20,7 @@ import (
 	"github.com/imagepipe/imagepipe/internal/engine/spec"
 	"github.com/imagepipe/imagepipe/internal/platform/apperr"
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
+	"github.com/imagepipe/imagepipe/internal/platform/limits"
 	"github.com/imagepipe/imagepipe/internal/platform/urlsign"
 	"github.com/imagepipe/imagepipe/internal/stores/blob"
 	"github.com/imagepipe/imagepipe/internal/stores/blob/fsblob"
@@ -146,6 +147,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 	icfg.PollInterval = 10 * time.Millisecond
 	in, err := ingest.New(icfg, ingest.Deps{Originals: originals, Queue: q, Records: rs, Presets: spec.Builtin(), Log: log})
 	must(err)
+	// The limits interceptor as ingest runs it (default limits): it
+	// announces an admitted upload, which the gateway waits for.
+	lim, err := limits.New(limits.DefaultConfig())
+	must(err)
+	_, limitStream := lim.Interceptors(nil, func(m string) bool {
+		return m == pb.IngestService_Upload_FullMethodName || m == pb.IngestService_WriteResumableUpload_FullMethodName
+	})
 	e.srv = grpc.NewServer(grpc.ChainStreamInterceptor(
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			c := e.record(ss.Context(), info.FullMethod)
@@ -161,6 +169,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 			}
 			return h(srv, &ctxStream{ss, ctx})
 		},
+		limitStream,
 	), grpc.ChainUnaryInterceptor(
 		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			e.record(ctx, info.FullMethod)

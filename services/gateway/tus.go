@@ -252,12 +252,17 @@ func (u *tusUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader)
 	if err != nil {
 		return 0, tusError(err, "")
 	}
+	if err := awaitAdmission(stream, func() error { _, err := stream.CloseAndRecv(); return err }); err != nil {
+		return 0, tusError(err, "")
+	}
 	start := &pb.WriteResumableUploadRequest{Payload: &pb.WriteResumableUploadRequest_Start{
 		Start: &pb.WriteResumableUploadStart{Id: u.up.GetId(), Offset: offset}}}
 	if err := stream.Send(start); err != nil && !errors.Is(err, io.EOF) {
 		return 0, tusError(err, "")
 	}
-	buf := make([]byte, u.store.chunk)
+	pooled := chunkBuf(u.store.chunk)
+	defer chunkBufs.Put(pooled)
+	buf := *pooled
 	var bodyErr error
 	for {
 		n, rerr := fill(src, buf)

@@ -137,11 +137,14 @@ const DefaultChunkSize = 1<<20 - 64
 // in flight.
 var chunkBufs sync.Pool
 
-func (g *Gateway) chunkBuf() *[]byte {
-	if b, ok := chunkBufs.Get().(*[]byte); ok && len(*b) == g.cfg.ChunkSize {
+func (g *Gateway) chunkBuf() *[]byte { return chunkBuf(g.cfg.ChunkSize) }
+
+// chunkBuf is a pooled buffer of size bytes; give it back to chunkBufs.
+func chunkBuf(size int) *[]byte {
+	if b, ok := chunkBufs.Get().(*[]byte); ok && len(*b) == size {
 		return b
 	}
-	b := make([]byte, g.cfg.ChunkSize)
+	b := make([]byte, size)
 	return &b
 }
 
@@ -152,6 +155,9 @@ func (g *Gateway) send(ctx context.Context, md *pb.UploadMetadata, body io.Reade
 	// Large chunks, which ingest reads without copying them twice.
 	stream, err := g.ingest.Upload(ctx, grpc.CallContentSubtype(ingest.UploadSubtype))
 	if err != nil {
+		return nil, err
+	}
+	if err := awaitAdmission(stream, func() error { _, err := stream.CloseAndRecv(); return err }); err != nil {
 		return nil, err
 	}
 	if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Metadata{Metadata: md}}); err != nil && !errors.Is(err, io.EOF) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/imagepipe/imagepipe/internal/platform/auth"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // Interceptors enforce the limits on every call but those for which
@@ -37,11 +38,21 @@ func (l *Limiter) Interceptors(exempt, upload func(fullMethod string) bool) (grp
 				return err
 			}
 			defer release()
+			// Say so at once, before any message: a client that waits for
+			// it (the gateway) reads no body for an upload refused here.
+			if err := ss.SendHeader(metadata.Pairs(AdmittedKey, "1")); err != nil {
+				return err
+			}
 		}
 		return handler(srv, ss)
 	}
 	return unary, stream
 }
+
+// AdmittedKey is the header metadata key with which an upload stream's
+// interceptor announces that the upload was admitted: within its
+// tenant's rate and holding an upload slot.
+const AdmittedKey = "imagepipe-upload-admitted"
 
 func (l *Limiter) allow(ctx context.Context) error {
 	if tenant := tenantOf(ctx); tenant != "" {
