@@ -94,6 +94,7 @@ async function finishRedirect() {
   } catch (x) {
     setCredential("");
     document.getElementById("nav").hidden = true;
+    document.getElementById("signout").hidden = true;
     signInView(document.getElementById("main"), x.message);
   }
 }
