@@ -32,16 +32,17 @@ const (
 )
 
 // provider is a small OpenID Connect provider: discovery, JWKS, an
-// authorization endpoint that approves at once (or refuses, when deny is
-// set) and a token endpoint that checks the client id, the redirect URI
+// authorization endpoint that approves at once and a token endpoint that checks the client id, the redirect URI
 // and the PKCE verifier, and issues RS256 JWTs: an access token for
 // oidcAudience with the tenant and scope claims, and an ID token for the
-// client with the nonce.
+// client with the nonce. fault makes it misbehave: "deny" refuses the
+// sign-in, "exchange" every code, "nonce" puts another nonce in the ID
+// token.
 type provider struct {
-	t    *testing.T
-	srv  *httptest.Server
-	key  jwk.Key // private
-	deny atomic.Bool
+	t     *testing.T
+	srv   *httptest.Server
+	key   jwk.Key // private
+	fault atomic.Value
 
 	mu    sync.Mutex
 	codes map[string]grant // code → what it was issued for; single use
@@ -65,6 +66,7 @@ func newProvider(t *testing.T) *provider {
 		t.Fatal(err)
 	}
 	p := &provider{t: t, key: key, codes: map[string]grant{}}
+	p.fault.Store("")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET /jwks", p.jwks)
@@ -115,7 +117,7 @@ func (p *provider) jwks(w http.ResponseWriter, _ *http.Request) {
 }
 
 // authorize approves every well-formed request and sends the browser
-// back with a code (or, with deny set, with error=access_denied).
+// back with a code (or, with fault "deny", with error=access_denied).
 func (p *provider) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	redirect, err := url.Parse(q.Get("redirect_uri"))
@@ -130,7 +132,7 @@ func (p *provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	back := url.Values{"state": {q.Get("state")}}
-	if p.deny.Load() {
+	if p.fault.Load() == "deny" {
 		back.Set("error", "access_denied")
 		back.Set("error_description", "the person said no")
 	} else {
@@ -166,7 +168,12 @@ func (p *provider) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "unknown code"})
 	case base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge:
 		writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "PKCE verification failed"})
+	case p.fault.Load() == "exchange":
+		writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "the code has expired"})
 	default:
+		if p.fault.Load() == "nonce" {
+			g.nonce = "someone-else's"
+		}
 		writeJSON(w, 200, map[string]any{
 			"token_type":   "Bearer",
 			"expires_in":   300,
@@ -277,12 +284,24 @@ func TestOIDCSignIn(t *testing.T) {
 			t.Errorf("address bar keeps %q", got)
 		}
 	})
-	t.Run("the provider's refusal is shown", func(t *testing.T) {
-		idp.deny.Store(true)
-		defer idp.deny.Store(false)
-		clickSignIn(b, s.Base, idp)
-		signInError(t, b, "the person said no")
-	})
+	for _, tt := range []struct{ name, fault, want string }{
+		{"the provider's refusal is shown", "deny", "refused the sign-in: the person said no"},
+		{"a failed exchange is shown", "exchange", "did not exchange the sign-in code: the code has expired"},
+		{"an ID token of another sign-in is refused", "nonce", "nonce"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			idp.fault.Store(tt.fault)
+			defer idp.fault.Store("")
+			if tt.fault == "exchange" {
+				b.allow("status of 400")
+			}
+			clickSignIn(b, s.Base, idp)
+			signInError(t, b, tt.want)
+			if got := eval[string](b, `sessionStorage.getItem("imagepipe.key") || ""`); got != "" {
+				t.Error("a token is kept after a failed sign-in")
+			}
+		})
+	}
 	t.Run("an expired token returns to the sign-in view", func(t *testing.T) {
 		clickSignIn(b, s.Base, idp)
 		waitAcross(b, "the upload view", `!!document.getElementById("drop")`, 20*time.Second)
