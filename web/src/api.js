@@ -20,15 +20,19 @@ export function authHeaders(extra = {}) {
   return h;
 }
 
-// expired handles a 401 that refuses the credential the page holds
+// refused handles a 401 that refuses the credential the page holds
 // (WWW-Authenticate: Bearer error="invalid_token": an expired token, a
 // revoked key): the credential is dropped and the page told, so it goes
 // back to the sign-in view.
-function expired(resp) {
-  if (resp.status !== 401 || !credential()) return;
-  if (!/invalid_token/.test(resp.headers.get("WWW-Authenticate") || "")) return;
+export function refused(status, challenge) {
+  if (status !== 401 || !credential()) return;
+  if (!/invalid_token/.test(challenge || "")) return;
   setCredential("");
   window.dispatchEvent(new Event("imagepipe:signedout"));
+}
+
+function expired(resp) {
+  refused(resp.status, resp.headers.get("WWW-Authenticate"));
 }
 
 // ApiError is an error answer: its HTTP status and the server's message
