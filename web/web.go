@@ -3,7 +3,10 @@
 // (built from src/ by `make web` and committed, like gen/). Every answer
 // carries a strict Content-Security-Policy: the page loads nothing but
 // its own files and talks only to its own origin (and shows images from
-// the variants' public URL).
+// the variants' public URL, and, with OpenID Connect sign-in configured,
+// fetches the identity provider's discovery document and token endpoint).
+// GET /config.json tells the page what it cannot know on its own: the
+// identity provider it signs in with.
 package web
 
 import (
@@ -11,6 +14,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -23,18 +27,40 @@ import (
 //go:embed dist
 var dist embed.FS
 
+// OIDC configures the page's redirect sign-in through an OpenID Connect
+// provider: the authorization code flow with PKCE (S256), the page a
+// public client (no secret). Off when ClientID is empty.
+type OIDC struct {
+	// Issuer is the provider's issuer URL; its discovery document is
+	// Issuer + "/.well-known/openid-configuration".
+	Issuer string `json:"issuer"`
+	// ClientID is the page's client id at the provider.
+	ClientID string `json:"client_id"`
+	// Scopes are the space-separated scopes asked for ("openid" at least).
+	Scopes string `json:"scopes"`
+	// Audience, when set, is sent as the audience parameter of the
+	// authorization request, for providers that mint an access token for
+	// an API only when asked for it by name (the server's jwt.audience).
+	Audience string `json:"audience,omitempty"`
+}
+
+// On reports whether redirect sign-in is configured.
+func (o OIDC) On() bool { return o.ClientID != "" }
+
 // Page serves the embedded page.
 type Page struct {
 	csp       string
 	index     []byte
 	indexETag string
+	config    []byte
 	assets    fs.FS
 }
 
 // New returns the page. publicURL is the base of variant URLs (a CDN in
 // production): its origin is added to the images the page may show. An
-// empty or unparsable publicURL adds nothing.
-func New(publicURL string) *Page {
+// empty or unparsable publicURL adds nothing. oidc is the redirect
+// sign-in, if any.
+func New(publicURL string, oidc OIDC) *Page {
 	index, err := dist.ReadFile("dist/index.html")
 	if err != nil {
 		panic("web: dist/index.html is not embedded: run make web") // a build without the bundle
@@ -44,23 +70,46 @@ func New(publicURL string) *Page {
 		panic(err)
 	}
 	sum := sha256.Sum256(index)
-	return &Page{csp: CSP(publicURL), index: index, indexETag: `"` + hex.EncodeToString(sum[:16]) + `"`, assets: assets}
+	return &Page{csp: CSP(publicURL, oidc), index: index, indexETag: `"` + hex.EncodeToString(sum[:16]) + `"`,
+		config: pageConfig(oidc), assets: assets}
+}
+
+// pageConfig is the body of /config.json: {"oidc": null} when redirect
+// sign-in is off. It holds nothing secret: a public client has no secret.
+func pageConfig(oidc OIDC) []byte {
+	var doc struct {
+		OIDC *OIDC `json:"oidc"`
+	}
+	if oidc.On() {
+		oidc.Issuer = strings.TrimRight(oidc.Issuer, "/")
+		doc.OIDC = &oidc
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		panic(err) // strings only
+	}
+	return b
 }
 
 // CSP is the Content-Security-Policy of the page: its own origin only,
 // no inline script or style, no framing, images also from publicURL's
-// origin.
-func CSP(publicURL string) string {
+// origin, and fetches also to the OIDC issuer's origin when redirect
+// sign-in is on (its discovery document and token endpoint).
+func CSP(publicURL string, oidc OIDC) string {
 	img := "'self' blob:"
 	if o := origin(publicURL); o != "" {
 		img += " " + o
+	}
+	connect := "'self'"
+	if o := origin(oidc.Issuer); oidc.On() && o != "" {
+		connect += " " + o
 	}
 	return strings.Join([]string{
 		"default-src 'self'",
 		"script-src 'self'",
 		"style-src 'self'",
 		"img-src " + img,
-		"connect-src 'self'",
+		"connect-src " + connect,
 		"object-src 'none'",
 		"base-uri 'none'",
 		"form-action 'none'",
@@ -94,6 +143,15 @@ func (p *Page) Index(w http.ResponseWriter, r *http.Request, _ map[string]string
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("ETag", p.indexETag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(p.index))
+}
+
+// Config serves /config.json (GET and HEAD), to anyone: the settings
+// the page needs before it is signed in.
+func (p *Page) Config(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	p.headers(w.Header())
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(p.config))
 }
 
 // Asset serves /assets/{name}. Asset names carry a hash of their content,

@@ -42,7 +42,7 @@ func assetNames(t *testing.T, index string) []string {
 }
 
 func TestPageServesIndexAndAssets(t *testing.T) {
-	p := web.New("https://cdn.example.com/base")
+	p := web.New("https://cdn.example.com/base", web.OIDC{})
 	resp := serve(p, http.MethodGet, "/", "")
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
@@ -91,7 +91,7 @@ func TestPageServesIndexAndAssets(t *testing.T) {
 }
 
 func TestIndexRevalidates(t *testing.T) {
-	p := web.New("")
+	p := web.New("", web.OIDC{})
 	etag := serve(p, http.MethodGet, "/", "").Header.Get("ETag")
 	if etag == "" {
 		t.Fatal("index.html has no ETag")
@@ -122,5 +122,53 @@ func TestBundleHasNoInlineOrForeignCode(t *testing.T) {
 		if m := bad.FindString(string(index)); m != "" {
 			t.Errorf("index.html has %q", m)
 		}
+	}
+}
+
+// /config.json tells the page its identity provider, and nothing when
+// redirect sign-in is off; the CSP lets the page fetch from the issuer's
+// origin only then.
+func TestConfigAndCSPFollowOIDC(t *testing.T) {
+	on := web.OIDC{Issuer: "https://idp.example.com/realms/x/", ClientID: "imagepipe-web", Scopes: "openid profile", Audience: "imagepipe"}
+	tests := []struct {
+		name        string
+		oidc        web.OIDC
+		config      string
+		connectSrc  string
+		mustNotHave string
+	}{
+		{"off", web.OIDC{Scopes: "openid"}, `{"oidc":null}`, "connect-src 'self';", "idp.example.com"},
+		{"off with an issuer", web.OIDC{Issuer: "https://idp.example.com", Scopes: "openid"}, `{"oidc":null}`, "connect-src 'self';", "idp.example.com"},
+		{"on", on, `{"oidc":{"issuer":"https://idp.example.com/realms/x","client_id":"imagepipe-web","scopes":"openid profile","audience":"imagepipe"}}`,
+			"connect-src 'self' https://idp.example.com;", "/realms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := web.New("", tt.oidc)
+			r := httptest.NewRequest(http.MethodGet, "/config.json", nil)
+			w := httptest.NewRecorder()
+			p.Config(w, r, nil)
+			resp := w.Result()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || string(body) != tt.config {
+				t.Errorf("GET /config.json = %d %s, want 200 %s", resp.StatusCode, body, tt.config)
+			}
+			if got := resp.Header.Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type %q", got)
+			}
+			if got := resp.Header.Get("Cache-Control"); got != "no-cache" {
+				t.Errorf("Cache-Control %q, want no-cache (the settings may change)", got)
+			}
+			csp := serve(p, http.MethodGet, "/", "").Header.Get("Content-Security-Policy")
+			if csp != resp.Header.Get("Content-Security-Policy") {
+				t.Errorf("/config.json's CSP differs from the page's")
+			}
+			if !strings.Contains(csp, tt.connectSrc) || strings.Contains(csp, tt.mustNotHave) {
+				t.Errorf("CSP %q: want %q, without %q", csp, tt.connectSrc, tt.mustNotHave)
+			}
+			if !strings.Contains(csp, "form-action 'none'") {
+				t.Errorf("CSP %q lost form-action 'none'", csp)
+			}
+		})
 	}
 }

@@ -218,6 +218,10 @@ func (c *Config) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWT.Audience, "jwt.audience", c.JWT.Audience, "required aud of JWTs")
 	fs.StringVar(&c.JWT.TenantClaim, "jwt.tenant-claim", c.JWT.TenantClaim, "JWT claim naming the caller's tenant")
 	fs.StringVar(&c.JWT.ScopesClaim, "jwt.scopes-claim", c.JWT.ScopesClaim, "JWT claim with the caller's scopes (space-separated or a list)")
+	fs.StringVar(&c.Gateway.OIDC.Issuer, "web.oidc-issuer", c.Gateway.OIDC.Issuer, "OpenID Connect issuer the web page signs in with; default: jwt.issuer")
+	fs.StringVar(&c.Gateway.OIDC.ClientID, "web.oidc-client-id", c.Gateway.OIDC.ClientID, "the web page's client id at the OpenID Connect provider (a public client, PKCE); empty: no redirect sign-in")
+	fs.StringVar(&c.Gateway.OIDC.Scopes, "web.oidc-scopes", c.Gateway.OIDC.Scopes, "space-separated scopes the web page asks the OpenID Connect provider for")
+	fs.StringVar(&c.Gateway.OIDC.Audience, "web.oidc-audience", c.Gateway.OIDC.Audience, "audience parameter of the web page's sign-in, for providers that need it to mint an access token for jwt.audience")
 	fs.BoolVar(&c.Reflection, "reflection", c.Reflection, "serve gRPC server reflection (for grpcurl)")
 	fs.DurationVar(&c.SignedURLTTL, "signed-url-ttl", c.SignedURLTTL, "how long the signed URLs of a private image's record work")
 	fs.StringVar(&c.IngestAddr, "gateway.ingest-addr", c.IngestAddr, "ingest service address the gateway dials")
@@ -274,6 +278,9 @@ func (c *Config) resolve() error {
 	c.Processor.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	c.Gateway.PublicURL = c.Processor.PublicURL
 	c.Gateway.MaxWait = c.Ingest.MaxWait
+	if c.Gateway.OIDC.Issuer == "" {
+		c.Gateway.OIDC.Issuer = c.JWT.Issuer
+	}
 	c.Processor.MaxOriginalBytes = c.Ingest.MaxBytes
 	c.Processor.PresetsOnly = c.Ingest.PresetsOnly
 	return nil
@@ -331,6 +338,7 @@ func (c *Config) Validate() error {
 	if c.JWT.JWKS != "" {
 		errs = append(errs, c.JWT.Validate())
 	}
+	errs = append(errs, c.validateOIDC())
 	if c.URLSigningKeys == "" && !c.embeddedStatus() {
 		errs = append(errs, errors.New("url-signing-keys: set IMAGEPIPE_URL_SIGNING_KEYS (the same on every target) when the status store is not the embedded one"))
 	}
@@ -341,6 +349,26 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.GRPC.Validate(), c.Limits.Validate(), c.Ingest.Validate(), c.Processor.Validate(), c.Status.Validate(), c.Gateway.Validate(), c.Webhooks.Validate())
+	return errors.Join(errs...)
+}
+
+// validateOIDC checks the web page's redirect sign-in: the tokens it
+// brings back are verified as JWTs, so JWT verification must be on.
+func (c *Config) validateOIDC() error {
+	o := c.Gateway.OIDC
+	if !o.On() {
+		return nil
+	}
+	var errs []error
+	if c.JWT.JWKS == "" {
+		errs = append(errs, errors.New("web.oidc-client-id: redirect sign-in needs JWT verification: set jwt.jwks (IMAGEPIPE_JWT_JWKS)"))
+	}
+	if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("web.oidc-issuer %q: want the provider's https:// issuer URL (IMAGEPIPE_WEB_OIDC_ISSUER, default jwt.issuer)", o.Issuer))
+	}
+	if !slices.Contains(strings.Fields(o.Scopes), "openid") {
+		errs = append(errs, fmt.Errorf("web.oidc-scopes %q: must include openid", o.Scopes))
+	}
 	return errors.Join(errs...)
 }
 

@@ -150,3 +150,47 @@ func TestEveryFlagHasAVariable(t *testing.T) {
 		}
 	})
 }
+
+// The web page's redirect sign-in brings back JWTs, so it needs JWT
+// verification; the issuer defaults to jwt.issuer.
+func TestWebOIDCNeedsJWTVerification(t *testing.T) {
+	jwt := map[string]string{"IMAGEPIPE_JWT_JWKS": "https://idp.example.com/jwks", "IMAGEPIPE_JWT_ISSUER": "https://idp.example.com", "IMAGEPIPE_JWT_AUDIENCE": "imagepipe"}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string // "" for none
+	}{
+		{"off", map[string]string{}, ""},
+		{"client id, no JWT verification", map[string]string{"IMAGEPIPE_WEB_OIDC_CLIENT_ID": "web", "IMAGEPIPE_WEB_OIDC_ISSUER": "https://idp.example.com"}, "web.oidc-client-id"},
+		{"issuer from jwt.issuer", merge(jwt, map[string]string{"IMAGEPIPE_WEB_OIDC_CLIENT_ID": "web"}), ""},
+		{"no issuer at all", map[string]string{"IMAGEPIPE_WEB_OIDC_CLIENT_ID": "web", "IMAGEPIPE_JWT_JWKS": "https://idp.example.com/jwks", "IMAGEPIPE_JWT_AUDIENCE": "imagepipe"}, "web.oidc-issuer"},
+		{"scopes without openid", merge(jwt, map[string]string{"IMAGEPIPE_WEB_OIDC_CLIENT_ID": "web", "IMAGEPIPE_WEB_OIDC_SCOPES": "profile"}), "web.oidc-scopes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := app.DefaultConfig()
+			cfg.DataDir = t.TempDir()
+			if err := cfg.LoadEnv(func(k string) string { return tt.env[k] }); err != nil {
+				t.Fatal(err)
+			}
+			err := app.Verify(cfg)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Verify = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Verify = %v, want an error naming %s", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func merge(a, b map[string]string) map[string]string {
+	m := map[string]string{}
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
+}

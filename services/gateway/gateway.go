@@ -49,6 +49,8 @@ type Config struct {
 	// CORSOrigins are the origins (scheme://host[:port]) whose web pages
 	// may call the API; empty (the default) sends no CORS headers at all.
 	CORSOrigins []string
+	// OIDC is the web page's redirect sign-in (off without a client id).
+	OIDC web.OIDC
 	// AuthOff says the services authenticate no one (IMAGEPIPE_AUTH=off):
 	// /healthz and the log warn about it.
 	AuthOff bool
@@ -89,6 +91,7 @@ func DefaultConfig() Config {
 		DefaultWait: 5 * time.Second, MaxWait: 60 * time.Second, ChunkSize: DefaultChunkSize, MaxFiles: 1000, SSEKeepalive: 15 * time.Second,
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
 		MaxJSONBytes: 1 << 20, MaxUploadBytes: 50 << 20, MaxFieldBytes: 64 << 10, MaxMultipartBytes: 1 << 30,
+		OIDC: web.OIDC{Scopes: "openid"},
 	}
 }
 
@@ -297,7 +300,7 @@ func (g *Gateway) registerServices(ctx context.Context, mux *runtime.ServeMux) e
 // registerRoutes adds the custom routes (uploads, variants, /healthz,
 // /openapi.json, the web page) to mux.
 func (g *Gateway) registerRoutes(mux *runtime.ServeMux) error {
-	page := web.New(g.cfg.PublicURL)
+	page := web.New(g.cfg.PublicURL, g.cfg.OIDC)
 	routes := []struct {
 		method, path string
 		h            runtime.HandlerFunc
@@ -309,6 +312,7 @@ func (g *Gateway) registerRoutes(mux *runtime.ServeMux) error {
 		{http.MethodGet, "/readyz", g.readyz},
 		{http.MethodGet, "/openapi.json", openapi},
 		{http.MethodGet, "/", page.Index}, {http.MethodHead, "/", page.Index},
+		{http.MethodGet, "/config.json", page.Config}, {http.MethodHead, "/config.json", page.Config},
 		{http.MethodGet, "/assets/{name}", page.Asset}, {http.MethodHead, "/assets/{name}", page.Asset},
 	}
 	for _, r := range routes {

@@ -20,6 +20,21 @@ export function authHeaders(extra = {}) {
   return h;
 }
 
+// refused handles a 401 that refuses the credential the page holds
+// (WWW-Authenticate: Bearer error="invalid_token": an expired token, a
+// revoked key): the credential is dropped and the page told, so it goes
+// back to the sign-in view.
+export function refused(status, challenge) {
+  if (status !== 401 || !credential()) return;
+  if (!/invalid_token/.test(challenge || "")) return;
+  setCredential("");
+  window.dispatchEvent(new Event("imagepipe:signedout"));
+}
+
+function expired(resp) {
+  refused(resp.status, resp.headers.get("WWW-Authenticate"));
+}
+
 // ApiError is an error answer: its HTTP status and the server's message
 // (and the field at fault, when it names one).
 export class ApiError extends Error {
@@ -70,6 +85,7 @@ export async function api(method, path, body) {
   }
   const resp = await fetch(path, init);
   const text = await resp.text();
+  expired(resp);
   if (!resp.ok) throw await errorFrom(resp.status, text);
   return text ? JSON.parse(text) : null;
 }
@@ -88,6 +104,7 @@ export function query(params) {
 // ends, signal aborts, or an error event arrives (thrown as ApiError).
 export async function watch(path, onEvent, signal) {
   const resp = await fetch(path, { headers: authHeaders({ Accept: "text/event-stream" }), signal });
+  expired(resp);
   if (!resp.ok) throw await errorFrom(resp.status, await resp.text());
   const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";

@@ -1,8 +1,11 @@
-// imagepipe's web page: sign in with an API key or a token, upload,
-// gallery, an image's page and the operator's view. Routes are URL
-// fragments (#/upload, #/gallery, #/image/ID, #/admin); a key given as
-// #key=... is kept in session storage and taken out of the address bar.
+// imagepipe's web page: sign in with an API key or a token, or through
+// the configured identity provider (oidc.js), upload, gallery, an image's
+// page and the operator's view. Routes are URL fragments (#/upload,
+// #/gallery, #/image/ID, #/admin); a key given as #key=... is kept in
+// session storage and taken out of the address bar. A call refused with
+// invalid_token (an expired token) returns to the sign-in view.
 import { api, credential, setCredential } from "./api.js";
+import { oidcConfig, providerName, startSignIn, isReturn, finishSignIn } from "./oidc.js";
 import { h, notice } from "./ui.js";
 import { uploadView } from "./upload.js";
 import { galleryView } from "./gallery.js";
@@ -19,6 +22,9 @@ function keyFromFragment() {
 }
 
 let isAdmin = null;
+// signingIn is set while the sign-in form tries a key: its refusal is
+// the form's to show.
+let signingIn = false;
 
 async function checkAdmin() {
   try {
@@ -36,12 +42,15 @@ function signInView(main, message) {
   const form = h("form", { id: "signin", onsubmit: async (e) => {
     e.preventDefault();
     setCredential(input.value.trim());
+    signingIn = true;
     try {
       await api("GET", "/v1/presets");
     } catch (x) {
       setCredential("");
       err.textContent = x.status === 401 ? "That key or token was refused." : x.message;
       return;
+    } finally {
+      signingIn = false;
     }
     isAdmin = null;
     location.hash = "#/upload";
@@ -54,6 +63,40 @@ function signInView(main, message) {
     input, h("button", { type: "submit" }, "Sign in"), err);
   main.replaceChildren(h("h1", {}, "Sign in"), form);
   input.focus();
+  oidcConfig().then((cfg) => {
+    if (cfg && form.isConnected) form.before(providerButton(cfg, err));
+  });
+}
+
+// providerButton starts the redirect sign-in; a failure to start it (the
+// provider unreachable) is shown in err.
+function providerButton(cfg, err) {
+  const button = h("button", { type: "button", id: "signin-oidc", onclick: async () => {
+    button.disabled = true;
+    err.textContent = "";
+    try {
+      await startSignIn(cfg);
+    } catch (x) {
+      err.textContent = x.message;
+      button.disabled = false;
+    }
+  } }, "Sign in with " + providerName(cfg));
+  return h("p", { className: "row" }, button);
+}
+
+// finishRedirect completes a sign-in the provider sent the browser back
+// from; a failure is shown on the sign-in view.
+async function finishRedirect() {
+  try {
+    setCredential(await finishSignIn(await oidcConfig()));
+    isAdmin = null;
+    route();
+  } catch (x) {
+    setCredential("");
+    document.getElementById("nav").hidden = true;
+    document.getElementById("signout").hidden = true;
+    signInView(document.getElementById("main"), x.message);
+  }
 }
 
 async function route() {
@@ -107,10 +150,18 @@ function start() {
     keyFromFragment();
     route();
   });
+  window.addEventListener("imagepipe:signedout", () => {
+    if (signingIn) return;
+    isAdmin = null;
+    document.getElementById("nav").hidden = true;
+    document.getElementById("signout").hidden = true;
+    signInView(document.getElementById("main"), "Your sign-in has expired or was refused: sign in again.");
+  });
   window.addEventListener("unhandledrejection", (e) => {
     notice(String((e.reason && e.reason.message) || e.reason), true);
   });
-  route();
+  if (isReturn()) finishRedirect();
+  else route();
 }
 
 start();

@@ -4,7 +4,7 @@
 // watch stream moves every tile through the image's states to READY (the
 // thumbnail) or FAILED (the reason).
 import * as tus from "tus-js-client";
-import { api, authHeaders, errorFrom, watch } from "./api.js";
+import { api, authHeaders, errorFrom, refused, watch } from "./api.js";
 import { h, notice, formatBytes, stateName, isTerminal, errorText, preview, tileImage } from "./ui.js";
 
 const parallel = 3; // uploads at once: leaves connections for the watch and the page
@@ -164,6 +164,7 @@ function upload(batch, it, opts) {
 async function uploadFailed(batch, it, err) {
   const res = err.originalResponse;
   if (res && res.getStatus() >= 400) {
+    refused(res.getStatus(), res.getHeader("WWW-Authenticate"));
     const e = await errorFrom(res.getStatus(), res.getBody() || "");
     fail(batch, it, e.message);
   } else {
