@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -53,6 +54,10 @@ func (u *uploader) sendResumable(ctx context.Context, f uploadFile, md *pb.Uploa
 	for attempt := 0; up.GetImage() == nil; attempt++ {
 		next, err := u.write(ctx, f.path, file, r, up)
 		if err == nil {
+			if next.GetImage() == nil && next.GetOffset() <= up.GetOffset() {
+				// The file ended early: it changed since it was measured.
+				return nil, fmt.Errorf("%s changed while being uploaded: %d of %d bytes sent, then it ended", f.path, next.GetOffset(), f.size)
+			}
 			up = next
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,5 +80,32 @@ func TestUploadResumable(t *testing.T) {
 	code, stdout, _ = runCLI(t, "upload", "-json", "-batch", "big", "-resumable-threshold", strconv.Itoa(threshold), bigPath)
 	if again := parseReport(t, stdout).byFile()[bigPath]; code != 0 || again == nil || !again.Skipped || again.ImageID != r.ImageID {
 		t.Errorf("second run: exit %d %+v", code, again)
+	}
+}
+
+// A file that shrinks while it is uploaded fails, naming it, at the first
+// write that makes no progress (before, writes repeated until the tenant's
+// rate limit refused them: ~100 empty writes in 0.26 s).
+func TestUploadResumableFileShrinks(t *testing.T) {
+	startServer(t)
+	dir := t.TempDir()
+	big := imagetest.Fixture(t, "coffee.png")
+	path := filepath.Join(dir, "coffee.png")
+	if err := os.WriteFile(path, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	testCutWrite = func(file string, offset, sent int64) error {
+		once.Do(func() {
+			if err := os.Truncate(path, int64(len(big))/2); err != nil {
+				t.Error(err)
+			}
+		})
+		return nil
+	}
+	t.Cleanup(func() { testCutWrite = nil })
+	code, stdout, stderr := runCLI(t, "upload", "-json", "-resumable-threshold", "1000", path)
+	if code == 0 || !strings.Contains(stdout+stderr, "changed while being uploaded") {
+		t.Errorf("exit %d\n%s\n%s\nwant a failure saying the file changed", code, stdout, stderr)
 	}
 }
