@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/google/uuid"
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 )
 
@@ -108,6 +109,11 @@ func ListAfter(q ListQuery) (string, error) {
 	}
 	if t.Query != q.fingerprint() {
 		return "", fmt.Errorf("%w: a token of another query", ErrInvalidToken)
+	}
+	// The drivers start their reads at it (DynamoDB's ExclusiveStartKey):
+	// only an image id as the store makes them, lower-case UUID.
+	if u, err := uuid.Parse(t.After); err != nil || len(t.After) != 36 || u.String() != t.After {
+		return "", fmt.Errorf("%w: not an image id to continue after", ErrInvalidToken)
 	}
 	return t.After, nil
 }

@@ -86,16 +86,18 @@ func (s *Store) partialKeys(key string) (obj, base string, err error) {
 	return obj, s.prefix + partialDir + "/" + strings.TrimPrefix(obj, s.prefix) + ".", nil
 }
 
-// writers are the partials being written by this process.
-var writers sync.Map // info key → *sync.Mutex
+// writers are the partials being written by this process, each only for
+// as long as it is (an entry per partial ever written would grow without
+// end).
+var writers sync.Map // info key → struct{}
 
+// lockPartial claims infoKey for one writer: false if another holds it;
+// the func gives it up.
 func lockPartial(infoKey string) (func(), bool) {
-	m, _ := writers.LoadOrStore(infoKey, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	if !mu.TryLock() {
+	if _, busy := writers.LoadOrStore(infoKey, struct{}{}); busy {
 		return nil, false
 	}
-	return mu.Unlock, true
+	return func() { writers.Delete(infoKey) }, true
 }
 
 // CreatePartial implements blob.PartialStore.
