@@ -372,7 +372,7 @@ func tusError(err error, msg string) error {
 	}
 	d.Field = tusField(status.Convert(err))
 	switch d.Reason {
-	case ingest.ReasonOffsetMismatch, ingest.ReasonUploadComplete:
+	case ingest.ReasonOffsetMismatch, ingest.ReasonUploadComplete, ingest.ReasonUploadBusy:
 		d.Code = http.StatusConflict
 	}
 	body := tusErrorBody{Code: d.Code, Message: d.Message, Error: d}

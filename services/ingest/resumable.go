@@ -36,6 +36,9 @@ const (
 	// ReasonUploadComplete: a write to, or a termination of, a finished
 	// upload.
 	ReasonUploadComplete = "UPLOAD_COMPLETE"
+	// ReasonUploadBusy: a termination of an upload while a write of it
+	// is in flight (tus: 409 Conflict).
+	ReasonUploadBusy = "UPLOAD_BUSY"
 )
 
 // session is what a resumable upload keeps with its partial.
@@ -377,7 +380,11 @@ func (s *Service) TerminateResumableUpload(ctx context.Context, req *pb.Terminat
 	if part.Complete {
 		return nil, uploadComplete(id)
 	}
-	if err := ps.DeletePartial(ctx, id); err != nil {
+	switch err := ps.DeletePartial(ctx, id); {
+	case errors.Is(err, blob.ErrOffsetMismatch):
+		return nil, &apperr.Error{Code: codes.Aborted, Reason: ReasonUploadBusy, Field: "id",
+			Msg: fmt.Sprintf("upload %q is being written: terminate it once that write has ended", id)}
+	case err != nil:
 		return nil, apperr.Unavailable(err)
 	}
 	return &pb.TerminateResumableUploadResponse{}, nil

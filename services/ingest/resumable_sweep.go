@@ -56,10 +56,17 @@ func (s *Service) SweepExpired(ctx context.Context, now time.Time) (int, error) 
 	return n, errors.Join(append(errs, err)...)
 }
 
+// completeGrace is how much longer than ResumableExpiry a complete
+// partial whose image is not recorded is kept: the write that completed
+// it may still be recording the image.
+const completeGrace = time.Hour
+
 func (s *Service) expire(ctx context.Context, ps blob.PartialStore, p blob.Partial) error {
 	if p.Complete {
 		_, err := s.Records.Get(ctx, p.Key)
 		switch {
+		case errors.Is(err, records.ErrNotFound) && time.Since(p.Created) < s.cfg.ResumableExpiry+completeGrace:
+			return nil
 		case errors.Is(err, records.ErrNotFound):
 			if err := s.Originals.Delete(ctx, p.Key); err != nil {
 				return err

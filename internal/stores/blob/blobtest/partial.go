@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ func RunPartial(t *testing.T, newStore NewPartialStore) {
 		{"ReaderFails", testPartialReaderFails},
 		{"TooManyBytes", testPartialTooManyBytes},
 		{"Delete", testPartialDelete},
+		{"DeleteDuringWrite", testPartialDeleteDuringWrite},
 		{"List", testPartialList},
 	}
 	for _, tc := range tests {
@@ -185,6 +187,38 @@ func testPartialDelete(t *testing.T, s blob.PartialStore) {
 	}
 	wantNotFound(t, s, "p/delete")
 	createPartial(t, s, "p/delete", 3) // the key is free again
+}
+
+// A partial is not deleted while a write of it is in flight (the write
+// would bring its bookkeeping back, naming bytes that are gone); once the
+// write has ended, it is.
+func testPartialDeleteDuringWrite(t *testing.T, s blob.PartialStore) {
+	createPartial(t, s, "p/busy", 8<<20)
+	pr, pw := io.Pipe()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := s.WritePartial(t.Context(), "p/busy", 0, pr)
+		wrote <- err
+	}()
+	if _, err := pw.Write(randomBytes(1 << 20)); err != nil { // the write has begun
+		t.Fatal(err)
+	}
+	if err := s.DeletePartial(t.Context(), "p/busy"); !errors.Is(err, blob.ErrOffsetMismatch) {
+		t.Errorf("delete during a write: %v, want ErrOffsetMismatch", err)
+	}
+	pw.Close()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.StatPartial(t.Context(), "p/busy"); err != nil || p.Offset != 1<<20 {
+		t.Errorf("after the write: %+v, %v; want 1 MiB kept", p, err)
+	}
+	if err := s.DeletePartial(t.Context(), "p/busy"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StatPartial(t.Context(), "p/busy"); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("stat after delete: %v, want ErrNotFound", err)
+	}
 }
 
 func testPartialList(t *testing.T, s blob.PartialStore) {

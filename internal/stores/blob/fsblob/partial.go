@@ -163,6 +163,12 @@ func (s *Store) WritePartial(ctx context.Context, key string, offset int64, r io
 	if err != nil {
 		return 0, fmt.Errorf("fsblob: write partial %q: %w", key, err)
 	}
+	// DeletePartial may have removed the file between the open and the
+	// lock: writing to it then would bring the partial's record back
+	// without its bytes.
+	if cur, err := os.Stat(data); err != nil || !os.SameFile(fi, cur) {
+		return 0, fmt.Errorf("fsblob: write partial %q: deleted: %w", key, blob.ErrNotFound)
+	}
 	if fi.Size() != offset {
 		return 0, fmt.Errorf("fsblob: write partial %q at %d, holds %d: %w", key, offset, fi.Size(), blob.ErrOffsetMismatch)
 	}
@@ -291,6 +297,14 @@ func (s *Store) DeletePartial(_ context.Context, key string) error {
 		return fmt.Errorf("fsblob: delete partial: %w", err)
 	}
 	data, recPath := s.partialPaths(key)
+	// Not while a write is in flight (it holds the data file's lock): it
+	// would write its record back after the removal.
+	if f, err := os.OpenFile(data, os.O_WRONLY, 0); err == nil {
+		defer f.Close()
+		if err := tryLock(f); err != nil {
+			return fmt.Errorf("fsblob: delete partial %q: a write is in flight: %w", key, blob.ErrOffsetMismatch)
+		}
+	}
 	var errs []error
 	for _, p := range []string{data, recPath} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

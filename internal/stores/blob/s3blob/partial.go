@@ -408,6 +408,13 @@ func (s *Store) DeletePartial(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("s3blob: delete partial: %w", err)
 	}
+	// Not while this process writes it: the write would save its
+	// bookkeeping again, naming the aborted multipart upload.
+	unlock, ok := lockPartial(base)
+	if !ok {
+		return fmt.Errorf("s3blob: delete partial %q: a write is in flight: %w", key, blob.ErrOffsetMismatch)
+	}
+	defer unlock()
 	p, err := s.readPartial(ctx, base)
 	switch {
 	case errors.Is(err, blob.ErrNotFound):
