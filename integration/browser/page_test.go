@@ -260,6 +260,11 @@ func corrupt(t *testing.T, b *Browser) {
 	if got := tiles(b)[0]; !strings.Contains(strings.ToLower(got.Reason), "format") {
 		t.Errorf("refused file's reason %q, want the server's message about its format", got.Reason)
 	}
+	// The refused upload's record (its file name) is kept for this tab
+	// only, not in localStorage, which outlives sign-out.
+	if n := eval[int](b, `Object.keys(localStorage).filter((k) => k.startsWith("tus::")).length`); n != 0 {
+		t.Errorf("%d tus records in localStorage, want none", n)
+	}
 }
 
 // galleryIDs opens the gallery and returns the ids it lists once loaded.

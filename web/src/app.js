@@ -7,7 +7,7 @@
 import { api, credential, setCredential } from "./api.js";
 import { oidcConfig, providerName, startSignIn, isReturn, finishSignIn } from "./oidc.js";
 import { h, notice } from "./ui.js";
-import { uploadView } from "./upload.js";
+import { uploadView, forgetUploads } from "./upload.js";
 import { galleryView } from "./gallery.js";
 import { imageView } from "./image.js";
 import { adminView } from "./admin.js";
@@ -142,6 +142,7 @@ function start() {
   keyFromFragment();
   document.getElementById("signout").addEventListener("click", () => {
     setCredential("");
+    forgetUploads();
     isAdmin = null;
     location.hash = "";
     route();

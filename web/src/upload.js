@@ -110,6 +110,47 @@ function newItem(file) {
   return it;
 }
 
+// The URLs of resumable uploads are kept for this tab only
+// (sessionStorage), where tus-js-client keeps them in localStorage by
+// default: file names and batch ids there would outlive sign-out and be
+// read by the next person at this browser. Same records and keys as
+// tus-js-client's own storage.
+const resumePrefix = "tus::";
+const sessionUrls = {
+  findAllUploads: () => Promise.resolve(storedUploads(resumePrefix)),
+  findUploadsByFingerprint: (fp) => Promise.resolve(storedUploads(`${resumePrefix}${fp}::`)),
+  removeUpload(key) {
+    sessionStorage.removeItem(key);
+    return Promise.resolve();
+  },
+  addUpload(fp, upload) {
+    const key = `${resumePrefix}${fp}::${Math.round(Math.random() * 1e12)}`;
+    sessionStorage.setItem(key, JSON.stringify(upload));
+    return Promise.resolve(key);
+  },
+};
+
+function storedUploads(prefix) {
+  const found = [];
+  for (let i = 0; i < sessionStorage.length; i++) {
+    const key = sessionStorage.key(i);
+    if (!key || !key.startsWith(prefix)) continue;
+    try {
+      const up = JSON.parse(sessionStorage.getItem(key));
+      up.urlStorageKey = key;
+      found.push(up);
+    } catch {
+      // not one of ours
+    }
+  }
+  return found;
+}
+
+// forgetUploads removes every resumable upload's record: at sign-out.
+export function forgetUploads() {
+  for (const up of storedUploads(resumePrefix)) sessionStorage.removeItem(up.urlStorageKey);
+}
+
 // upload sends one file with tus; it resolves when the upload is over,
 // whichever way.
 function upload(batch, it, opts) {
@@ -127,6 +168,7 @@ function upload(batch, it, opts) {
         visibility: opts.visibility,
       },
       removeFingerprintOnSuccess: true,
+      urlStorage: sessionUrls,
       onProgress(sent, total) {
         const pct = total ? Math.floor((sent / total) * 100) : 0;
         it.progress.value = pct;
