@@ -107,7 +107,9 @@ func withTus(tus http.Handler, next http.Handler) http.Handler {
 		trace.Rename(r.Context(), r.Method, route)
 		n := &tusNote{}
 		ctx := context.WithValue(outgoing(r), tusNoteKey{}, n)
-		tus.ServeHTTP(&tusWriter{ResponseWriter: w, note: n, method: r.Method}, r.WithContext(ctx))
+		tw := &tusWriter{ResponseWriter: w, note: n, method: r.Method}
+		tus.ServeHTTP(tw, r.WithContext(ctx))
+		tw.finish()
 	})
 }
 
@@ -138,18 +140,26 @@ func note(ctx context.Context, u *pb.ResumableUpload) {
 }
 
 // tusWriter adds the noted headers to a successful answer.
+// A plain-text error answer of tusd's own is held back and rewritten as
+// JSON (tuserrors.go) once tusd is done (finish).
 type tusWriter struct {
 	http.ResponseWriter
 	note   *tusNote
 	method string
 	wrote  bool
+	plain  *plainErrorBuffer
 }
 
 func (t *tusWriter) WriteHeader(code int) {
-	if !t.wrote {
-		t.wrote = true
-		t.addHeaders(code)
+	if t.wrote {
+		return
 	}
+	t.wrote = true
+	if code >= 400 && !strings.HasPrefix(t.Header().Get("Content-Type"), "application/json") {
+		t.plain = &plainErrorBuffer{code: code}
+		return
+	}
+	t.addHeaders(code)
 	t.ResponseWriter.WriteHeader(code)
 }
 
@@ -157,7 +167,18 @@ func (t *tusWriter) Write(p []byte) (int, error) {
 	if !t.wrote {
 		t.WriteHeader(http.StatusOK)
 	}
+	if t.plain != nil {
+		t.plain.write(p)
+		return len(p), nil
+	}
 	return t.ResponseWriter.Write(p)
+}
+
+// finish sends a held-back error answer.
+func (t *tusWriter) finish() {
+	if t.plain != nil {
+		t.plain.send(t.ResponseWriter)
+	}
 }
 
 func (t *tusWriter) addHeaders(code int) {

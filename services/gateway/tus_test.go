@@ -699,3 +699,37 @@ func TestTusUploadsInFlight(t *testing.T) {
 		t.Errorf("PATCH after the first ended: %d %s", r.StatusCode, body(r))
 	}
 }
+
+// The protocol errors tusd finds itself are answered in the gateway's
+// JSON error body too, naming the header at fault (tusd writes them as
+// plain text: "ERR_MISMATCHED_OFFSET: mismatched offset").
+func TestTusProtocolErrorsAreJSON(t *testing.T) {
+	s := startTus(t, tusConfig(t, "file", t.TempDir()))
+	photo := imagetest.Fixture(t, "dandelion.jpg")
+	loc := s.create(s.Token, len(photo), tusMeta("filename", "dandelion.jpg"))
+	for _, c := range []struct {
+		name   string
+		resp   func() *http.Response
+		status int
+		field  string
+	}{
+		{"offset ahead of the upload's", func() *http.Response { return s.patch(loc, s.Token, 5, photo[:10]) }, http.StatusConflict, "Upload-Offset"},
+		{"negative length", func() *http.Response {
+			return s.do(http.MethodPost, "/v1/tus/", s.Token, map[string]string{"Upload-Length": "-5"}, nil)
+		}, http.StatusBadRequest, "Upload-Length"},
+		{"deferred length", func() *http.Response {
+			return s.do(http.MethodPost, "/v1/tus/", s.Token, map[string]string{"Upload-Defer-Length": "1"}, nil)
+		}, http.StatusNotImplemented, "Upload-Defer-Length"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := c.resp()
+			if r.StatusCode != c.status {
+				t.Fatalf("%d %s, want %d", r.StatusCode, body(r), c.status)
+			}
+			e := errorOf(t, r)
+			if e.Code != c.status || len(e.Details) != 1 || e.Details[0].Field != c.field || e.Details[0].Reason == "" || strings.Contains(e.Message, "ERR_") {
+				t.Errorf("error %+v, want %d naming %s with a reason", e, c.status, c.field)
+			}
+		})
+	}
+}
