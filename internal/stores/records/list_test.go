@@ -21,7 +21,7 @@ func TestListAfter(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, token, want string
-		bad              bool
+		bad               bool
 	}{
 		{"first page", "", "", false},
 		{"own token", records.ListToken(q, id), id, false},
