@@ -314,22 +314,14 @@ func (u *uploader) send(ctx context.Context, f uploadFile, key string, fp filePr
 		_, err = stream.CloseAndRecv()
 		return nil, err
 	}
-	r := fp.reader(file)
-	for {
-		buf := make([]byte, uploadChunk) // a sent message must not be modified
-		n, rerr := io.ReadFull(r, buf)
-		if n > 0 {
-			if err := stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Chunk{Chunk: buf[:n]}}); err != nil {
-				_, err = stream.CloseAndRecv()
-				return nil, err
-			}
+	send := func(chunk []byte) error {
+		return stream.Send(&pb.UploadRequest{Payload: &pb.UploadRequest_Chunk{Chunk: chunk}})
+	}
+	if err := sendChunks(fp.reader(file), send, nil); err != nil {
+		if errors.Is(err, errStreamEnded) {
+			_, err = stream.CloseAndRecv()
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			break
-		}
-		if rerr != nil {
-			return nil, rerr
-		}
+		return nil, err
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
@@ -392,6 +384,39 @@ func watchImage(ctx context.Context, c *client, id string) (*pb.Image, error) {
 		}
 		if img := resp.GetImage(); terminal(img.GetState()) {
 			return img, nil
+		}
+	}
+}
+
+// errStreamEnded: a Send failed, so the server ended the stream;
+// CloseAndRecv has its status.
+var errStreamEnded = errors.New("cli: the server ended the stream")
+
+// sendChunks reads r to its end in uploadChunk pieces and sends each, in
+// a buffer of its own (a sent message must not be modified); after each,
+// it calls sent (if not nil) with the bytes sent so far, and stops with
+// its error. A failed send is errStreamEnded.
+func sendChunks(r io.Reader, send func([]byte) error, sent func(int64) error) error {
+	var total int64
+	for {
+		buf := make([]byte, uploadChunk)
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			if err := send(buf[:n]); err != nil {
+				return errStreamEnded
+			}
+			total += int64(n)
+			if sent != nil {
+				if err := sent(total); err != nil {
+					return err
+				}
+			}
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
 		}
 	}
 }

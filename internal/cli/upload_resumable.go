@@ -110,29 +110,24 @@ func (u *uploader) write(ctx context.Context, path string, file *os.File, r io.R
 		_, err = stream.CloseAndRecv()
 		return nil, err
 	}
-	var sent int64
-	for {
-		buf := make([]byte, uploadChunk) // a sent message must not be modified
-		n, rerr := io.ReadFull(r, buf)
-		if n > 0 {
-			if err := stream.Send(&pb.WriteResumableUploadRequest{Payload: &pb.WriteResumableUploadRequest_Chunk{Chunk: buf[:n]}}); err != nil {
-				_, err = stream.CloseAndRecv()
-				return nil, err
+	send := func(chunk []byte) error {
+		return stream.Send(&pb.WriteResumableUploadRequest{Payload: &pb.WriteResumableUploadRequest_Chunk{Chunk: chunk}})
+	}
+	var cut func(int64) error
+	if testCutWrite != nil {
+		cut = func(sent int64) error {
+			if err := testCutWrite(path, up.GetOffset(), sent); err != nil {
+				cancel()
+				return status.Error(codes.Unavailable, err.Error())
 			}
-			sent += int64(n)
-			if testCutWrite != nil {
-				if err := testCutWrite(path, up.GetOffset(), sent); err != nil {
-					cancel()
-					return nil, status.Error(codes.Unavailable, err.Error())
-				}
-			}
+			return nil
 		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			break
+	}
+	if err := sendChunks(r, send, cut); err != nil {
+		if errors.Is(err, errStreamEnded) {
+			_, err = stream.CloseAndRecv()
 		}
-		if rerr != nil {
-			return nil, rerr
-		}
+		return nil, err
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
