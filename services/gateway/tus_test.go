@@ -662,18 +662,31 @@ func TestTusUploadsInFlight(t *testing.T) {
 	// The first PATCH sends 3 MiB of its body (more than a chunk, which
 	// the gateway passes on) and holds the connection open.
 	u, _ := url.Parse(first)
-	c, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
+	var c net.Conn
+	var br *bufio.Reader
+	var answered chan struct{} // closed when the first PATCH has an answer
+	holdFirst := func() {
+		var err error
+		if c, err = net.Dial("tcp", u.Host); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "PATCH %s HTTP/1.1\r\nHost: %s\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\n"+
+			"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n", u.Path, u.Host, key, len(photo))
+		if _, err := c.Write(photo[:3<<20]); err != nil {
+			t.Fatal(err)
+		}
+		answered, br = make(chan struct{}), bufio.NewReader(c)
+		go func(br *bufio.Reader, done chan struct{}) {
+			defer close(done)
+			_, _ = br.Peek(1) // an answer, or the test closing c
+		}(br, answered)
 	}
-	defer c.Close()
-	fmt.Fprintf(c, "PATCH %s HTTP/1.1\r\nHost: %s\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer %s\r\n"+
-		"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n", u.Path, u.Host, key, len(photo))
-	if _, err := c.Write(photo[:3<<20]); err != nil {
-		t.Fatal(err)
-	}
+	holdFirst()
+	defer func() { c.Close() }()
 	// Until the first PATCH reaches ingest, others get through: each try
-	// takes a fresh upload.
+	// takes a fresh upload. A try that held the only slot when the first
+	// PATCH came makes the first one 429 (at once: its body is not read);
+	// then the first is sent again.
 	deadline := time.Now().Add(10 * time.Second)
 	for try := second; ; try = s.create(key, len(photo), tusMeta("filename", "c.png")) {
 		r := s.patch(try, key, 0, photo[:100])
@@ -686,12 +699,18 @@ func TestTusUploadsInFlight(t *testing.T) {
 		if r.StatusCode != http.StatusNoContent || time.Now().After(deadline) {
 			t.Fatalf("PATCH while another is in flight: %d %s, want 429", r.StatusCode, body(r))
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-answered:
+			c.Close()
+			holdFirst()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	if _, err := c.Write(photo[3<<20:]); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	<-answered
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("first PATCH: %v %v", resp, err)
 	}
