@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	pb "github.com/imagepipe/imagepipe/gen/imagepipe/v1"
 	"github.com/imagepipe/imagepipe/internal/testkit/imagetest"
@@ -44,6 +45,10 @@ func TestUploadResumable(t *testing.T) {
 		lastOffset, lastSent = offset, sent
 		mu.Unlock()
 		if sent >= int64(len(big))/3 && cuts.Load() < 2 {
+			// Cut once the server has kept some of this write (sent bytes
+			// may still be in flight), so that the next write must start
+			// past this one's offset.
+			waitPartialPast(t, s, offset)
 			cuts.Add(1)
 			return errors.New("connection dropped")
 		}
@@ -62,15 +67,15 @@ func TestUploadResumable(t *testing.T) {
 	if cuts.Load() != 2 {
 		t.Errorf("writes cut: %d, want 2", cuts.Load())
 	}
-	// Each write after a cut starts where the server's offset then was:
-	// past 0, never back. (A cut may come before the server kept any
-	// byte of its write: two writes may start at one offset.)
+	// Each write after a cut starts where the server's offset then was,
+	// past the last write's start (the cut came after the server kept
+	// some of it).
 	resumed := len(starts) == 3 && starts[0] == 0
 	for i := 1; resumed && i < len(starts); i++ {
-		resumed = starts[i] > 0 && starts[i] >= starts[i-1]
+		resumed = starts[i] > starts[i-1]
 	}
 	if !resumed {
-		t.Errorf("writes started at %v, want 0 and then two at the server's offsets, past 0", starts)
+		t.Errorf("writes started at %v, want 0 and then two at the server's later offsets", starts)
 	}
 	r := rep[bigPath]
 	if r == nil || r.State != pb.ImageState_IMAGE_STATE_READY.String() {
@@ -119,4 +124,21 @@ func TestUploadResumableFileShrinks(t *testing.T) {
 	if code == 0 || !strings.Contains(stdout+stderr, "changed while being uploaded") {
 		t.Errorf("exit %d\n%s\n%s\nwant a failure saying the file changed", code, stdout, stderr)
 	}
+}
+
+// waitPartialPast waits until the server's file store holds more than
+// offset bytes of the one resumable upload in progress.
+func waitPartialPast(t *testing.T, s *testServer, offset int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		parts, _ := filepath.Glob(filepath.Join(s.cfg.DataDir, "originals", "partials", "*.part"))
+		for _, p := range parts {
+			if fi, err := os.Stat(p); err == nil && fi.Size() > offset {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("the server kept nothing past offset %d in 10 s", offset)
 }
